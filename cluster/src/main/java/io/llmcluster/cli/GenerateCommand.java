@@ -1,0 +1,120 @@
+package io.llmcluster.cli;
+
+import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.worker.cpu.CpuBackend;
+import io.llmcluster.worker.cpu.CpuBackendOptions;
+import io.llmcluster.worker.engine.Generator;
+import io.llmcluster.worker.model.ModelDirectory;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code llmc generate}: one prompt in, tokens printed as they are produced. */
+@Command(name = "generate", mixinStandardHelpOptions = true,
+        description = "Generate a continuation of a prompt and print it as it is produced.")
+final class GenerateCommand implements Callable<Integer> {
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: the embedded tiny Llama)")
+    Path model;
+
+    @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt")
+    String prompt;
+
+    @Option(names = "--max-tokens", defaultValue = "64", description = "Tokens to generate at most (default ${DEFAULT-VALUE})")
+    int maxTokens;
+
+    @Option(names = "--temperature", defaultValue = "1.0", description = "0 = greedy (default ${DEFAULT-VALUE})")
+    double temperature;
+
+    @Option(names = "--top-k", defaultValue = "-1", description = "Keep the k most likely tokens (-1 = off)")
+    int topK;
+
+    @Option(names = "--top-p", defaultValue = "1.0", description = "Nucleus sampling mass in (0, 1]")
+    double topP;
+
+    @Option(names = "--min-p", defaultValue = "0.0", description = "Drop tokens below min-p × the top probability")
+    double minP;
+
+    @Option(names = "--repetition-penalty", defaultValue = "1.0", description = "> 1 discourages repeats (1 = off)")
+    double repetitionPenalty;
+
+    @Option(names = "--presence-penalty", defaultValue = "0.0", description = "In [-2, 2]")
+    double presencePenalty;
+
+    @Option(names = "--frequency-penalty", defaultValue = "0.0", description = "In [-2, 2]")
+    double frequencyPenalty;
+
+    @Option(names = "--seed", description = "Seed for reproducible sampling")
+    Long seed;
+
+    @Option(names = "--stop", paramLabel = "TEXT", description = "Stop string (repeatable)")
+    List<String> stop = new ArrayList<>();
+
+    @Option(names = "--stop-token-id", paramLabel = "ID", description = "Stop token id (repeatable)")
+    List<Integer> stopTokenIds = new ArrayList<>();
+
+    @Option(names = "--ignore-eos", description = "Keep generating past end-of-sequence tokens")
+    boolean ignoreEos;
+
+    @Option(names = "--quantize", paramLabel = "int8", description = "Quantize weights at load: int8")
+    String quantize;
+
+    @Option(names = "--threads", description = "CPU threads (default: all cores)")
+    Integer threads;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto | cpu (cuda comes with the CUDA backend)")
+    String device;
+
+    @Override
+    public Integer call() {
+        SamplingParams params = samplingParams();
+        CpuBackendOptions options = backendOptions();
+        PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
+        try (ModelDirectory dir = model == null ? ModelDirectory.openDefault() : ModelDirectory.open(model);
+             CpuBackend backend = new CpuBackend(dir, options)) {
+            System.err.println("[llmc] model " + dir.modelId() + " (" + dir.config().architecture().hfClassName()
+                    + ") on " + backend.describe());
+            Generator generator = new Generator(backend, dir.tokenizer(), dir.generationConfig(), backend.maxContextTokens());
+            int[] ids = dir.tokenizer().encode(prompt);
+            out.print(prompt);
+            Generator.Result r = generator.generate(ids, params, (token, text) -> out.print(text));
+            out.println();
+            System.err.printf("[llmc] %d prompt tokens, %d generated (finish: %s); prefill %.1f tok/s, decode %.1f tok/s%n",
+                    ids.length, r.outputIds().length, r.finishReason().name().toLowerCase(),
+                    ids.length / (r.prefillNanos() / 1e9), Math.max(0, r.outputIds().length - 1) / (r.decodeNanos() / 1e9));
+        }
+        return 0;
+    }
+
+    private SamplingParams samplingParams() {
+        return SamplingParams.builder()
+                .maxTokens(maxTokens)
+                .temperature(temperature)
+                .topK(topK)
+                .topP(topP)
+                .minP(minP)
+                .repetitionPenalty(repetitionPenalty)
+                .presencePenalty(presencePenalty)
+                .frequencyPenalty(frequencyPenalty)
+                .seed(seed)
+                .stopStrings(stop)
+                .stopTokenIds(stopTokenIds.stream().mapToInt(Integer::intValue).toArray())
+                .ignoreEos(ignoreEos)
+                .build();
+    }
+
+    private CpuBackendOptions backendOptions() {
+        if (!device.equals("auto") && !device.equals("cpu")) {
+            throw new IllegalArgumentException("--device " + device + " is not available in this build (use auto or cpu)");
+        }
+        if (quantize != null && !quantize.equalsIgnoreCase("int8")) {
+            throw new IllegalArgumentException("--quantize " + quantize + " is not supported (only int8)");
+        }
+        CpuBackendOptions o = CpuBackendOptions.defaults().withQuantizeInt8(quantize != null);
+        return threads == null ? o : o.withThreads(threads);
+    }
+}

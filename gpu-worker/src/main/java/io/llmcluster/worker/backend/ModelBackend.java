@@ -1,0 +1,26 @@
+package io.llmcluster.worker.backend;
+
+import java.lang.foreign.MemorySegment;
+
+/**
+ * One model on one device: runs a {@link ForwardBatch} and returns FP32 logits, one row of
+ * {@code vocabSize} per requested token, in the order the batch requested them. The KV cache is a pool of
+ * {@link #numKvBlocks()} blocks of {@link #kvBlockSize()} tokens that block tables index.
+ */
+public interface ModelBackend extends AutoCloseable {
+    MemorySegment forward(ForwardBatch batch);
+
+    int vocabSize();
+
+    int numKvBlocks();
+
+    int kvBlockSize();
+
+    /** Tokens one step may hold. */
+    int maxBatchTokens();
+
+    String describe();
+
+    @Override
+    void close();
+}

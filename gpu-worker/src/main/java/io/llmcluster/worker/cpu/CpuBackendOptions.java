@@ -1,0 +1,45 @@
+package io.llmcluster.worker.cpu;
+
+/**
+ * Sizing of a {@link CpuBackend}.
+ *
+ * @param threads worker threads for matmuls and attention, the engine thread included
+ * @param maxBatchTokens tokens one step may hold (prefill chunks are cut to fit)
+ * @param maxSequences sequences one step may hold
+ * @param kvBlockSize tokens per KV block
+ * @param kvCacheBytes off-heap bytes for the KV block pool
+ * @param quantizeInt8 quantize linear weights to INT8 (per-output-channel scales) at load
+ */
+public record CpuBackendOptions(int threads, int maxBatchTokens, int maxSequences, int kvBlockSize,
+                                long kvCacheBytes, boolean quantizeInt8) {
+    public CpuBackendOptions {
+        if (threads < 1 || maxBatchTokens < 1 || maxSequences < 1 || kvBlockSize < 1 || kvCacheBytes < 1) {
+            throw new IllegalArgumentException("CPU backend sizes must be positive: " + threadsSummary(threads,
+                    maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes));
+        }
+    }
+
+    private static String threadsSummary(int t, int b, int s, int bs, long kv) {
+        return "threads=" + t + " maxBatchTokens=" + b + " maxSequences=" + s + " kvBlockSize=" + bs + " kvCacheBytes=" + kv;
+    }
+
+    public static CpuBackendOptions defaults() {
+        return new CpuBackendOptions(Runtime.getRuntime().availableProcessors(), 512, 64, 16, 512L << 20, false);
+    }
+
+    public CpuBackendOptions withQuantizeInt8(boolean int8) {
+        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, int8);
+    }
+
+    public CpuBackendOptions withKvCacheBytes(long bytes) {
+        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, bytes, quantizeInt8);
+    }
+
+    public CpuBackendOptions withMaxBatchTokens(int tokens) {
+        return new CpuBackendOptions(threads, tokens, maxSequences, kvBlockSize, kvCacheBytes, quantizeInt8);
+    }
+
+    public CpuBackendOptions withThreads(int n) {
+        return new CpuBackendOptions(n, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, quantizeInt8);
+    }
+}
