@@ -36,7 +36,7 @@ import safetensors
 import tokenizers
 import transformers
 from safetensors.torch import save_file
-from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (AutoConfig, AutoModelForCausalLM, AutoTokenizer, GenerationConfig, LlamaConfig,
                           LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM)
 
@@ -87,9 +87,15 @@ QWEN2_CHAT_TEMPLATE = (
 LLAMA_SPECIALS = ["<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
                   "<|eot_id|>"]
 QWEN_SPECIALS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+# The split regex of the published Qwen2 tokenizer.json (transformers 5's Qwen2Tokenizer imposes it as well).
+QWEN2_SPLIT_REGEX = (r"""(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*"""
+                     r"""|\s*[\r\n]+|\s+(?!\S)|\s+""")
 
-SHORT_PROMPT = "Hello, my name is"
-MEDIUM_PROMPT = "The quick brown fox jumps over the lazy dog near the old river bank."
+# Each prompt is the longest word prefix of its text with at most PROMPT_MAX_TOKENS[i] llama tokens (BOS counted).
+PROMPT_MAX_TOKENS = (6, 21, 100)
+SHORT_PROMPT = "The cat sat on the mat and looked at the door."
+MEDIUM_PROMPT = ("This function returns the number of items in the list, or None if the list is empty, "
+                 "and raises an error otherwise.")
 LONG_PARAGRAPH = (
     "In the early morning the small town by the sea was quiet. Fishermen carried their nets down to the "
     "harbour, a baker opened the shutters of his shop, and the smell of fresh bread drifted along the narrow "
@@ -142,9 +148,21 @@ def read_capped(paths, cap_bytes, max_file=1 << 20):
     return texts, total, used
 
 
-def train_byte_level_bpe(texts, total_vocab, specials):
+def qwen2_pre_tokenizer():
+    return pre_tokenizers.Sequence([
+        pre_tokenizers.Split(Regex(QWEN2_SPLIT_REGEX), behavior="isolated", invert=False),
+        pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
+
+
+def train_byte_level_bpe(texts, total_vocab, specials, qwen2_style=False):
+    """Byte-level BPE. Llama flavour: ByteLevel(add_prefix_space=False) pre-tokenizer with its GPT-2 regex.
+    Qwen2 flavour: as the published Qwen2 tokenizer.json, NFC normalizer + Split(Qwen2 regex) + ByteLevel."""
     tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
+    if qwen2_style:
+        tok.normalizer = normalizers.NFC()
+        tok.pre_tokenizer = qwen2_pre_tokenizer()
+    else:
+        tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
     tok.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(vocab_size=total_vocab - len(specials), min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), special_tokens=[])
@@ -284,7 +302,7 @@ def argmax_greedy(model, ids, n=32):
     return picks, margins
 
 
-def choose_seed(build, prompts_ids, eos_ids, seeds=range(8)):
+def choose_seed(build, prompts_ids, eos_ids, seeds=range(48)):
     """build(seed) -> list of models to check (all must be good). Prefer seeds whose greedy runs never pick
     an EOS id (so generate with EOS suppressed equals plain argmax), then the largest minimum margin."""
     best = None
@@ -352,6 +370,11 @@ def to_old_form(cfg):
     if "dtype" in cfg:
         cfg["torch_dtype"] = cfg.pop("dtype")
     cfg.pop("layer_types", None)
+    # transformers 5 writes head_dim even where it is the default hidden_size / num_attention_heads; the published
+    # Llama 3.1 and Qwen2 configs leave it out, so the old form leaves it implicit too.
+    heads = cfg.get("num_attention_heads")
+    if cfg.get("head_dim") is not None and heads and cfg["head_dim"] * heads == cfg.get("hidden_size"):
+        cfg.pop("head_dim")
     return {k: cfg[k] for k in sorted(cfg)}
 
 
@@ -372,6 +395,7 @@ def dir_listing(d):
 
 def tokenizer_checks(tok_dir, raw, extra_special):
     hf = AutoTokenizer.from_pretrained(tok_dir)
+    log(f"  AutoTokenizer for {os.path.basename(tok_dir)}: {type(hf).__name__}")
     strings = [
         "Hello, world!",
         "  two leading spaces, a\ttab and a\nnewline",
@@ -443,7 +467,7 @@ def main():
                                                         3 * 1024 * 1024)
     log(f"512 corpus: {small_files} top-level stdlib .py files, {small_bytes} bytes")
     llama_raw = make_llama_flavour(train_byte_level_bpe(small_texts, 512, LLAMA_SPECIALS))
-    qwen_raw = make_qwen_flavour(train_byte_level_bpe(small_texts, 512, QWEN_SPECIALS))
+    qwen_raw = make_qwen_flavour(train_byte_level_bpe(small_texts, 512, QWEN_SPECIALS, qwen2_style=True))
     lid = {s: llama_raw.token_to_id(s) for s in LLAMA_SPECIALS}
     qid = {s: qwen_raw.token_to_id(s) for s in QWEN_SPECIALS}
     log(f"llama tokenizer: vocab {llama_raw.get_vocab_size()}, specials {lid}")
@@ -451,16 +475,19 @@ def main():
     llama_fast = wrap(llama_raw, "llama", 256)
     qwen_fast = wrap(qwen_raw, "qwen", 256)
 
-    # prompts: the long one is the longest word prefix of LONG_PARAGRAPH with <= 100 llama tokens
-    words = LONG_PARAGRAPH.split(" ")
-    long_text = words[0]
-    for k in range(1, len(words) + 1):
-        cand = " ".join(words[:k])
-        if len(llama_raw.encode(cand).ids) <= 100:
-            long_text = cand
-        else:
-            break
-    prompts = [SHORT_PROMPT, MEDIUM_PROMPT, long_text]
+    def trim(text, max_tokens):
+        words = text.split(" ")
+        best = words[0]
+        for k in range(1, len(words) + 1):
+            cand = " ".join(words[:k])
+            if len(llama_raw.encode(cand).ids) <= max_tokens:
+                best = cand
+            else:
+                break
+        return best
+
+    prompts = [trim(t, n) for t, n in zip((SHORT_PROMPT, MEDIUM_PROMPT, LONG_PARAGRAPH), PROMPT_MAX_TOKENS)]
+    log(f"prompts: {prompts}")
     for fl, raw in (("llama", llama_raw), ("qwen", qwen_raw)):
         log(f"{fl} prompt lengths: {[len(raw.encode(p).ids) for p in prompts]}")
 
@@ -516,7 +543,7 @@ def main():
                           llama_ids, {eos_l, eot_l})
     log("choosing seed for qwen2")
     s_qwen = choose_seed(lambda s: [build(Qwen2ForCausalLM, qwen_cfg, 100 + s)], qwen_ids, {eoft_q, imend_q},
-                         seeds=range(8))
+                         seeds=range(48))
     s_qwen += 100
     log("choosing seed for mistral (fp16-rounded)")
     s_mistral = choose_seed(lambda s: [build(MistralForCausalLM, mistral_cfg, 200 + s, torch.float16)],
@@ -637,6 +664,11 @@ def main():
         chk = step(f"{name} tokenizer checks")(tokenizer_checks, sp["dir"], sp["raw"], sp["special"])
         if chk is not None:
             hf, rec["tokenizer_checks"] = chk
+            for i, (text, ids) in enumerate(zip(prompts, sp["ids"])):
+                hf_ids = hf.encode(text, add_special_tokens=True)
+                if hf_ids != ids:
+                    log(f"WARNING: {name} prompt {i}: transformers ids {hf_ids} != tokenizer.json ids {ids}")
+                    rec["prompts"][i]["input_ids_transformers"] = hf_ids
             if sp["chat"]:
                 convs = [[{"role": "system", "content": "You are a terse assistant."},
                           {"role": "user", "content": "What is 2+2? Answer in one word."}]]
