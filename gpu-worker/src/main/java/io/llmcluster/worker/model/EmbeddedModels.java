@@ -15,7 +15,7 @@ import java.util.List;
 public final class EmbeddedModels {
     public static final String DEFAULT_MODEL = "tiny-llama";
     private static final List<String> FILES = List.of("config.json", "generation_config.json", "model.safetensors",
-            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json");
+            "tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja");
 
     private EmbeddedModels() {}
 
