@@ -67,8 +67,7 @@ public final class Checkpoint {
                 throw new ModelLoadException(index + " has no weight_map object");
             }
             Map<String, String> result = new LinkedHashMap<>();
-            for (Iterator<Map.Entry<String, JsonNode>> it = map.fields(); it.hasNext(); ) {
-                Map.Entry<String, JsonNode> e = it.next();
+            for (Map.Entry<String, JsonNode> e : map.properties()) {
                 result.put(e.getKey(), e.getValue().asText());
             }
             return result;

@@ -40,6 +40,14 @@ public final class IncrementalDecoder {
         return "";
     }
 
+    /** The text still held back (an incomplete character at the end); call once when the sequence ends. */
+    public String flush() {
+        String prefix = tokenizer.decode(ids, prefixOffset, readOffset, true);
+        String full = tokenizer.decode(ids, prefixOffset, size, true);
+        prefixOffset = readOffset = size;
+        return full.length() > prefix.length() ? full.substring(prefix.length()) : "";
+    }
+
     private void push(int id) {
         if (size == ids.length) {
             ids = Arrays.copyOf(ids, size * 2);
