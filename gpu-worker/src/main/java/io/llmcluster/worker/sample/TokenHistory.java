@@ -54,13 +54,15 @@ public final class TokenHistory {
 
     /** Records one prompt token. */
     public void addPrompt(int token) {
-        inPrompt[indexFor(token)] = true;
+        int i = indexFor(token); // before reading the field: indexFor may grow the arrays
+        inPrompt[i] = true;
         numPromptTokens++;
     }
 
     /** Records one generated token. */
     public void appendOutput(int token) {
-        outputCounts[indexFor(token)]++;
+        int i = indexFor(token);
+        outputCounts[i]++;
         numOutputTokens++;
     }
 
