@@ -28,7 +28,8 @@ import java.util.random.RandomGenerator;
  *
  * <p>Logprobs are those of the model's raw distribution (log_softmax before penalties and temperature, vLLM's
  * default), computed lazily once per row in double precision and shared by {@link #logprob} and
- * {@link #topLogprobs}; NaN logits count as -inf.
+ * {@link #topLogprobs}. NaN logits count as -inf and +inf as the largest float. The O(V) passes (max, exp) run on
+ * the Vector API ({@link VectorMath}).
  */
 public final class Sampler {
     /** Largest top-k served by the heap path; larger k go through the histogram path. */
@@ -43,7 +44,7 @@ public final class Sampler {
 
     private final int vocabSize;
     private final int[] eosTokenIds;
-    /** The row being sampled: penalized while sampling, the raw logits (NaN as -inf) once sample returns. */
+    /** The row being sampled: penalized while sampling, the raw logits (sanitized) once sample returns. */
     private final float[] logits;
     /** exp((logit - max) / T) of every token, filled by the full passes. */
     private final float[] weights;
@@ -105,7 +106,7 @@ public final class Sampler {
                 logits, 0, vocabSize);
         hasRow = true;
         lseValid = false;
-        int argmax = sanitizeAndArgmax();
+        int argmax = VectorMath.argmaxSanitizing(logits, vocabSize);
         rawMax = argmax < 0 ? Float.NEGATIVE_INFINITY : logits[argmax];
         try {
             LogitsProcessors.applyPenalties(logits, vocabSize, params, history, edits);
@@ -343,16 +344,12 @@ public final class Sampler {
 
     /** weights[i] = exp((logit - max) / T); returns their sum; optionally fills the bucket histogram. */
     private double fillWeights(float max, float invT, boolean histogram) {
-        double z = 0;
+        double z = VectorMath.expShifted(logits, vocabSize, max, invT, weights);
         if (histogram) {
             Arrays.fill(bucketCounts, 0);
             Arrays.fill(bucketMass, 0);
-        }
-        for (int i = 0; i < vocabSize; i++) {
-            float w = (float) Math.exp((logits[i] - max) * invT);
-            weights[i] = w;
-            z += w;
-            if (histogram) {
+            for (int i = 0; i < vocabSize; i++) {
+                float w = weights[i];
                 int b = Float.floatToRawIntBits(w) >>> BUCKET_SHIFT;
                 bucketCounts[b]++;
                 bucketMass[b] += w;
@@ -361,32 +358,8 @@ public final class Sampler {
         return z;
     }
 
-    /** Replaces NaN by -inf and returns the argmax (lowest id on ties), or -1 when every logit is -inf. */
-    private int sanitizeAndArgmax() {
-        float max = Float.NEGATIVE_INFINITY;
-        int argmax = -1;
-        for (int i = 0; i < vocabSize; i++) {
-            float l = logits[i];
-            if (l > max) {
-                max = l;
-                argmax = i;
-            } else if (l != l) {
-                logits[i] = Float.NEGATIVE_INFINITY;
-            }
-        }
-        return argmax;
-    }
-
     private int argmax() {
-        float max = Float.NEGATIVE_INFINITY;
-        int argmax = -1;
-        for (int i = 0; i < vocabSize; i++) {
-            if (logits[i] > max) {
-                max = logits[i];
-                argmax = i;
-            }
-        }
-        return argmax;
+        return VectorMath.argmaxSanitizing(logits, vocabSize);
     }
 
     /** A full pass at temperature 1 over unedited logits already gave the raw softmax's normalizer. */
@@ -402,11 +375,7 @@ public final class Sampler {
             throw new IllegalStateException("no row sampled yet");
         }
         if (!lseValid) {
-            double s = 0;
-            for (int i = 0; i < vocabSize; i++) {
-                s += Math.exp((double) logits[i] - rawMax);
-            }
-            lse = rawMax + Math.log(s);
+            lse = rawMax + Math.log(VectorMath.sumExpShifted(logits, vocabSize, rawMax));
             lseValid = true;
         }
     }
