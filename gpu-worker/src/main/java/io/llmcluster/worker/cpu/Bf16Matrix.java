@@ -1,0 +1,170 @@
+package io.llmcluster.worker.cpu;
+
+import static io.llmcluster.worker.cpu.Simd.F;
+import static io.llmcluster.worker.cpu.Simd.FL;
+import static io.llmcluster.worker.cpu.Simd.FLOAT;
+
+import java.lang.foreign.MemorySegment;
+import java.util.Objects;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
+
+/** A bfloat16 weight matrix over a segment it does not own (for example a memory-mapped safetensors tensor). */
+public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
+    /** Bytes per element. */
+    private static final long EB = 2;
+
+    /** [rows][cols] BF16, little-endian, row-major; any byte alignment. */
+    private final MemorySegment data;
+
+    Bf16Matrix(MemorySegment data, int rows, int cols) {
+        super(data, rows, cols, (int) EB);
+        this.data = data;
+    }
+
+    /** The wrapped weight bytes. */
+    public MemorySegment data() {
+        return data;
+    }
+
+    @Override
+    public DType dtype() {
+        return DType.BF16;
+    }
+
+    @Override
+    public long bytes() {
+        return data.byteSize();
+    }
+
+    @Override
+    public float get(int row, int col) {
+        Objects.checkIndex(row, rows);
+        Objects.checkIndex(col, cols);
+        return w(((long) row * cols + col) * EB);
+    }
+
+    @Override
+    public void copyRowTo(int row, MemorySegment dst, long dstOffset) {
+        checkRow(row, dst, dstOffset);
+        long wb = (long) row * cols * EB;
+        long db = dstOffset * Float.BYTES;
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            load(wb + c * EB).intoMemorySegment(dst, db + c * 4L, Simd.LE);
+        }
+        for (; c < cols; c++) {
+            dst.set(FLOAT, db + c * 4L, w(wb + c * EB));
+        }
+    }
+
+    /** FL weights from byte offset {@code b} of data, as floats. */
+    private FloatVector load(long b) {
+        return Simd.loadBf16(data, b);
+    }
+
+    /** The weight at byte offset {@code b} of data. */
+    private float w(long b) {
+        return Simd.bf16ToFloat(data.get(Simd.SHORT, b));
+    }
+
+    @Override
+    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob) {
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
+        long wc = rc * rowBytes;
+        long wd = rd * rowBytes;
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
+        FloatVector sc = FloatVector.zero(F);
+        FloatVector sd = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            FloatVector xv = Simd.loadF32(x, xb + c * 4L);
+            sa = load(wa + e).fma(xv, sa);
+            sb = load(wb + e).fma(xv, sb);
+            sc = load(wc + e).fma(xv, sc);
+            sd = load(wd + e).fma(xv, sd);
+        }
+        float a = sa.reduceLanes(VectorOperators.ADD);
+        float b = sb.reduceLanes(VectorOperators.ADD);
+        float cc = sc.reduceLanes(VectorOperators.ADD);
+        float d = sd.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            long e = c * EB;
+            float xv = x.get(FLOAT, xb + c * 4L);
+            a += w(wa + e) * xv;
+            b += w(wb + e) * xv;
+            cc += w(wc + e) * xv;
+            d += w(wd + e) * xv;
+        }
+        store4(out, ob, ra, rb, rc, rd, a, b, cc, d);
+    }
+
+    @Override
+    void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid) {
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            long f = c * 4L;
+            FloatVector va = load(wa + e);
+            FloatVector vb = load(wb + e);
+            FloatVector xv = Simd.loadF32(x, x0 + f);
+            a0 = va.fma(xv, a0);
+            b0 = vb.fma(xv, b0);
+            xv = Simd.loadF32(x, x1 + f);
+            a1 = va.fma(xv, a1);
+            b1 = vb.fma(xv, b1);
+            xv = Simd.loadF32(x, x2 + f);
+            a2 = va.fma(xv, a2);
+            b2 = vb.fma(xv, b2);
+            xv = Simd.loadF32(x, x3 + f);
+            a3 = va.fma(xv, a3);
+            b3 = vb.fma(xv, b3);
+        }
+        float sa0 = a0.reduceLanes(VectorOperators.ADD);
+        float sa1 = a1.reduceLanes(VectorOperators.ADD);
+        float sa2 = a2.reduceLanes(VectorOperators.ADD);
+        float sa3 = a3.reduceLanes(VectorOperators.ADD);
+        float sb0 = b0.reduceLanes(VectorOperators.ADD);
+        float sb1 = b1.reduceLanes(VectorOperators.ADD);
+        float sb2 = b2.reduceLanes(VectorOperators.ADD);
+        float sb3 = b3.reduceLanes(VectorOperators.ADD);
+        for (; c < cols; c++) {
+            long e = c * EB;
+            long f = c * 4L;
+            float wA = w(wa + e);
+            float wB = w(wb + e);
+            float xv = x.get(FLOAT, x0 + f);
+            sa0 += wA * xv;
+            sb0 += wB * xv;
+            xv = x.get(FLOAT, x1 + f);
+            sa1 += wA * xv;
+            sb1 += wB * xv;
+            xv = x.get(FLOAT, x2 + f);
+            sa2 += wA * xv;
+            sb2 += wB * xv;
+            xv = x.get(FLOAT, x3 + f);
+            sa3 += wA * xv;
+            sb3 += wB * xv;
+        }
+        store2x4(out, ob, tokenStride, valid, ra, rb, sa0, sb0, sa1, sb1, sa2, sb2, sa3, sb3);
+    }
+}

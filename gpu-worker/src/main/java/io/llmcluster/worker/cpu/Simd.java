@@ -1,0 +1,76 @@
+package io.llmcluster.worker.cpu;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.ByteOrder;
+import jdk.incubator.vector.ByteVector;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
+
+/**
+ * Vector species, layouts and the FP16/BF16/INT8 to FP32 widening loads shared by the CPU kernels.
+ *
+ * <p>{@link #F} is the preferred float species (8 lanes with AVX2, 16 with AVX-512); the short and byte species
+ * have the same lane count, so one narrow load widens to exactly one float vector. All loads are little-endian and
+ * accept any byte offset (weights from memory-mapped safetensors files are unaligned).
+ */
+final class Simd {
+    static final VectorSpecies<Float> F = FloatVector.SPECIES_PREFERRED;
+    static final int FL = F.length();
+    static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
+    static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
+    static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
+    static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
+    static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
+    static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
+    static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
+
+    /** 2^112: rescales a half's exponent (bias 15) placed in a float (bias 127). */
+    private static final float F16_EXP_RESCALE = 0x1.0p112f;
+
+    private Simd() {
+    }
+
+    static FloatVector loadF32(MemorySegment seg, long byteOffset) {
+        return FloatVector.fromMemorySegment(F, seg, byteOffset, LE);
+    }
+
+    /** FL bfloat16 values widened to float: the 16 bits become the high half of the float's bits. */
+    static FloatVector loadBf16(MemorySegment seg, long byteOffset) {
+        IntVector i = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
+                .convertShape(VectorOperators.S2I, I, 0);
+        return i.lanewise(VectorOperators.LSHL, 16).reinterpretAsFloats();
+    }
+
+    /**
+     * FL IEEE half floats widened to float, exact for every finite half (normals and subnormals); inf/NaN are
+     * not handled (weights never hold them). Magnitude bits shifted into a float's place read as
+     * {@code value * 2^-112}, so one multiply fixes the exponent bias and normalises subnormals; the sign comes
+     * from bit 31 of the sign-extended short.
+     */
+    static FloatVector loadF16(MemorySegment seg, long byteOffset) {
+        IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
+                .convertShape(VectorOperators.S2I, I, 0);
+        FloatVector magnitude = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats()
+                .mul(F16_EXP_RESCALE);
+        return magnitude.reinterpretAsInts().or(h.and(0x8000_0000)).reinterpretAsFloats();
+    }
+
+    /** FL signed bytes widened to float. */
+    static FloatVector loadI8(MemorySegment seg, long byteOffset) {
+        return (FloatVector) ByteVector.fromMemorySegment(B, seg, byteOffset, LE)
+                .convertShape(VectorOperators.B2F, F, 0);
+    }
+
+    static float bf16ToFloat(short bits) {
+        return Float.intBitsToFloat(bits << 16);
+    }
+
+    static float f16ToFloat(short bits) {
+        return Float.float16ToFloat(bits);
+    }
+}
