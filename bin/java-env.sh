@@ -14,5 +14,6 @@ if ! JAVA_HOME=$(find_java25); then
 fi
 export JAVA_HOME
 export PATH="$JAVA_HOME/bin:$PATH"
-LLMC_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC)
+LLMC_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

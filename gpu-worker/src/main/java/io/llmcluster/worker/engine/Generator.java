@@ -9,6 +9,7 @@ import io.llmcluster.worker.model.IncrementalDecoder;
 import io.llmcluster.worker.model.Tokenizer;
 import io.llmcluster.worker.sample.Sampler;
 import io.llmcluster.worker.sample.StopChecker;
+import io.llmcluster.worker.sample.StopStringMatcher;
 import io.llmcluster.worker.sample.TokenHistory;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -32,7 +33,7 @@ public final class Generator {
         this.backend = backend;
         this.tokenizer = tokenizer;
         this.generationConfig = generationConfig;
-        this.sampler = new Sampler(backend.vocabSize());
+        this.sampler = new Sampler(backend.vocabSize(), generationConfig.eosTokenIds());
         this.batch = new ForwardBatch(backend.maxBatchTokens(), 1);
         this.blockTable = new int[backend.numKvBlocks()];
         Arrays.setAll(blockTable, i -> i);
@@ -53,7 +54,7 @@ public final class Generator {
         }
         int budget = Math.min(params.maxTokens(), maxContextTokens - promptIds.length);
         int[] tokens = Arrays.copyOf(promptIds, promptIds.length + budget);
-        TokenHistory history = new TokenHistory(promptIds);
+        TokenHistory history = TokenHistory.ofPrompt(promptIds);
         RandomGenerator rng = Sampler.rngFor(params);
         StopChecker stops = new StopChecker(params, generationConfig.eosTokenIds());
         IncrementalDecoder decoder = new IncrementalDecoder(tokenizer, promptIds);
@@ -62,19 +63,28 @@ public final class Generator {
         MemorySegment logits = prefill(tokens, promptIds.length);
         long prefillNanos = System.nanoTime() - start;
         int length = promptIds.length;
-        FinishReason reason = FinishReason.LENGTH;
+        FinishReason reason;
         while (true) {
             int token = sampler.sample(logits, 0, params, history, rng);
             tokens[length++] = token;
             history.appendOutput(token);
-            StopChecker.Decision d = stops.onToken(token, decoder.add(token), length - promptIds.length);
-            text.append(d.emitText());
-            listener.onToken(token, d.emitText());
-            if (d.finished()) {
-                reason = d.finishReason();
-                break;
+            int numOutput = length - promptIds.length;
+            FinishReason finish = stops.checkToken(token, numOutput);
+            if (finish != FinishReason.STOP) { // a stop token's own text is not emitted
+                StopStringMatcher.Match m = stops.checkText(decoder.add(token), numOutput);
+                emit(text, listener, token, m.text());
+                if (m.stopped()) {
+                    finish = FinishReason.STOP;
+                }
             }
-            if (length - promptIds.length >= budget) {
+            if (finish == null && numOutput >= budget) {
+                finish = FinishReason.LENGTH;
+            }
+            if (finish != null) {
+                if (!stops.stoppedByString()) {
+                    emit(text, listener, -1, stops.flush() + decoder.flush());
+                }
+                reason = finish;
                 break;
             }
             batch.clear();
@@ -84,6 +94,11 @@ public final class Generator {
         long decodeNanos = System.nanoTime() - start - prefillNanos;
         return new Result(promptIds, Arrays.copyOfRange(tokens, promptIds.length, length), text.toString(), reason,
                 prefillNanos, decodeNanos);
+    }
+
+    private static void emit(StringBuilder text, GenerationListener listener, int token, String delta) {
+        text.append(delta);
+        listener.onToken(token, delta);
     }
 
     private MemorySegment prefill(int[] tokens, int promptLength) {

@@ -18,8 +18,11 @@ class CpuBackendReferenceTest {
     static final double FP32_TOLERANCE = 1e-4;
     /** BF16/F16 weights: the reference upcasts the same rounded weights, so the bound leaves ample room. */
     static final double HALF_TOLERANCE = 2e-2;
-    /** INT8 weight-only: measured at about 1e-2 on the tiny models (docs/int8.md); the bound allows 5×. */
-    static final double INT8_TOLERANCE = 6e-2;
+    /**
+     * INT8 weight-only, per-output-channel scales: the worst row's error measured on the tiny random models is
+     * 0.031-0.093 (tiny-llama) and 0.033-0.057 (tiny-qwen2) per prompt; see docs/int8.md.
+     */
+    static final double INT8_TOLERANCE = 0.12;
 
     static double tolerance(String model) {
         return model.equals("tiny-llama") || model.equals("tiny-qwen2") ? FP32_TOLERANCE : HALF_TOLERANCE;
