@@ -10,6 +10,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -100,9 +101,9 @@ final class GenerateCommand implements Callable<Integer> {
                 .repetitionPenalty(repetitionPenalty)
                 .presencePenalty(presencePenalty)
                 .frequencyPenalty(frequencyPenalty)
-                .seed(seed)
+                .seed(seed == null ? OptionalLong.empty() : OptionalLong.of(seed))
                 .stopStrings(stop)
-                .stopTokenIds(stopTokenIds.stream().mapToInt(Integer::intValue).toArray())
+                .stopTokenIds(stopTokenIds)
                 .ignoreEos(ignoreEos)
                 .build();
     }
