@@ -1,5 +1,7 @@
 package io.llmcluster.worker.backend;
 
+import io.llmcluster.kv.TokenSequence;
+
 /**
  * The input of one model step, reused from step to step: the tokens of every scheduled sequence laid end
  * to end (a prefill chunk and single decode tokens alike), each with its position and its sequence's block
@@ -39,20 +41,38 @@ public final class ForwardBatch {
      * @param logits NONE, LAST (the last added token, to sample from) or ALL (every added token)
      */
     public void addSequence(int[] tokens, int from, int count, int startPosition, int[] blockTable, Logits logits) {
+        checkRoom(count);
+        System.arraycopy(tokens, from, tokenIds, numTokens, count);
+        addPositions(count, startPosition, blockTable, logits);
+    }
+
+    private void checkRoom(int count) {
         if (count <= 0 || numTokens + count > maxTokens || numSequences == blockTables.length) {
             throw new IllegalArgumentException("batch over capacity: " + (numTokens + count) + " tokens (max "
                     + maxTokens + "), " + (numSequences + 1) + " sequences (max " + blockTables.length + ")");
         }
+    }
+
+    private void addPositions(int count, int startPosition, int[] blockTable, Logits logits) {
         int seq = numSequences++;
         blockTables[seq] = blockTable;
         for (int i = 0; i < count; i++) {
             int t = numTokens++;
-            tokenIds[t] = tokens[from + i];
             positions[t] = startPosition + i;
             sequenceOfToken[t] = seq;
             if (logits == Logits.ALL || (logits == Logits.LAST && i == count - 1)) {
                 logitTokens[numLogits++] = t;
             }
+        }
+    }
+
+    /** As {@link #addSequence(int[], int, int, int, int[], Logits)}, reading the tokens from a sequence. */
+    public void addSequence(TokenSequence tokens, int from, int count, int startPosition, int[] blockTable, Logits logits) {
+        checkRoom(count);
+        int first = numTokens;
+        addPositions(count, startPosition, blockTable, logits);
+        for (int i = 0; i < count; i++) {
+            tokenIds[first + i] = tokens.tokenAt(from + i);
         }
     }
 

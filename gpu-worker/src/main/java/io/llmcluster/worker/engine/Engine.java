@@ -1,0 +1,256 @@
+package io.llmcluster.worker.engine;
+
+import io.llmcluster.batcher.FinishReason;
+import io.llmcluster.batcher.Request;
+import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.batcher.Scheduler;
+import io.llmcluster.batcher.SchedulerConfig;
+import io.llmcluster.batcher.StepPlan;
+import io.llmcluster.batcher.StepResult;
+import io.llmcluster.kv.BlockHasher;
+import io.llmcluster.kv.BlockPool;
+import io.llmcluster.kv.HashExtra;
+import io.llmcluster.kv.KvCacheManager;
+import io.llmcluster.kv.KvCacheStats;
+import io.llmcluster.kv.KvEvent;
+import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.ModelBackend;
+import io.llmcluster.worker.model.ModelDirectory;
+import io.llmcluster.worker.sample.Sampler;
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.LockSupport;
+import java.util.function.Consumer;
+
+/**
+ * One worker's engine: a single thread that owns the backend, the scheduler and the KV pool. Its loop:
+ * drain commands (submit, cancel), {@code scheduler.schedule()}, run the step on the backend, sample each
+ * sequence that finished its tokens, {@code scheduler.update()}, stream the chunks, publish KV events.
+ * Other threads reach it only through {@link #submit} and {@link #cancel}, which enqueue commands; the loop
+ * parks when there is no work.
+ */
+public final class Engine implements AutoCloseable {
+    private final ModelDirectory model;
+    private final ModelBackend backend;
+    private final Scheduler scheduler;
+    private final KvCacheManager kv;
+    private final Sampler sampler;
+    private final ForwardBatch batch;
+    private final int maxModelLen;
+    private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
+    private final java.util.HashMap<Long, SequenceState> sequences = new java.util.HashMap<>();
+    private final AtomicLong nextId = new AtomicLong(1);
+    private final Thread thread;
+    private final StepMeter meter = new StepMeter();
+    private final List<KvEvent> eventBuffer = new ArrayList<>();
+    private final Consumer<List<KvEvent>> kvEventSink;
+    private int[] sampled;
+    private int[] rowOfEntry;
+    private volatile EngineStats stats = EngineStats.EMPTY;
+    private volatile boolean running = true;
+
+    public Engine(ModelDirectory model, ModelBackend backend, EngineConfig config, Consumer<List<KvEvent>> kvEventSink) {
+        this.model = model;
+        this.backend = backend;
+        this.kvEventSink = kvEventSink;
+        int blockSize = backend.kvBlockSize();
+        BlockPool pool = new BlockPool(backend.numKvBlocks(), blockSize, System.nanoTime());
+        HashExtra extra = HashExtra.base(model.modelId(), "fp32");
+        this.kv = new KvCacheManager(pool, new BlockHasher(extra, blockSize));
+        this.maxModelLen = (int) Math.min(model.config().maxContextTokens(), (long) backend.numKvBlocks() * blockSize);
+        int batchTokens = Math.min(config.maxNumBatchedTokens(), backend.maxBatchTokens());
+        int seqs = Math.min(config.maxNumSeqs(), batchTokens);
+        this.scheduler = new Scheduler(new SchedulerConfig(batchTokens, seqs, maxModelLen, config.enablePrefixCaching(),
+                config.policy(), model.generationConfig().eosTokenIds()), kv);
+        this.sampler = new Sampler(backend.vocabSize(), model.generationConfig().eosTokenIds());
+        this.batch = new ForwardBatch(batchTokens, seqs);
+        this.sampled = new int[seqs];
+        this.rowOfEntry = new int[seqs];
+        this.thread = Thread.ofPlatform().name("llmc-engine").daemon().start(this::loop);
+    }
+
+    public Engine(ModelDirectory model, ModelBackend backend, EngineConfig config) {
+        this(model, backend, config, events -> {});
+    }
+
+    /**
+     * Queues a request; its chunks go to {@code sink} on the engine thread.
+     *
+     * @return the request id (for {@link #cancel})
+     * @throws IllegalArgumentException for an empty prompt or one that leaves no room to generate
+     */
+    public long submit(int[] promptTokenIds, SamplingParams params, int priority, TokenSink sink) {
+        if (promptTokenIds.length == 0) {
+            throw new IllegalArgumentException("the prompt is empty");
+        }
+        if (promptTokenIds.length >= maxModelLen) {
+            throw new IllegalArgumentException("the prompt has " + promptTokenIds.length
+                    + " tokens, but the context holds " + maxModelLen + " (prompt + at least one generated token)");
+        }
+        for (int id : promptTokenIds) {
+            if (id < 0 || id >= backend.vocabSize()) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + backend.vocabSize() + ")");
+            }
+        }
+        long id = nextId.getAndIncrement();
+        Request request = new Request(id, promptTokenIds.clone(), params, priority, System.nanoTime());
+        SequenceState state = new SequenceState(request, sink, model.tokenizer(), model.generationConfig().eosTokenIds());
+        command(() -> {
+            sequences.put(id, state);
+            scheduler.add(request);
+        });
+        return id;
+    }
+
+    public long submit(int[] promptTokenIds, SamplingParams params, TokenSink sink) {
+        return submit(promptTokenIds, params, 0, sink);
+    }
+
+    /** Cancels a request: its KV blocks are freed on the engine's next turn; its last chunk says ABORT. */
+    public void cancel(long requestId) {
+        command(() -> {
+            SequenceState s = sequences.remove(requestId);
+            if (s != null && scheduler.cancel(requestId)) {
+                s.emitEnd(FinishReason.ABORT);
+            }
+        });
+    }
+
+    public EngineStats stats() {
+        return stats;
+    }
+
+    /** Tokens one request may hold, prompt plus output. */
+    public int maxModelLen() {
+        return maxModelLen;
+    }
+
+    public ModelDirectory model() {
+        return model;
+    }
+
+    private void command(Runnable c) {
+        if (!running) {
+            throw new IllegalStateException("the engine is stopped");
+        }
+        commands.add(c);
+        LockSupport.unpark(thread);
+    }
+
+    private void loop() {
+        while (running) {
+            for (Runnable c; (c = commands.poll()) != null; ) {
+                c.run();
+            }
+            StepPlan plan = scheduler.schedule();
+            if (plan.isEmpty()) {
+                publishStats();
+                LockSupport.parkNanos(this, 50_000_000L);
+                continue;
+            }
+            try {
+                step(plan);
+            } catch (RuntimeException | Error e) {
+                failAll(plan, e);
+            }
+            kv.pool().events().drainTo(eventBuffer);
+            if (!eventBuffer.isEmpty()) {
+                kvEventSink.accept(eventBuffer);
+                eventBuffer.clear();
+            }
+            publishStats();
+        }
+    }
+
+    private void step(StepPlan plan) {
+        long startNs = System.nanoTime();
+        batch.clear();
+        int rows = 0;
+        int decodeTokens = 0;
+        for (int e = 0; e < plan.numEntries(); e++) {
+            SequenceState s = sequences.get(plan.requestId(e));
+            int n = plan.numNewTokens(e);
+            boolean sample = plan.sampleAfter(e);
+            batch.addSequence(s.request, plan.startPosition(e), n, plan.startPosition(e),
+                    s.refreshBlockTable(plan.blocks(e)), sample ? ForwardBatch.Logits.LAST : ForwardBatch.Logits.NONE);
+            rowOfEntry[e] = sample ? rows++ : -1;
+            decodeTokens += n == 1 && sample ? 1 : 0;
+        }
+        MemorySegment logits = backend.forward(batch);
+        int vocab = backend.vocabSize();
+        for (int e = 0; e < plan.numEntries(); e++) {
+            if (rowOfEntry[e] >= 0) {
+                SequenceState s = sequences.get(plan.requestId(e));
+                sampled[e] = sampler.sample(logits, (long) rowOfEntry[e] * vocab, s.request.params(), s.history, s.rng);
+                if (s.request.params().logprobs() >= 0) { // logprobs read the sampler's state of this row
+                    s.captureLogprobs(sampler, sampled[e]);
+                }
+            }
+        }
+        StepResult result = scheduler.update(plan, sampled);
+        emit(result);
+        meter.record(plan.totalTokens() - decodeTokens, decodeTokens, System.nanoTime() - startNs);
+    }
+
+    private void emit(StepResult result) {
+        for (int e = 0; e < result.numEntries(); e++) {
+            SequenceState s = sequences.get(result.requestId(e));
+            if (s == null) {
+                continue;
+            }
+            FinishReason finish = result.finished(e) ? result.finishReason(e) : null;
+            if (result.hasNewToken(e)) {
+                boolean stoppedByString = s.emitToken(result.newToken(e), finish);
+                if (stoppedByString && finish == null) {
+                    scheduler.finish(s.request.id(), FinishReason.STOP);
+                    finish = FinishReason.STOP;
+                }
+            } else if (finish != null) {
+                s.emitEnd(finish);
+            }
+            if (finish != null) {
+                sequences.remove(s.request.id());
+            }
+        }
+    }
+
+    /** A step that threw: its requests end with ERROR and free their blocks; the engine goes on. */
+    private void failAll(StepPlan plan, Throwable error) {
+        System.err.println("[engine] step failed, ending its " + plan.numEntries() + " requests: " + error);
+        for (int e = 0; e < plan.numEntries(); e++) {
+            long id = plan.requestId(e);
+            SequenceState s = sequences.remove(id);
+            scheduler.finish(id, FinishReason.ERROR);
+            if (s != null) {
+                s.emitEnd(FinishReason.ERROR);
+            }
+        }
+    }
+
+    private void publishStats() {
+        var st = scheduler.stats();
+        KvCacheStats k = kv.stats();
+        stats = new EngineStats(st.numRunning(), st.numWaiting(), k.totalBlocks(), k.freeBlocks(), k.usedBlocks(),
+                k.prefixHitRate(), st.numPreemptions(), st.numSteps(), meter.prefillTokensPerSecond(),
+                meter.decodeTokensPerSecond(), meter.prefillTokens(), meter.decodeTokens());
+    }
+
+    /** Stops the loop; requests still in flight end with ABORT. */
+    @Override
+    public void close() {
+        running = false;
+        LockSupport.unpark(thread);
+        try {
+            thread.join(10_000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        for (SequenceState s : sequences.values()) {
+            s.emitEnd(FinishReason.ABORT);
+        }
+        sequences.clear();
+    }
+}

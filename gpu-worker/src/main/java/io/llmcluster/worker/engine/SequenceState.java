@@ -1,0 +1,97 @@
+package io.llmcluster.worker.engine;
+
+import io.llmcluster.batcher.FinishReason;
+import io.llmcluster.batcher.Request;
+import io.llmcluster.worker.model.IncrementalDecoder;
+import io.llmcluster.worker.model.Tokenizer;
+import io.llmcluster.worker.sample.Sampler;
+import io.llmcluster.worker.sample.StopChecker;
+import io.llmcluster.worker.sample.StopStringMatcher;
+import io.llmcluster.worker.sample.TokenHistory;
+import java.util.Arrays;
+import java.util.random.RandomGenerator;
+
+/**
+ * The engine-side state of one request: what sampling and detokenizing need between steps (penalty
+ * counts, the seeded generator, the streaming decoder, stop-string matching) and its block table as an
+ * int array for the backend. It survives preemption, so a recomputed request continues where it was.
+ */
+final class SequenceState {
+    final Request request;
+    final TokenSink sink;
+    final TokenHistory history;
+    final RandomGenerator rng;
+    final StopChecker stops;
+    final IncrementalDecoder decoder;
+    int[] blockTable = new int[8];
+    private final int[] topIds;
+    private final float[] topLogprobs;
+    private float pendingLogprob = Float.NaN;
+    private int pendingTopCount;
+
+    SequenceState(Request request, TokenSink sink, Tokenizer tokenizer, int[] eosTokenIds) {
+        this.request = request;
+        this.sink = sink;
+        this.history = TokenHistory.ofPrompt(request.promptTokenIds());
+        this.rng = Sampler.rngFor(request.params());
+        this.stops = new StopChecker(request.params(), eosTokenIds);
+        this.decoder = new IncrementalDecoder(tokenizer, request.promptTokenIds());
+        int k = Math.max(0, request.params().logprobs());
+        this.topIds = new int[k];
+        this.topLogprobs = new float[k];
+    }
+
+    /** Copies the request's current block table into {@link #blockTable}, growing it when needed. */
+    int[] refreshBlockTable(io.llmcluster.kv.KvBlocks blocks) {
+        if (blocks.numBlocks() > blockTable.length) {
+            blockTable = Arrays.copyOf(blockTable, Math.max(blocks.numBlocks(), blockTable.length * 2));
+        }
+        blocks.copyTo(blockTable, 0);
+        return blockTable;
+    }
+
+    /**
+     * Emits the chunk for a token the scheduler appended. A stop token's own text is not emitted; a stop
+     * string ends the request (the caller tells the scheduler); held-back text is released at the end.
+     *
+     * @return true when a stop string ended the request
+     */
+    boolean emitToken(int token, FinishReason schedulerFinish) {
+        history.appendOutput(token);
+        int n = request.numOutputTokens();
+        float logprob = pendingLogprob;
+        int k = pendingTopCount;
+        pendingLogprob = Float.NaN;
+        pendingTopCount = 0;
+        String text;
+        FinishReason finish = schedulerFinish;
+        boolean byString = false;
+        if (finish == FinishReason.STOP) {
+            text = stops.flush() + decoder.flush();
+        } else {
+            StopStringMatcher.Match m = stops.checkText(decoder.add(token), n);
+            text = m.text();
+            if (m.stopped()) {
+                finish = FinishReason.STOP;
+                byString = true;
+            } else if (finish != null) {
+                text += stops.flush() + decoder.flush();
+            }
+        }
+        sink.onChunk(new TokenChunk(request.id(), token, text, logprob, Arrays.copyOf(topIds, k),
+                Arrays.copyOf(topLogprobs, k), finish, request.numPromptTokens(), n));
+        return byString;
+    }
+
+    /** Reads the logprobs of the row the sampler just sampled for this request (before the next row). */
+    void captureLogprobs(Sampler sampler, int token) {
+        pendingLogprob = sampler.logprob(token);
+        pendingTopCount = sampler.topLogprobs(topIds.length, topIds, topLogprobs);
+    }
+
+    /** The final chunk of a request that ended without a token (cancelled, failed). */
+    void emitEnd(FinishReason reason) {
+        sink.onChunk(new TokenChunk(request.id(), -1, "", Float.NaN, new int[0], new float[0], reason,
+                request.numPromptTokens(), request.numOutputTokens()));
+    }
+}
