@@ -1,0 +1,88 @@
+package io.llmcluster.batcher;
+
+import java.util.Arrays;
+import java.util.Objects;
+
+/**
+ * The {@link Scheduler}'s limits. Every value is checked here; a bad one is an {@link IllegalArgumentException}
+ * that names the field and its allowed range.
+ *
+ * @param maxNumBatchedTokens tokens computed per step, over all scheduled requests (the token budget);
+ *                            {@code >= maxNumSeqs}, so every running request can decode in one step
+ * @param maxNumSeqs          requests running at once (the batch's sequence cap); {@code >= 1}
+ * @param maxModelLen         most tokens of one request, prompt plus output (the model's context);
+ *                            {@code >= 2}, so a one-token prompt can generate a token
+ * @param enablePrefixCaching admit requests at their longest cached prefix and register their full blocks
+ * @param policy              admission order and preemption victims
+ * @param eosTokenIds         the model's end-of-sequence token ids (may be empty); each {@code >= 0}
+ */
+public record SchedulerConfig(
+        int maxNumBatchedTokens,
+        int maxNumSeqs,
+        int maxModelLen,
+        boolean enablePrefixCaching,
+        SchedulingPolicy policy,
+        int[] eosTokenIds) {
+
+    /** Validates every field and copies {@code eosTokenIds}. */
+    public SchedulerConfig {
+        require(maxNumSeqs >= 1, "maxNumSeqs must be >= 1, got " + maxNumSeqs);
+        require(maxNumBatchedTokens >= maxNumSeqs, "maxNumBatchedTokens must be >= maxNumSeqs (" + maxNumSeqs
+                + ") so every running request can decode in one step, got " + maxNumBatchedTokens);
+        require(maxModelLen >= 2, "maxModelLen must be >= 2 (a prompt token and an output token), got "
+                + maxModelLen);
+        Objects.requireNonNull(policy, "policy");
+        Objects.requireNonNull(eosTokenIds, "eosTokenIds (use an empty array for none)");
+        eosTokenIds = eosTokenIds.clone();
+        for (int i = 0; i < eosTokenIds.length; i++) {
+            require(eosTokenIds[i] >= 0, "eosTokenIds[" + i + "] must be a token id >= 0, got " + eosTokenIds[i]);
+        }
+    }
+
+    /** A copy of the EOS token ids. */
+    @Override
+    public int[] eosTokenIds() {
+        return eosTokenIds.clone();
+    }
+
+    /** These limits with another policy. */
+    public SchedulerConfig withPolicy(SchedulingPolicy newPolicy) {
+        return new SchedulerConfig(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, newPolicy,
+                eosTokenIds);
+    }
+
+    /** These limits with prefix caching on or off. */
+    public SchedulerConfig withPrefixCaching(boolean enabled) {
+        return new SchedulerConfig(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enabled, policy, eosTokenIds);
+    }
+
+    @Override
+    public boolean equals(Object o) {
+        return o instanceof SchedulerConfig c
+                && maxNumBatchedTokens == c.maxNumBatchedTokens
+                && maxNumSeqs == c.maxNumSeqs
+                && maxModelLen == c.maxModelLen
+                && enablePrefixCaching == c.enablePrefixCaching
+                && policy == c.policy
+                && Arrays.equals(eosTokenIds, c.eosTokenIds);
+    }
+
+    @Override
+    public int hashCode() {
+        return Objects.hash(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, policy)
+                * 31 + Arrays.hashCode(eosTokenIds);
+    }
+
+    @Override
+    public String toString() {
+        return "SchedulerConfig[maxNumBatchedTokens=" + maxNumBatchedTokens + ", maxNumSeqs=" + maxNumSeqs
+                + ", maxModelLen=" + maxModelLen + ", enablePrefixCaching=" + enablePrefixCaching + ", policy="
+                + policy + ", eosTokenIds=" + Arrays.toString(eosTokenIds) + "]";
+    }
+
+    private static void require(boolean ok, String message) {
+        if (!ok) {
+            throw new IllegalArgumentException(message);
+        }
+    }
+}
