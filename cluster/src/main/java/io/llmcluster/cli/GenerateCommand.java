@@ -3,7 +3,9 @@ package io.llmcluster.cli;
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.worker.cpu.CpuBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
-import io.llmcluster.worker.engine.Generator;
+import io.llmcluster.worker.engine.Engine;
+import io.llmcluster.worker.engine.EngineConfig;
+import io.llmcluster.worker.engine.EngineStats;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
@@ -70,23 +72,51 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto | cpu (cuda comes with the CUDA backend)")
     String device;
 
+    @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
+    int concurrency;
+
     @Override
-    public Integer call() {
+    public Integer call() throws Exception {
+        if (concurrency < 1) {
+            throw new IllegalArgumentException("--concurrency must be >= 1, got " + concurrency);
+        }
         SamplingParams params = samplingParams();
         CpuBackendOptions options = backendOptions();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (ModelDirectory dir = model == null ? ModelDirectory.openDefault() : ModelDirectory.open(model);
-             CpuBackend backend = new CpuBackend(dir, options)) {
+             CpuBackend backend = new CpuBackend(dir, options);
+             Engine engine = new Engine(dir, backend, EngineConfig.defaults().withMaxNumSeqs(Math.max(64, concurrency)))) {
             System.err.println("[llmc] model " + dir.modelId() + " (" + dir.config().architecture().hfClassName()
                     + ") on " + backend.describe());
-            Generator generator = new Generator(backend, dir.tokenizer(), dir.generationConfig(), backend.maxContextTokens());
             int[] ids = dir.tokenizer().encode(prompt);
-            out.print(prompt);
-            Generator.Result r = generator.generate(ids, params, (token, text) -> out.print(text));
-            out.println();
-            System.err.printf("[llmc] %d prompt tokens, %d generated (finish: %s); prefill %.1f tok/s, decode %.1f tok/s%n",
-                    ids.length, r.outputIds().length, r.finishReason().name().toLowerCase(),
-                    ids.length / (r.prefillNanos() / 1e9), Math.max(0, r.outputIds().length - 1) / (r.decodeNanos() / 1e9));
+            long startNs = System.nanoTime();
+            List<GeneratedText> runs = new ArrayList<>();
+            for (int i = 0; i < concurrency; i++) {
+                SamplingParams p = seed == null ? params : params.toBuilder().seed(seed + i).build();
+                GeneratedText run = new GeneratedText(concurrency == 1 ? out : null);
+                if (concurrency == 1) {
+                    out.print(prompt);
+                }
+                engine.submit(ids, p, run);
+                runs.add(run);
+            }
+            int generated = 0;
+            for (int i = 0; i < runs.size(); i++) {
+                GeneratedText r = runs.get(i).await();
+                generated += r.completionTokens();
+                if (concurrency > 1) {
+                    out.println("[" + (i + 1) + "] " + prompt + r.text());
+                } else {
+                    out.println();
+                }
+            }
+            double seconds = (System.nanoTime() - startNs) / 1e9;
+            EngineStats s = engine.stats();
+            System.err.printf("[llmc] %d × %d prompt tokens, %d generated in %.2f s (%.1f tok/s; finish: %s); "
+                            + "engine prefill %.1f tok/s, decode %.1f tok/s, prefix hit rate %.2f%n",
+                    concurrency, ids.length, generated, seconds, generated / seconds,
+                    runs.getFirst().finishReason().apiName(), s.prefillTokensPerSecond(), s.decodeTokensPerSecond(),
+                    s.prefixHitRate());
         }
         return 0;
     }
