@@ -51,14 +51,6 @@ public final class CpuBackend implements ModelBackend {
         this.pool = new CpuThreadPool(options.threads());
         try {
             this.w = new CpuWeights(c, model.checkpoint(), arena, pool, options.quantizeInt8());
-            long perBlock = KvCacheArena.bytesPerBlock(c.numLayers(), options.kvBlockSize(), c.kvDim());
-            int blocks = (int) Math.max(1, Math.min(Integer.MAX_VALUE, options.kvCacheBytes() / perBlock));
-            this.kv = new KvCacheArena(c.numLayers(), blocks, options.kvBlockSize(), c.kvDim(), arena);
-            this.maxContext = Math.min(c.maxContextTokens(), blocks * options.kvBlockSize());
-            Llama3RopeScaling s = c.ropeScaling();
-            this.rope = new RopeTable(c.headDim(), maxContext, c.ropeTheta(), s == null ? null
-                    : new RopeTable.Llama3Scaling(s.factor(), s.lowFreqFactor(), s.highFreqFactor(), s.originalMaxPositions()));
-            this.scale = (float) (1.0 / Math.sqrt(c.headDim()));
             int t = options.maxBatchTokens();
             x = buffer(t, c.hiddenSize());
             xn = buffer(t, c.hiddenSize());
@@ -69,11 +61,46 @@ public final class CpuBackend implements ModelBackend {
             gate = buffer(t, c.intermediateSize());
             up = buffer(t, c.intermediateSize());
             logits = buffer(t, c.vocabSize());
+            int blocks = kvBlocks();
+            this.kv = new KvCacheArena(c.numLayers(), blocks, options.kvBlockSize(), c.kvDim(), arena);
+            this.maxContext = Math.min(c.maxContextTokens(), blocks * options.kvBlockSize());
+            Llama3RopeScaling s = c.ropeScaling();
+            this.rope = new RopeTable(c.headDim(), maxContext, c.ropeTheta(), s == null ? null
+                    : new RopeTable.Llama3Scaling(s.factor(), s.lowFreqFactor(), s.highFreqFactor(), s.originalMaxPositions()));
+            this.scale = (float) (1.0 / Math.sqrt(c.headDim()));
             scoreScratch = new float[pool.threads()][c.groupSize() * maxContext];
+            warmUp();
         } catch (RuntimeException e) {
             close();
             throw e;
         }
+    }
+
+    /**
+     * Blocks for the KV pool: the configured bytes, or a fraction of the physical memory left free once the
+     * weights are paged in and the activations allocated, capped at what maxSequences full contexts need.
+     */
+    private int kvBlocks() {
+        long perBlock = KvCacheArena.bytesPerBlock(c.numLayers(), options.kvBlockSize(), c.kvDim());
+        long bytes = options.kvCacheBytes();
+        if (bytes == 0) {
+            var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+            long needed = (long) options.maxSequences() * c.maxContextTokens() * perBlock / options.kvBlockSize();
+            bytes = Math.min((long) (os.getFreeMemorySize() * options.kvMemoryFraction()), needed);
+        }
+        int blocks = (int) Math.min(1 << 24, bytes / perBlock);
+        if (blocks < 1) {
+            throw new IllegalArgumentException("no room for the KV cache: " + bytes + " bytes, one block needs " + perBlock);
+        }
+        return blocks;
+    }
+
+    /** One step over a full batch so the JIT compiles the kernels before the first request. */
+    private void warmUp() {
+        ForwardBatch b = new ForwardBatch(options.maxBatchTokens(), 1);
+        int n = Math.min(options.maxBatchTokens(), Math.min(maxContext, 64));
+        b.addSequence(new int[n], 0, n, 0, new int[(n + kv.blockSize() - 1) / kv.blockSize()], ForwardBatch.Logits.LAST);
+        forward(b);
     }
 
     private MemorySegment buffer(int rows, int cols) {
