@@ -38,7 +38,12 @@ class KvHotPathAllocationTest {
         churn.clear();
       }
     };
-    allocatedBytes(steps); // warm up: JIT, lazy class init
-    assertEquals(0, allocatedBytes(steps));
+    // Warm runs until the JIT has compiled the loop (slower under load): the claim is that a warm run
+    // allocates nothing, so the least any of ten runs allocates must be zero.
+    long least = Long.MAX_VALUE;
+    for (int run = 0; run < 10 && least > 0; run++) {
+      least = Math.min(least, allocatedBytes(steps));
+    }
+    assertEquals(0, least);
   }
 }

@@ -452,11 +452,16 @@ class SamplerTest {
         com.sun.management.ThreadMXBean mx =
                 (com.sun.management.ThreadMXBean) java.lang.management.ManagementFactory.getThreadMXBean();
         long thread = Thread.currentThread().threadId();
-        long before = mx.getThreadAllocatedBytes(thread);
-        for (int i = 0; i < 100; i++) {
-            round.run();
+        // Under load the JIT may not have finished compiling after the warm-up: a warm batch of rounds must
+        // allocate (next to) nothing, so the least of up to ten batches is what is asserted.
+        long allocated = Long.MAX_VALUE;
+        for (int batch = 0; batch < 10 && allocated >= 1024; batch++) {
+            long before = mx.getThreadAllocatedBytes(thread);
+            for (int i = 0; i < 100; i++) {
+                round.run();
+            }
+            allocated = Math.min(allocated, mx.getThreadAllocatedBytes(thread) - before);
         }
-        long allocated = mx.getThreadAllocatedBytes(thread) - before;
         assertTrue(allocated < 1024, allocated + " bytes allocated for 600 tokens");
     }
 
