@@ -234,7 +234,7 @@ public final class Engine implements AutoCloseable {
         var st = scheduler.stats();
         KvCacheStats k = kv.stats();
         stats = new EngineStats(st.numRunning(), st.numWaiting(), k.totalBlocks(), k.freeBlocks(), k.usedBlocks(),
-                k.prefixHitRate(), st.numPreemptions(), st.numSteps(), meter.prefillTokensPerSecond(),
+                k.prefixHitRate(), k.prefixQueryTokens(), k.prefixHitTokens(), st.numPreemptions(), st.numSteps(), meter.prefillTokensPerSecond(),
                 meter.decodeTokensPerSecond(), meter.prefillTokens(), meter.decodeTokens());
     }
 
