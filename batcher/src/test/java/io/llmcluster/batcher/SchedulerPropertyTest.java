@@ -94,7 +94,6 @@ class SchedulerPropertyTest {
             assertFalse(f.kv.hasRequest(shadow.request.id()));
         }
         SchedulerStats stats = f.scheduler.stats();
-        System.out.println("DEBUG seed " + seed + " " + policy + " caching=" + caching + " finished=" + finished.size() + " drain=" + drainSteps + " " + stats);
         assertTrue(stats.numPreemptions() > 0, "the pool should be tight enough to preempt");
         assertEquals(caching, stats.kv().prefixHitTokens() > 0, "prefix hits only with caching");
     }
