@@ -21,10 +21,11 @@ import java.util.SplittableRandom;
  * Step-time benchmark of the scheduler's own work per step, {@code schedule()} + {@code update()}, with no
  * model: the time the engine loop spends outside the forward pass. Blocks of 16 tokens, a pool of 65,536 blocks
  * (about an H200's KV room for an 8B model in bf16), prefix caching on. KV events are drained after each step,
- * outside the timed region, as the engine does.
+ * outside the timed region, as the engine does. A full GC before each timed loop clears the setup's garbage;
+ * the timed steps themselves allocate only KV event records and output-buffer growth.
  *
  * <ul>
- *   <li>{@code decode}: {@code numSeqs} requests with staggered 512..1022-token prompts, all running; after
+ *   <li>{@code decode}: {@code numSeqs} requests with staggered prompts of 256, 257, ... tokens, all running; after
  *       their prefill, {@code steps} steps where each of them decodes one token (blocks fill and register on
  *       different steps).</li>
  *   <li>{@code mixed}: a steady state of arrivals and finishes, about {@code numSeqs} running plus a queue: new
@@ -32,7 +33,7 @@ import java.util.SplittableRandom;
  *       tokens end requests at random or at {@code maxTokens}.</li>
  * </ul>
  * Two untimed rounds warm the JIT before each timed round. Usage: {@code SchedulerStepBench [numSeqs=256]
- * [steps=2000]}.
+ * [steps=3000]}.
  */
 public final class SchedulerStepBench {
     private static final int BLOCK = 16;
@@ -44,7 +45,7 @@ public final class SchedulerStepBench {
 
     public static void main(String[] args) {
         int numSeqs = args.length > 0 ? Integer.parseInt(args[0]) : 256;
-        int steps = args.length > 1 ? Integer.parseInt(args[1]) : 2000;
+        int steps = args.length > 1 ? Integer.parseInt(args[1]) : 3000;
         System.out.printf("SchedulerStepBench: %d sequences, %d timed steps, blocks of %d tokens, %d blocks, "
                 + "Java %s, %d CPUs%n", numSeqs, steps, BLOCK, NUM_BLOCKS, Runtime.version(),
                 Runtime.getRuntime().availableProcessors());
@@ -68,8 +69,14 @@ public final class SchedulerStepBench {
         Scheduler scheduler = scheduler(numSeqs);
         SplittableRandom random = new SplittableRandom(seed);
         SamplingParams params = SamplingParams.builder().maxTokens(4096).ignoreEos(true).build();
+        int longestPrompt = 256 + numSeqs - 1;
+        long blocksNeeded = (long) numSeqs * ((longestPrompt + steps + 1 + BLOCK - 1) / BLOCK);
+        if (blocksNeeded > NUM_BLOCKS) {
+            throw new IllegalArgumentException(numSeqs + " sequences decoding " + steps + " steps need "
+                    + blocksNeeded + " blocks, more than the pool's " + NUM_BLOCKS + ": use fewer steps");
+        }
         for (int i = 0; i < numSeqs; i++) {
-            scheduler.add(new Request(i, randomTokens(random, 512 + 2 * i), params));
+            scheduler.add(new Request(i, randomTokens(random, 256 + i), params));
         }
         int[] sampled = new int[numSeqs];
         List<KvEvent> events = new ArrayList<>();
@@ -79,6 +86,7 @@ public final class SchedulerStepBench {
             drain(scheduler, events);
         }
         long[] nanos = new long[steps];
+        System.gc(); // settle the setup's garbage (earlier rounds' pools) so a young GC of it is not timed
         for (int s = 0; s < steps; s++) {
             fill(sampled, random, 0);
             long start = System.nanoTime();
@@ -111,6 +119,7 @@ public final class SchedulerStepBench {
         List<KvEvent> events = new ArrayList<>();
         int warmup = steps / 2;
         long[] nanos = new long[steps];
+        System.gc();
         for (int s = -warmup; s < steps; s++) {
             while (scheduler.numRunning() + scheduler.numWaiting() < numSeqs + numSeqs / 8) {
                 scheduler.add(newRequest(nextId++, random, systemPrompt));
