@@ -39,6 +39,12 @@ class KvHotPathAllocationTest {
       }
     };
     allocatedBytes(steps); // warm up: JIT, lazy class init
-    assertEquals(0, allocatedBytes(steps));
+    // A per-call allocation shows in every run; a deoptimization while the JIT settles (re-materializing a
+    // scalar-replaced object, e.g. 160 bytes once) shows in one run only: so the fewest bytes of several runs.
+    long fewestBytes = Long.MAX_VALUE;
+    for (int run = 0; run < 5; run++) {
+      fewestBytes = Math.min(fewestBytes, allocatedBytes(steps));
+    }
+    assertEquals(0, fewestBytes);
   }
 }
