@@ -33,7 +33,7 @@ public final class Request implements TokenSequence {
     int numComputedTokens;
     int numCachedTokens;
     int numPreemptions;
-    long preemptedAtStep = -1;
+    long preemptedAtSchedule = -1;
     RequestStatus status = RequestStatus.WAITING;
     FinishReason finishReason;
 

@@ -60,6 +60,7 @@ public final class Scheduler {
     private int numRunning;
     private long nextArrivalSeq;
     private long numSteps;
+    private long numSchedules;
     private long numPreemptions;
     /** While scheduling: tokens left in this step's budget. */
     private int tokenBudget;
@@ -159,6 +160,7 @@ public final class Scheduler {
             throw new IllegalStateException("step " + plan.step() + " was scheduled but not updated");
         }
         plan.clear(numSteps);
+        numSchedules++;
         tokenBudget = config.maxNumBatchedTokens();
         scheduleRunning();
         if (plan.numPreempted() == 0) {
@@ -275,7 +277,7 @@ public final class Scheduler {
     private void admitWaiting() {
         while (!waiting.isEmpty() && tokenBudget > 0) {
             Request request = waiting.peekFirst();
-            if (request.preemptedAtStep == numSteps) {
+            if (request.preemptedAtSchedule == numSchedules) {
                 return; // preempted in this step: not readmitted before the next one
             }
             if (numRunning == running.length && !preemptForAdmission(request)) {
@@ -357,7 +359,7 @@ public final class Scheduler {
         victim.numComputedTokens = 0;
         victim.status = RequestStatus.WAITING;
         victim.numPreemptions++;
-        victim.preemptedAtStep = numSteps;
+        victim.preemptedAtSchedule = numSchedules;
         numPreemptions++;
         plan.addPreempted(victim.id());
         if (priorityPolicy) {

@@ -38,12 +38,13 @@ class KvHotPathAllocationTest {
         churn.clear();
       }
     };
-    // Warm runs until the JIT has compiled the loop (slower under load): the claim is that a warm run
-    // allocates nothing, so the least any of ten runs allocates must be zero.
-    long least = Long.MAX_VALUE;
-    for (int run = 0; run < 10 && least > 0; run++) {
-      least = Math.min(least, allocatedBytes(steps));
+    allocatedBytes(steps); // warm up: JIT, lazy class init
+    // A per-call allocation shows in every run; a deoptimization while the JIT settles (re-materializing a
+    // scalar-replaced object, e.g. 160 bytes once) shows in one run only: so the fewest bytes of several runs.
+    long fewestBytes = Long.MAX_VALUE;
+    for (int run = 0; run < 5; run++) {
+      fewestBytes = Math.min(fewestBytes, allocatedBytes(steps));
     }
-    assertEquals(0, least);
+    assertEquals(0, fewestBytes);
   }
 }
