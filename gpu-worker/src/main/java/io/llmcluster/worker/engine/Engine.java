@@ -50,6 +50,8 @@ public final class Engine implements AutoCloseable {
     private int[] sampled;
     private int[] rowOfEntry;
     private volatile EngineStats stats = EngineStats.EMPTY;
+    /** Between schedule() and update(): a failed step must still be closed with update(). */
+    private boolean stepOpen;
     private volatile boolean running = true;
 
     public Engine(ModelDirectory model, ModelBackend backend, EngineConfig config, Consumer<List<KvEvent>> kvEventSink) {
@@ -167,6 +169,7 @@ public final class Engine implements AutoCloseable {
 
     private void step(StepPlan plan) {
         long startNs = System.nanoTime();
+        stepOpen = true;
         batch.clear();
         int rows = 0;
         int decodeTokens = 0;
@@ -191,6 +194,7 @@ public final class Engine implements AutoCloseable {
             }
         }
         StepResult result = scheduler.update(plan, sampled);
+        stepOpen = false;
         emit(result);
         meter.record(plan.totalTokens() - decodeTokens, decodeTokens, System.nanoTime() - startNs);
     }
@@ -227,6 +231,10 @@ public final class Engine implements AutoCloseable {
             if (s != null) {
                 s.emitEnd(FinishReason.ERROR);
             }
+        }
+        if (stepOpen) {
+            scheduler.update(plan, sampled); // closes the step; the finished entries gain nothing
+            stepOpen = false;
         }
     }
 

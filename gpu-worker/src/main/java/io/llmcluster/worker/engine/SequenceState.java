@@ -78,7 +78,7 @@ final class SequenceState {
                 text += stops.flush() + decoder.flush();
             }
         }
-        sink.onChunk(new TokenChunk(request.id(), token, text, logprob, Arrays.copyOf(topIds, k),
+        deliver(new TokenChunk(request.id(), token, text, logprob, Arrays.copyOf(topIds, k),
                 Arrays.copyOf(topLogprobs, k), finish, request.numPromptTokens(), n));
         return byString;
     }
@@ -91,7 +91,16 @@ final class SequenceState {
 
     /** The final chunk of a request that ended without a token (cancelled, failed). */
     void emitEnd(FinishReason reason) {
-        sink.onChunk(new TokenChunk(request.id(), -1, "", Float.NaN, new int[0], new float[0], reason,
+        deliver(new TokenChunk(request.id(), -1, "", Float.NaN, new int[0], new float[0], reason,
                 request.numPromptTokens(), request.numOutputTokens()));
+    }
+
+    /** A sink that throws must not take the other requests of the step down with it. */
+    private void deliver(TokenChunk chunk) {
+        try {
+            sink.onChunk(chunk);
+        } catch (RuntimeException e) {
+            System.err.println("[engine] sink of request " + request.id() + " failed: " + e);
+        }
     }
 }

@@ -158,6 +158,34 @@ class EngineTest {
     }
 
     @Test
+    void shouldEndTheStepsRequestsWithErrorAndKeepServingWhenAStepFails() throws Exception {
+        model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-llama"));
+        backend = new CpuBackend(model, CpuBackendOptions.defaults().withThreads(2).withKvCacheBytes(8L << 20).withMaxBatchTokens(256));
+        java.util.concurrent.atomic.AtomicInteger calls = new java.util.concurrent.atomic.AtomicInteger();
+        io.llmcluster.worker.backend.ModelBackend failingOnThirdStep = new io.llmcluster.worker.backend.ModelBackend() {
+            public java.lang.foreign.MemorySegment forward(io.llmcluster.worker.backend.ForwardBatch b) {
+                if (calls.incrementAndGet() == 3) {
+                    throw new IllegalStateException("device lost");
+                }
+                return backend.forward(b);
+            }
+            public int vocabSize() { return backend.vocabSize(); }
+            public int numKvBlocks() { return backend.numKvBlocks(); }
+            public int kvBlockSize() { return backend.kvBlockSize(); }
+            public int maxBatchTokens() { return backend.maxBatchTokens(); }
+            public String describe() { return "failing"; }
+            public void close() {}
+        };
+        engine = new Engine(model, failingOnThirdStep, EngineConfig.defaults());
+        Completion failed = run(new int[] {5, 6, 7, 8, 9}, GREEDY_32);
+        assertEquals(FinishReason.ERROR, failed.finishReason());
+        awaitIdle();
+        assertEquals(0, engine.stats().usedBlocks());
+        int[] prompt = ReferenceRecord.load("tiny-llama").prompts().getFirst().inputIds();
+        assertArrayEquals(ReferenceRecord.load("tiny-llama").prompts().getFirst().greedyIds(), run(prompt, GREEDY_32).tokens());
+    }
+
+    @Test
     void shouldRejectAnEmptyOrTooLongPromptOrAnUnknownTokenId() {
         start(8L << 20, EngineConfig.defaults());
         assertThrows(IllegalArgumentException.class, () -> engine.submit(new int[0], GREEDY_32, c -> {}));
