@@ -30,7 +30,9 @@ public record CudaAvailability(boolean available, String reason, String device) 
         try {
             r = JCudaDriver.cuInit(0);
         } catch (LinkageError e) {
-            return no("JCuda's native library did not load (no NVIDIA driver / libcuda.so.1?): " + e.getMessage());
+            String m = String.valueOf(e.getMessage());
+            return no("JCuda's native library did not load (no NVIDIA driver / libcuda.so.1?): "
+                    + m.lines().findFirst().orElse(m));
         }
         if (r != 0) {
             return no("cuInit failed: " + Cuda.errorName(r) + " (no GPU or no working driver)");

@@ -181,7 +181,9 @@ public final class CudaBackend implements ModelBackend {
     public MemorySegment forward(ForwardBatch b) {
         run(b);
         int rows = in.numLogits;
-        logitsHost.copyFromDevice(ctx, arena, buf.logits(), 4L * rows * c.vocabSize());
+        if (rows > 0) {
+            logitsHost.copyFromDevice(ctx, arena, buf.logits(), 4L * rows * c.vocabSize());
+        }
         ctx.synchronize();
         return logitsHost.segment();
     }
@@ -194,7 +196,9 @@ public final class CudaBackend implements ModelBackend {
         run(b);
         int rows = in.numLogits;
         k.argmax(buf.logits(), rows, c.vocabSize(), buf.sampled());
-        logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
+        if (rows > 0) {
+            logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
+        }
         ctx.synchronize();
         for (int r = 0; r < rows; r++) {
             out[r] = logitsHost.segment().getAtIndex(JAVA_INT, r);

@@ -188,6 +188,11 @@ public final class CudaContext implements AutoCloseable {
         }
     }
 
+    /** Fills {@code count} 32-bit words at {@code address} with {@code value} (tests poison outputs with it). */
+    public void fill32(DeviceArena arena, long address, int value, long count) {
+        Cuda.check(jcuda.driver.JCudaDriver.cuMemsetD32(arena.pointer(address), value, count), "cuMemsetD32");
+    }
+
     /** An event pair's elapsed time: record {@link #newEvent()}s around work with {@link #record}. */
     public CUevent newEvent() {
         CUevent e = new CUevent();
