@@ -20,9 +20,13 @@ pack() {
   cd "$root"
   source bin/java-env.sh
   local out=$root/.device/cuda
-  rm -rf "$out/lib" "$out/test-classes"; mkdir -p "$out/lib"
-  mvn -B -q -o -DskipTests package dependency:build-classpath -pl gpu-worker -am \
-      -Dmdep.includeScope=test -Dmdep.outputFile="$out/classpath.txt" >/dev/null
+  rm -rf "$out/lib" "$out/cli" "$out/test-classes"; mkdir -p "$out/lib" "$out/cli"
+  # each module writes its own target/classpath.txt; gpu-worker's test class path is the one the tests need
+  mvn -B -q -o -DskipTests package dependency:build-classpath -pl gpu-worker,cluster -am \
+      -Dmdep.includeScope=test -Dmdep.outputFile=target/classpath.txt >/dev/null
+  cp gpu-worker/target/classpath.txt "$out/classpath.txt"
+  # the CLI smoke run: the cluster jar, picocli and an slf4j binding on top of the worker's class path
+  cp cluster/target/cluster.jar cluster/target/lib/picocli-*.jar cluster/target/lib/slf4j-simple-*.jar "$out/cli/"
   mvn -B -q -o dependency:copy -Dartifact=org.junit.platform:junit-platform-console-standalone:1.14.1 \
       -DoutputDirectory="$out/lib" >/dev/null
   # The console launcher bundles JUnit itself: leave the separate JUnit jars out.
@@ -69,6 +73,12 @@ device() {
   local trc=$? tsec=$((SECONDS - t0))
   grep -E '^\[(kernels|model|cuda)\]' "$out/tests.log" | cut -c1-150
   grep -E '✘|MethodSource|=> ' "$out/tests.log" | cut -c1-400 | head -60
+  local crc=0
+  echo "== llmc generate --device auto (then --device cuda --dtype bf16) on the embedded tiny Llama, greedy"
+  for dev in "--device auto" "--device cuda --dtype bf16"; do
+    timeout 60 "$java" "${flags[@]}" -cp "$b/lib/*:$b/cli/*" io.llmcluster.cli.Main generate $dev --prompt "The GPU" \
+      --max-tokens 12 --temperature 0 2>&1 | grep -v -E '^WARNING|SLF4J' | cut -c1-300 || crc=1
+  done
   t0=$SECONDS
   local mrc=skipped msec=0
   if [[ ${MEMCHECK:-1} == 1 ]]; then
@@ -82,6 +92,7 @@ device() {
   echo "| stage | result | seconds |"
   echo "| --- | --- | --- |"
   echo "| GPU tests (JUnit console) | $(summary "$out/tests.log") rc=$trc | $tsec |"
+  echo "| CLI generate --device auto / cuda bf16 | rc=$crc | - |"
   echo "| memcheck over CudaKernelsTest | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
 }
 
