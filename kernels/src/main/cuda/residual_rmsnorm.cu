@@ -1,6 +1,6 @@
 // RMSNorm kernels of the forward pass, one block per token row. The residual stream is FP32 (precision of
-// the running sum across layers); the normalized output feeding the next GEMM is the activation dtype T;
-// norm weights are FP32.
+// the running sum across layers), and so is delta, the FP32 output of the o_proj / down_proj GEMM; the
+// normalized output feeding the next GEMM is the activation dtype T; norm weights are FP32.
 // Memory access: each thread reads its strided slice of the row once (coalesced: consecutive threads read
 // consecutive elements), keeps the values in registers (at most kMaxPerThread per thread, so
 // hidden <= kMaxPerThread * blockDim), reduces the sum of squares in FP32 through warp shuffles and one
@@ -31,18 +31,18 @@ __device__ void rmsnorm(const float* __restrict__ x, const float* __restrict__ w
   for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) out[row * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
 }
 
-// residual += delta; out = rmsnorm(residual) * weight. delta: [rows][hidden] T; residual FP32.
+// residual += delta; out = rmsnorm(residual) * weight. delta and residual: [rows][hidden] FP32.
 template <typename T>
-__device__ void residual_rmsnorm(const T* __restrict__ delta, float* __restrict__ residual,
+__device__ void residual_rmsnorm(const float* __restrict__ delta, float* __restrict__ residual,
                                  const float* __restrict__ weight, T* __restrict__ out, int hidden, float eps) {
   const size_t row = blockIdx.x;
   float* rr = residual + row * hidden;
-  const T* dr = delta + row * hidden;
+  const float* dr = delta + row * hidden;
   float vals[kMaxPerThread];
   float sumsq = 0.f;
   int n = 0;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
-    float s = rr[i] + to_float(dr[i]);
+    float s = rr[i] + dr[i];
     rr[i] = s;
     vals[n] = s;
     sumsq += s * s;
@@ -55,7 +55,7 @@ __device__ void residual_rmsnorm(const T* __restrict__ delta, float* __restrict_
 // The final norm, only for the rows that need logits: out[r] = rmsnorm(residual[rows[r]] + delta[rows[r]]).
 // The residual is not written (nothing reads it after the last layer). Grid: one block per logits row.
 template <typename T>
-__device__ void gather_residual_rmsnorm(const T* __restrict__ delta, const float* __restrict__ residual,
+__device__ void gather_residual_rmsnorm(const float* __restrict__ delta, const float* __restrict__ residual,
                                         const int* __restrict__ rows, const float* __restrict__ weight,
                                         T* __restrict__ out, int hidden, float eps) {
   const size_t src = rows[blockIdx.x];
@@ -63,7 +63,7 @@ __device__ void gather_residual_rmsnorm(const T* __restrict__ delta, const float
   float sumsq = 0.f;
   int n = 0;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
-    float s = residual[src * hidden + i] + to_float(delta[src * hidden + i]);
+    float s = residual[src * hidden + i] + delta[src * hidden + i];
     vals[n] = s;
     sumsq += s * s;
   }
@@ -79,11 +79,11 @@ __device__ void gather_residual_rmsnorm(const T* __restrict__ delta, const float
   extern "C" __global__ void rmsnorm_##S(const float* x, const float* weight, T* out, int hidden, float eps) { \
     llmc_norms::rmsnorm<T>(x, weight, out, hidden, eps);                                                                   \
   }                                                                                                            \
-  extern "C" __global__ void residual_rmsnorm_##S(const T* delta, float* residual, const float* weight, T* out, \
+  extern "C" __global__ void residual_rmsnorm_##S(const float* delta, float* residual, const float* weight, T* out, \
                                                   int hidden, float eps) {                                     \
     llmc_norms::residual_rmsnorm<T>(delta, residual, weight, out, hidden, eps);                                            \
   }                                                                                                            \
-  extern "C" __global__ void gather_residual_rmsnorm_##S(const T* delta, const float* residual, const int* rows, \
+  extern "C" __global__ void gather_residual_rmsnorm_##S(const float* delta, const float* residual, const int* rows, \
                                                          const float* weight, T* out, int hidden, float eps) {  \
     llmc_norms::gather_residual_rmsnorm<T>(delta, residual, rows, weight, out, hidden, eps);                               \
   }

@@ -1,6 +1,7 @@
 // RoPE on q and k (Hugging Face rotate_half convention: element i pairs with i + head_dim/2) fused with the
 // write of k and v into the paged KV cache, after the fused QKV GEMM.
-// Input row of token t: qkv[t] = [q (num_heads*D) | k (num_kv_heads*D) | v (num_kv_heads*D)] in T, plus an
+// Input row of token t: qkv[t] = [q (num_heads*D) | k (num_kv_heads*D) | v (num_kv_heads*D)], the FP32 output of
+// the QKV GEMM (16-bit inputs, FP32 out: one rounding less than a 16-bit output), plus an
 // optional FP32 bias of the same width (Qwen2), added before the rotation. cos/sin: FP32 tables
 // [max_positions][D/2] uploaded once (llama3 scaling already folded in).
 // KV cache layout, per layer and for K and V alike: [num_blocks * block_size slots][num_kv_heads][D] in T;
@@ -16,7 +17,7 @@ namespace llmc_rope {
 using namespace llmc;
 
 template <typename T>
-__device__ void rope_kv_write(const T* __restrict__ qkv, const float* __restrict__ bias,
+__device__ void rope_kv_write(const float* __restrict__ qkv, const float* __restrict__ bias,
                               const int* __restrict__ positions, const int* __restrict__ seq_of_token,
                               const int* __restrict__ block_tables, int table_stride,
                               const float* __restrict__ cos_table, const float* __restrict__ sin_table,
@@ -26,7 +27,7 @@ __device__ void rope_kv_write(const T* __restrict__ qkv, const float* __restrict
   const int half = head_dim / 2;
   const int q_dim = num_heads * head_dim, kv_dim = num_kv_heads * head_dim;
   const int width = q_dim + 2 * kv_dim;
-  const T* row = qkv + (size_t)t * width;
+  const float* row = qkv + (size_t)t * width;
   const int pos = positions[t];
   const int64_t slot = kv_slot(block_tables + (size_t)seq_of_token[t] * table_stride, pos, block_size);
   const float* c = cos_table + (size_t)pos * half;
@@ -35,7 +36,7 @@ __device__ void rope_kv_write(const T* __restrict__ qkv, const float* __restrict
   for (int idx = threadIdx.x; idx < pairs; idx += blockDim.x) {
     int h = idx / half, i = idx % half;
     int src = h * head_dim + i;  // q heads then k heads, contiguous in the row
-    float x0 = to_float(row[src]), x1 = to_float(row[src + half]);
+    float x0 = row[src], x1 = row[src + half];
     if (bias != nullptr) {
       x0 += bias[src];
       x1 += bias[src + half];
@@ -48,7 +49,7 @@ __device__ void rope_kv_write(const T* __restrict__ qkv, const float* __restrict
   }
   for (int idx = threadIdx.x; idx < kv_dim; idx += blockDim.x) {
     int src = q_dim + kv_dim + idx;
-    float v = to_float(row[src]);
+    float v = row[src];
     if (bias != nullptr) v += bias[src];
     v_cache[slot * kv_dim + idx] = from_float<T>(v);
   }
@@ -57,7 +58,7 @@ __device__ void rope_kv_write(const T* __restrict__ qkv, const float* __restrict
 
 #define LLMC_ROPE_KV(S, T)                                                                                   \
   extern "C" __global__ void rope_kv_write_##S(                                                              \
-      const T* qkv, const float* bias, const int* positions, const int* seq_of_token, const int* block_tables, \
+      const float* qkv, const float* bias, const int* positions, const int* seq_of_token, const int* block_tables, \
       int table_stride, const float* cos_table, const float* sin_table, T* q_out, T* k_cache, T* v_cache,     \
       int num_heads, int num_kv_heads, int head_dim, int block_size) {                                        \
     llmc_rope::rope_kv_write<T>(qkv, bias, positions, seq_of_token, block_tables, table_stride, cos_table, sin_table,   \

@@ -14,7 +14,11 @@ import java.lang.foreign.MemorySegment;
 
 /**
  * The Llama-family forward pass on one NVIDIA GPU: the same {@link ModelBackend#forward} as the CPU backend,
- * in FP16 (default) or BF16 with FP32 accumulation, an FP32 residual stream and FP32 logits.
+ * with weights, GEMM inputs, q and the KV cache in FP16 (default) or BF16, and FP32 everywhere else: GEMM
+ * accumulation and outputs, the residual stream, norms, softmax, logits. GEMM outputs stay FP32 because one
+ * more 16-bit rounding per projection measurably moves logits: with FP16 outputs the tiny Llama's greedy
+ * continuation of a reference prompt flipped at step 9 (top-2 margin 0.011), on the H200 and in a CPU
+ * emulation of the same roundings alike.
  *
  * <p>Per layer: residual-add + RMSNorm kernel; one GEMM for q|k|v; RoPE + KV-cache write kernel; attention
  * (flash-style prefill kernel for sequences with several new tokens, split-K paged decode kernel for single
@@ -126,9 +130,9 @@ public final class CudaBackend implements ModelBackend {
         long[] vc = new long[c.numLayers()];
         Buffers b = new Buffers(
                 a.take(4L * t * h, "residual"), a.take(e * t * h, "normed"),
-                a.take(e * t * (c.qDim() + 2L * c.kvDim()), "qkv"), a.take(e * t * c.qDim(), "q"),
-                a.take(e * t * c.qDim(), "attention out"), a.take(e * t * h, "delta"),
-                a.take(e * t * 2L * c.intermediateSize(), "gate_up"), a.take(e * t * c.intermediateSize(), "act"),
+                a.take(4L * t * (c.qDim() + 2L * c.kvDim()), "qkv (FP32)"), a.take(e * t * c.qDim(), "q"),
+                a.take(e * t * c.qDim(), "attention out"), a.take(4L * t * h, "delta (FP32)"),
+                a.take(4L * t * 2L * c.intermediateSize(), "gate_up (FP32)"), a.take(e * t * c.intermediateSize(), "act"),
                 a.take(e * t * h, "final normed"), a.take(4L * t * c.vocabSize(), "logits"),
                 a.take(4L * o.maxSequences() * c.numHeads() * splits * CudaKernels.decodePartialFloats(c.headDim()), "split partials"),
                 a.take(4L * o.maxSequences() * c.numHeads() * splits * 2, "split max/sum"),
@@ -223,19 +227,19 @@ public final class CudaBackend implements ModelBackend {
             } else {
                 k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
             }
-            gemm.linear(buf.xn(), w.qkv[l], buf.qkv(), n, h, c.qDim() + 2 * c.kvDim(), false);
+            gemm.linear(buf.xn(), w.qkv[l], buf.qkv(), n, h, c.qDim() + 2 * c.kvDim(), true);
             k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                     buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
                     o.kvBlockSize());
             attention(l, positions, tables);
-            gemm.linear(buf.attn(), w.o[l], buf.delta(), n, c.qDim(), h, false);
+            gemm.linear(buf.attn(), w.o[l], buf.delta(), n, c.qDim(), h, true);
             if (w.oBias[l] != 0) {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
-            gemm.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, h, 2 * c.intermediateSize(), false);
+            gemm.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, h, 2 * c.intermediateSize(), true);
             k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
-            gemm.linear(buf.act(), w.down[l], buf.delta(), n, c.intermediateSize(), h, false);
+            gemm.linear(buf.act(), w.down[l], buf.delta(), n, c.intermediateSize(), h, true);
         }
         int rows = in.numLogits;
         k.gatherResidualRmsnorm(buf.delta(), buf.x(), at(in.logitRows), w.finalNorm, buf.finalXn(), rows, h, eps);

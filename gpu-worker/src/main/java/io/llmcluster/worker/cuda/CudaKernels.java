@@ -57,7 +57,7 @@ public final class CudaKernels {
         }
         decodeReduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
         siluMul = new KernelCall(ctx, "silu_mul" + s, "ppii");
-        addBias = new KernelCall(ctx, "add_bias" + s, "ppii");
+        addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
     }
 
@@ -75,13 +75,13 @@ public final class CudaKernels {
         rmsnorm.p(0, x).p(1, weight).p(2, out).i(3, hidden).f(4, eps).launch(ctx, rows, 1, 1, normBlock(hidden), 0);
     }
 
-    /** residual (FP32) += delta (T); out (T) = rmsnorm(residual) * weight, per row. */
+    /** residual (FP32) += delta (FP32); out (T) = rmsnorm(residual) * weight, per row. */
     public void residualRmsnorm(long delta, long residual, long weight, long out, int rows, int hidden, float eps) {
         residualRmsnorm.p(0, delta).p(1, residual).p(2, weight).p(3, out).i(4, hidden).f(5, eps)
                 .launch(ctx, rows, 1, 1, normBlock(hidden), 0);
     }
 
-    /** out[r] = rmsnorm(residual[rows[r]] + delta[rows[r]]) * weight for r < count; residual unchanged. */
+    /** out[r] (T) = rmsnorm(residual[rows[r]] + delta[rows[r]]) * weight (all FP32) for r < count; residual unchanged. */
     public void gatherResidualRmsnorm(long delta, long residual, long rows, long weight, long out, int count, int hidden,
             float eps) {
         gatherRmsnorm.p(0, delta).p(1, residual).p(2, rows).p(3, weight).p(4, out).i(5, hidden).f(6, eps)
@@ -99,7 +99,7 @@ public final class CudaKernels {
     }
 
     /**
-     * RoPE on q and k of each token's fused QKV row (plus FP32 bias when {@code bias != 0}); q to {@code qOut}
+     * RoPE on q and k of each token's fused FP32 QKV row (plus FP32 bias when {@code bias != 0}); q to {@code qOut}
      * [tokens][numHeads*headDim], k and v into the layer's cache slots through the block tables.
      */
     public void ropeKvWrite(long qkv, long bias, long positions, long seqOfToken, long blockTables, int tableStride,
@@ -184,12 +184,12 @@ public final class CudaKernels {
         return (float) (1.0 / Math.sqrt(headDim)) * LOG2_E;
     }
 
-    /** out[r][i] = silu(gateUp[r][i]) * gateUp[r][inter + i]. */
+    /** out[r][i] (T) = silu(gateUp[r][i]) * gateUp[r][inter + i] (gateUp FP32). */
     public void siluMul(long gateUp, long out, int rows, int inter) {
         siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter).launch(ctx, grid((long) rows * inter), 1, 1, 256, 0);
     }
 
-    /** y[r][c] += bias[c] (bias FP32). */
+    /** y[r][c] += bias[c], both FP32. */
     public void addBias(long y, long bias, int rows, int cols) {
         addBias.p(0, y).p(1, bias).i(2, rows).i(3, cols).launch(ctx, grid((long) rows * cols), 1, 1, 256, 0);
     }

@@ -87,7 +87,7 @@ class CudaKernelsTest {
                 CudaKernels k = new CudaKernels(ctx, dt);
                 long xA = d.floats(x);
                 long wA = d.floats(w);
-                long dA = d.halfs(delta);
+                long dA = d.floats(delta); // FP32: the o_proj / down GEMM output
                 // plain norm
                 long out = d.poisoned(2L * rows * hidden);
                 k.rmsnorm(xA, wA, out, rows, hidden, eps);
@@ -208,7 +208,7 @@ class CudaKernelsTest {
                     }
                 }
                 float[] qkv = Dev.random(r, n * width, 1f);
-                long qkvA = d.halfs(qkv);
+                long qkvA = d.floats(qkv); // FP32: the QKV GEMM output
                 float[] bias = withBias ? Dev.random(r, width, 0.5f) : new float[width];
                 long biasA = withBias ? d.floats(bias) : 0;
                 long slots = (long) lay.numBlocks() * lay.blockSize();
@@ -415,7 +415,7 @@ class CudaKernelsTest {
             int rows = 7;
             int inter = 333;
             float[] gu = Dev.random(r, rows * 2 * inter, 2f);
-            long guA = d.halfs(gu);
+            long guA = d.floats(gu); // FP32: the gate|up GEMM output
             long out = d.poisoned(2L * rows * inter);
             CudaKernels k = new CudaKernels(ctx, dt);
             k.siluMul(guA, out, rows, inter);
@@ -427,12 +427,13 @@ class CudaKernelsTest {
             assertRows("silu_mul", d.readHalfs(out, rows * inter), e.toArray(ValueLayout.JAVA_FLOAT), rows, inter,
                     Dev.bound(dt));
             float[] bias = Dev.random(r, inter, 1f);
-            k.addBias(out, d.floats(bias), rows, inter);
-            float[] withBias = e.toArray(ValueLayout.JAVA_FLOAT);
-            for (int i = 0; i < withBias.length; i++) {
-                withBias[i] += bias[i % inter];
+            float[] y = Dev.random(r, rows * inter, 1f);
+            long yA = d.floats(y);
+            k.addBias(yA, d.floats(bias), rows, inter);
+            for (int i = 0; i < y.length; i++) {
+                y[i] += bias[i % inter];
             }
-            assertRows("add_bias", d.readHalfs(out, rows * inter), withBias, rows, inter, 2 * Dev.bound(dt));
+            assertRows("add_bias (FP32)", d.readFloats(yA, rows * inter), y, rows, inter, 1e-7);
         }
     }
 
