@@ -1,62 +1,90 @@
-// Fused residual add + RMSNorm, one block per token row.
-// Memory access: each thread reads its strided slice of x and residual once (coalesced, 2-byte
-// elements), adds them, writes the sum back to residual (the new residual stream), keeps the sum in
-// registers for the reduction, then writes normalized * weight to out. One read and two writes per
-// element; the sum of squares is reduced in FP32 through warp shuffles and one shared-memory pass.
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
+// RMSNorm kernels of the forward pass, one block per token row. The residual stream is FP32 (precision of
+// the running sum across layers), and so is delta, the FP32 output of the o_proj / down_proj GEMM; the
+// normalized output feeding the next GEMM is the activation dtype T; norm weights are FP32.
+// Memory access: each thread reads its strided slice of the row once (coalesced: consecutive threads read
+// consecutive elements), keeps the values in registers (at most kMaxPerThread per thread, so
+// hidden <= kMaxPerThread * blockDim), reduces the sum of squares in FP32 through warp shuffles and one
+// shared-memory pass, then writes the normalized row once. residual_rmsnorm also writes the new residual
+// back in place: one read of delta and residual, one write of residual and out per element.
+#include "common.cuh"
 
-namespace {
+namespace llmc_norms {
+using namespace llmc;
 
-__device__ float block_sum(float v) {
-  __shared__ float warp_sums[32];
-  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  if (lane == 0) warp_sums[warp] = v;
-  __syncthreads();
-  int warps = (blockDim.x + 31) >> 5;
-  v = threadIdx.x < warps ? warp_sums[threadIdx.x] : 0.f;
-  if (warp == 0)
-    for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
-  __shared__ float total;
-  if (threadIdx.x == 0) total = v;
-  __syncthreads();
-  return total;
-}
-
-// Each thread holds at most kMaxPerThread elements of its row in registers (hidden <= 16 * blockDim).
 constexpr int kMaxPerThread = 16;
 
+// out = rmsnorm(x) * weight. x: [rows][hidden] FP32.
 template <typename T>
-__device__ void residual_rmsnorm(const T* __restrict__ x, T* __restrict__ residual,
-                                 const T* __restrict__ weight, T* __restrict__ out, int hidden, float eps) {
+__device__ void rmsnorm(const float* __restrict__ x, const float* __restrict__ weight, T* __restrict__ out,
+                        int hidden, float eps) {
   const size_t row = blockIdx.x;
-  const T* xr = x + row * hidden;
-  T* rr = residual + row * hidden;
-  T* outr = out + row * hidden;
+  const float* xr = x + row * hidden;
   float vals[kMaxPerThread];
   float sumsq = 0.f;
   int n = 0;
   for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
-    float s = float(xr[i]) + float(rr[i]);
-    rr[i] = T(s);
+    vals[n] = xr[i];
+    sumsq += vals[n] * vals[n];
+  }
+  float inv = rsqrtf(block_sum(sumsq) / hidden + eps);
+  n = 0;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) out[row * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
+}
+
+// residual += delta; out = rmsnorm(residual) * weight. delta and residual: [rows][hidden] FP32.
+template <typename T>
+__device__ void residual_rmsnorm(const float* __restrict__ delta, float* __restrict__ residual,
+                                 const float* __restrict__ weight, T* __restrict__ out, int hidden, float eps) {
+  const size_t row = blockIdx.x;
+  float* rr = residual + row * hidden;
+  const float* dr = delta + row * hidden;
+  float vals[kMaxPerThread];
+  float sumsq = 0.f;
+  int n = 0;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
+    float s = rr[i] + dr[i];
+    rr[i] = s;
     vals[n] = s;
     sumsq += s * s;
   }
   float inv = rsqrtf(block_sum(sumsq) / hidden + eps);
   n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) outr[i] = T(vals[n] * inv * float(weight[i]));
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) out[row * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
 }
 
-}  // namespace
-
-extern "C" __global__ void residual_rmsnorm_f16(const __half* x, __half* residual, const __half* weight,
-                                                __half* out, int hidden, float eps) {
-  residual_rmsnorm(x, residual, weight, out, hidden, eps);
+// The final norm, only for the rows that need logits: out[r] = rmsnorm(residual[rows[r]] + delta[rows[r]]).
+// The residual is not written (nothing reads it after the last layer). Grid: one block per logits row.
+template <typename T>
+__device__ void gather_residual_rmsnorm(const float* __restrict__ delta, const float* __restrict__ residual,
+                                        const int* __restrict__ rows, const float* __restrict__ weight,
+                                        T* __restrict__ out, int hidden, float eps) {
+  const size_t src = rows[blockIdx.x];
+  float vals[kMaxPerThread];
+  float sumsq = 0.f;
+  int n = 0;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
+    float s = residual[src * hidden + i] + delta[src * hidden + i];
+    vals[n] = s;
+    sumsq += s * s;
+  }
+  float inv = rsqrtf(block_sum(sumsq) / hidden + eps);
+  n = 0;
+  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n)
+    out[(size_t)blockIdx.x * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
 }
 
-extern "C" __global__ void residual_rmsnorm_bf16(const __nv_bfloat16* x, __nv_bfloat16* residual,
-                                                 const __nv_bfloat16* weight, __nv_bfloat16* out, int hidden,
-                                                 float eps) {
-  residual_rmsnorm(x, residual, weight, out, hidden, eps);
-}
+}  // namespace llmc_norms
+
+#define LLMC_NORMS(S, T)                                                                                      \
+  extern "C" __global__ void rmsnorm_##S(const float* x, const float* weight, T* out, int hidden, float eps) { \
+    llmc_norms::rmsnorm<T>(x, weight, out, hidden, eps);                                                                   \
+  }                                                                                                            \
+  extern "C" __global__ void residual_rmsnorm_##S(const float* delta, float* residual, const float* weight, T* out, \
+                                                  int hidden, float eps) {                                     \
+    llmc_norms::residual_rmsnorm<T>(delta, residual, weight, out, hidden, eps);                                            \
+  }                                                                                                            \
+  extern "C" __global__ void gather_residual_rmsnorm_##S(const float* delta, const float* residual, const int* rows, \
+                                                         const float* weight, T* out, int hidden, float eps) {  \
+    llmc_norms::gather_residual_rmsnorm<T>(delta, residual, rows, weight, out, hidden, eps);                               \
+  }
+LLMC_FOR_DTYPES(LLMC_NORMS)

@@ -1,8 +1,14 @@
 package io.llmcluster.cli;
 
 import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.CpuBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
+import io.llmcluster.worker.cuda.CudaAvailability;
+import io.llmcluster.worker.cuda.CudaBackend;
+import io.llmcluster.worker.cuda.CudaBackendOptions;
+import io.llmcluster.worker.cuda.CudaDtype;
+import io.llmcluster.worker.cuda.CudaException;
 import io.llmcluster.worker.engine.Engine;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.engine.EngineStats;
@@ -69,8 +75,12 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (default: all cores)")
     Integer threads;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto | cpu (cuda comes with the CUDA backend)")
+    @Option(names = "--device", defaultValue = "auto",
+            description = "auto | cuda | cpu (auto: CUDA when a usable GPU is found, else the CPU; it says which)")
     String device;
+
+    @Option(names = "--dtype", defaultValue = "fp16", description = "CUDA run dtype: fp16 | bf16 (default ${DEFAULT-VALUE})")
+    String dtype;
 
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
     int concurrency;
@@ -84,7 +94,7 @@ final class GenerateCommand implements Callable<Integer> {
         CpuBackendOptions options = backendOptions();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (ModelDirectory dir = model == null ? ModelDirectory.openDefault() : ModelDirectory.open(model);
-             CpuBackend backend = new CpuBackend(dir, options);
+             ModelBackend backend = openBackend(dir, options);
              Engine engine = new Engine(dir, backend, EngineConfig.defaults().withMaxNumSeqs(Math.max(64, concurrency)))) {
             System.err.println("[llmc] model " + dir.modelId() + " (" + dir.config().architecture().hfClassName()
                     + ") on " + backend.describe());
@@ -138,9 +148,43 @@ final class GenerateCommand implements Callable<Integer> {
                 .build();
     }
 
+    /** --device: cpu; cuda (a clear error when CUDA is not usable); auto (CUDA when usable, says which). */
+    private ModelBackend openBackend(ModelDirectory dir, CpuBackendOptions cpu) {
+        if (device.equals("cpu")) {
+            return new CpuBackend(dir, cpu);
+        }
+        CudaAvailability cuda = CudaAvailability.probe();
+        if (device.equals("cuda")) {
+            if (!cuda.available()) {
+                throw new IllegalArgumentException("--device cuda: CUDA is not usable here: " + cuda.reason());
+            }
+            return new CudaBackend(dir, cudaOptions());
+        }
+        if (!cuda.available()) {
+            System.err.println("[llmc] device auto: CUDA not usable (" + cuda.reason() + "); using the CPU");
+            return new CpuBackend(dir, cpu);
+        }
+        try {
+            CudaBackend b = new CudaBackend(dir, cudaOptions());
+            System.err.println("[llmc] device auto: using CUDA on " + cuda.device());
+            return b;
+        } catch (CudaException e) {
+            System.err.println("[llmc] device auto: the CUDA backend failed to start (" + e.getMessage() + "); using the CPU");
+            return new CpuBackend(dir, cpu);
+        }
+    }
+
+    private CudaBackendOptions cudaOptions() {
+        if (quantize != null) {
+            throw new IllegalArgumentException("--quantize " + quantize + " is CPU-only; the CUDA backend runs fp16 or bf16");
+        }
+        return CudaBackendOptions.defaults().withDtype(CudaDtype.parse(dtype))
+                .withMaxSequences(Math.max(64, concurrency));
+    }
+
     private CpuBackendOptions backendOptions() {
-        if (!device.equals("auto") && !device.equals("cpu")) {
-            throw new IllegalArgumentException("--device " + device + " is not available in this build (use auto or cpu)");
+        if (!device.equals("auto") && !device.equals("cpu") && !device.equals("cuda")) {
+            throw new IllegalArgumentException("--device " + device + " is not one of auto, cuda, cpu");
         }
         if (quantize != null && !quantize.equalsIgnoreCase("int8")) {
             throw new IllegalArgumentException("--quantize " + quantize + " is not supported (only int8)");

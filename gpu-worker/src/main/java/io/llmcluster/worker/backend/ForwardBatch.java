@@ -107,6 +107,16 @@ public final class ForwardBatch {
         return blockTables[sequenceOfToken[t]];
     }
 
+    /** The index, in order of addition, of the sequence that token {@code t} belongs to. */
+    public int sequenceOfToken(int t) {
+        return sequenceOfToken[t];
+    }
+
+    /** The block table of sequence {@code seq} (its tokens are contiguous in the batch). */
+    public int[] blockTable(int seq) {
+        return blockTables[seq];
+    }
+
     /** The batch index of the token behind logits row {@code row}. */
     public int logitToken(int row) {
         return logitTokens[row];

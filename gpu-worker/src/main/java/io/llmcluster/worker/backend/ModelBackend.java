@@ -19,6 +19,11 @@ public interface ModelBackend extends AutoCloseable {
     /** Tokens one step may hold. */
     int maxBatchTokens();
 
+    /** Sequences one step may hold (the engine schedules no more); unlimited unless a backend says so. */
+    default int maxSequences() {
+        return Integer.MAX_VALUE;
+    }
+
     String describe();
 
     @Override

@@ -64,7 +64,7 @@ public final class Engine implements AutoCloseable {
         this.kv = new KvCacheManager(pool, new BlockHasher(extra, blockSize));
         this.maxModelLen = (int) Math.min(model.config().maxContextTokens(), (long) backend.numKvBlocks() * blockSize);
         int batchTokens = Math.min(config.maxNumBatchedTokens(), backend.maxBatchTokens());
-        int seqs = Math.min(config.maxNumSeqs(), batchTokens);
+        int seqs = Math.min(Math.min(config.maxNumSeqs(), batchTokens), backend.maxSequences());
         this.scheduler = new Scheduler(new SchedulerConfig(batchTokens, seqs, maxModelLen, config.enablePrefixCaching(),
                 config.policy(), model.generationConfig().eosTokenIds()), kv);
         this.sampler = new Sampler(backend.vocabSize(), model.generationConfig().eosTokenIds());

@@ -16,6 +16,14 @@ public final class Tokenizer implements AutoCloseable {
         this.hf = hf;
     }
 
+    static {
+        // DJL picks a CUDA build of its tokenizer library when it sees a GPU and downloads it (the jar carries only
+        // the CPU build); tokenization needs no GPU, and GPU machines may be offline. An explicit setting wins.
+        if (System.getenv("RUST_FLAVOR") == null && System.getProperty("RUST_FLAVOR") == null) {
+            System.setProperty("RUST_FLAVOR", "cpu");
+        }
+    }
+
     public static Tokenizer open(Path dir) {
         Path json = dir.resolve("tokenizer.json");
         if (!Files.isRegularFile(json)) {

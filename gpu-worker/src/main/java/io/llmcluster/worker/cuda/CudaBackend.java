@@ -1,0 +1,334 @@
+package io.llmcluster.worker.cuda;
+
+import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+
+import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.ModelBackend;
+import io.llmcluster.worker.cpu.RopeTable;
+import io.llmcluster.worker.model.Llama3RopeScaling;
+import io.llmcluster.worker.model.ModelConfig;
+import io.llmcluster.worker.model.ModelDirectory;
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+/**
+ * The Llama-family forward pass on one NVIDIA GPU: the same {@link ModelBackend#forward} as the CPU backend,
+ * with weights, GEMM inputs, q and the KV cache in FP16 (default) or BF16, and FP32 everywhere else: GEMM
+ * accumulation and outputs, the residual stream, norms, softmax, logits. GEMM outputs stay FP32 because one
+ * more 16-bit rounding per projection measurably moves logits: with FP16 outputs the tiny Llama's greedy
+ * continuation of a reference prompt flipped at step 9 (top-2 margin 0.011), on the H200 and in a CPU
+ * emulation of the same roundings alike.
+ *
+ * <p>Per layer: residual-add + RMSNorm kernel; one GEMM for q|k|v; RoPE + KV-cache write kernel; attention
+ * (flash-style prefill kernel for sequences with several new tokens, split-K paged decode kernel for single
+ * tokens); o_proj GEMM; residual-add + RMSNorm; one GEMM for gate|up; SwiGLU kernel; down GEMM. Then the final
+ * norm for the logits rows only, the LM head GEMM with FP32 output, one copy to the host.
+ *
+ * <p>Memory: one {@link DeviceArena}, sized at start: weights, activations for {@code maxBatchTokens}, split-K
+ * scratch, the step inputs, the cuBLAS workspace, and the KV block pool, which takes the configured bytes or a
+ * fraction of the memory left free. Every per-step input lives at a fixed device address (the precondition
+ * of CUDA-graph capture, which is not done yet); a step allocates nothing. The context is made current on the
+ * calling thread at each step, so the engine thread that runs the steps owns it.
+ */
+public final class CudaBackend implements ModelBackend {
+    private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
+    /** Device memory left outside the arena for the driver, cuBLAS internals and the kernel module. */
+    private static final long RESERVE_BYTES = 512L << 20;
+    private static final int MAX_SPLITS = 64;
+
+    private final ModelConfig c;
+    private final CudaBackendOptions o;
+    private final CudaContext ctx;
+    private DeviceArena arena;
+    private Cublas cublas;
+    private Gemm gemm;
+    private CudaKernels k;
+    private CudaWeights w;
+    private PinnedBuffer stagingHost;
+    private PinnedBuffer logitsHost;
+    private StepInputs in;
+    private Buffers buf;
+    private int numBlocks;
+    private int maxContext;
+    private final boolean decodeKernel;
+    private final int tokensPerTile;
+
+    /** Device activations and scratch, row-major [token][features]. */
+    private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
+                           long finalXn, long logits, long partO, long partMl, long cos, long sin, long steps,
+                           long sampled, long workspace, long[] kCache, long[] vCache) {}
+
+    public CudaBackend(ModelDirectory model, CudaBackendOptions options) {
+        this.c = model.config();
+        this.o = options;
+        if (c.headDim() > CudaKernels.MAX_HEAD_DIM || c.hiddenSize() > CudaKernels.MAX_HIDDEN) {
+            throw new IllegalArgumentException("the CUDA kernels support head_dim <= " + CudaKernels.MAX_HEAD_DIM
+                    + " and hidden_size <= " + CudaKernels.MAX_HIDDEN + "; this model has " + c.headDim() + " and "
+                    + c.hiddenSize());
+        }
+        this.decodeKernel = CudaKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
+        this.tokensPerTile = CudaKernels.prefillTokensPerTile(c.groupSize());
+        this.ctx = CudaContext.open(options.device());
+        try {
+            start(model);
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    private void start(ModelDirectory model) {
+        k = new CudaKernels(ctx, o.dtype());
+        boolean ownHead = CudaWeights.separateLmHead(c, model.checkpoint());
+        // 1. Plan everything but the KV pool on a counting arena.
+        DeviceArena plan = DeviceArena.counting();
+        new CudaWeights(c, o.dtype(), ownHead, plan);
+        int ropePositions = c.maxContextTokens();
+        buffers(plan, ropePositions, 0, ropePositions);
+        long fixed = plan.used();
+        long perBlock = bytesPerBlock();
+        // 2. Size the KV pool from what is free now that the context, module and cuBLAS library are loaded.
+        long free = ctx.memoryInfo()[0];
+        long kvBytes = o.kvCacheBytes();
+        if (kvBytes == 0) {
+            long needed = (long) o.maxSequences() * c.maxContextTokens() * perBlock / o.kvBlockSize();
+            kvBytes = Math.min((long) ((free - fixed - RESERVE_BYTES) * o.kvMemoryFraction()), needed);
+        }
+        numBlocks = (int) Math.min(1 << 24, kvBytes / perBlock);
+        if (numBlocks < 1) {
+            throw new CudaException("no room for the KV cache on " + ctx + ": " + free + " bytes free, the weights and "
+                    + "buffers take " + fixed + ", one block needs " + perBlock);
+        }
+        maxContext = Math.min(c.maxContextTokens(), numBlocks * o.kvBlockSize());
+        // 3. One allocation; carve weights, buffers and the pool out of it; upload.
+        arena = DeviceArena.allocate(fixed + (long) numBlocks * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
+        w = new CudaWeights(c, o.dtype(), ownHead, arena);
+        buf = buffers(arena, ropePositions, numBlocks, maxContext);
+        w.upload(model.checkpoint(), ctx, arena);
+        uploadRope(ropePositions);
+        cublas = new Cublas(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
+        gemm = new CublasGemm(cublas, o.dtype());
+        long stagingInts = StepInputs.capacityInts(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize());
+        stagingHost = new PinnedBuffer(4 * stagingInts);
+        logitsHost = new PinnedBuffer(4L * o.maxBatchTokens() * c.vocabSize());
+        in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
+                tokensPerTile, decodeKernel, stagingHost.segment());
+        warmUp();
+    }
+
+    private long bytesPerBlock() {
+        return 2L * c.numLayers() * o.kvBlockSize() * c.kvDim() * o.dtype().bytes();
+    }
+
+    private Buffers buffers(DeviceArena a, int ropePositions, int blocks, int context) {
+        int t = o.maxBatchTokens();
+        long e = o.dtype().bytes();
+        int h = c.hiddenSize();
+        int splits = MAX_SPLITS;
+        long[] kc = new long[c.numLayers()];
+        long[] vc = new long[c.numLayers()];
+        Buffers b = new Buffers(
+                a.take(4L * t * h, "residual"), a.take(e * t * h, "normed"),
+                a.take(4L * t * (c.qDim() + 2L * c.kvDim()), "qkv (FP32)"), a.take(e * t * c.qDim(), "q"),
+                a.take(e * t * c.qDim(), "attention out"), a.take(4L * t * h, "delta (FP32)"),
+                a.take(4L * t * 2L * c.intermediateSize(), "gate_up (FP32)"), a.take(e * t * c.intermediateSize(), "act"),
+                a.take(e * t * h, "final normed"), a.take(4L * t * c.vocabSize(), "logits"),
+                a.take(4L * o.maxSequences() * c.numHeads() * splits * CudaKernels.decodePartialFloats(c.headDim()), "split partials"),
+                a.take(4L * o.maxSequences() * c.numHeads() * splits * 2, "split max/sum"),
+                a.take(4L * ropePositions * (c.headDim() / 2), "rope cos"), a.take(4L * ropePositions * (c.headDim() / 2), "rope sin"),
+                a.take(4 * StepInputs.capacityInts(t, o.maxSequences(), Math.max(context, 1), o.kvBlockSize()), "step inputs"),
+                a.take(4L * t, "sampled ids"), a.take(CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace"), kc, vc);
+        long layerBytes = (long) blocks * o.kvBlockSize() * c.kvDim() * e;
+        for (int l = 0; l < c.numLayers(); l++) {
+            kc[l] = a.take(layerBytes, "K cache");
+            vc[l] = a.take(layerBytes, "V cache");
+        }
+        return b;
+    }
+
+    /** The CPU backend's RoPE table (llama3 scaling included), uploaded once as FP32 [positions][headDim/2]. */
+    private void uploadRope(int positions) {
+        Llama3RopeScaling s = c.ropeScaling();
+        RopeTable rope = new RopeTable(c.headDim(), positions, c.ropeTheta(), s == null ? null
+                : new RopeTable.Llama3Scaling(s.factor(), s.lowFreqFactor(), s.highFreqFactor(), s.originalMaxPositions()));
+        int half = c.headDim() / 2;
+        try (Arena host = Arena.ofConfined()) {
+            MemorySegment cos = host.allocate(4L * positions * half, 64);
+            MemorySegment sin = host.allocate(4L * positions * half, 64);
+            for (int p = 0; p < positions; p++) {
+                for (int i = 0; i < half; i++) {
+                    cos.setAtIndex(JAVA_FLOAT, (long) p * half + i, rope.cos(p, i));
+                    sin.setAtIndex(JAVA_FLOAT, (long) p * half + i, rope.sin(p, i));
+                }
+            }
+            ctx.copyToDevice(cos, arena, buf.cos());
+            ctx.copyToDevice(sin, arena, buf.sin());
+        }
+    }
+
+    /** A prefill step and a decode step, so every kernel and cuBLAS has run once before the first request. */
+    private void warmUp() {
+        int n = Math.min(o.maxBatchTokens(), Math.min(maxContext - 1, 64));
+        int[] table = new int[(n + 1 + o.kvBlockSize() - 1) / o.kvBlockSize()];
+        ForwardBatch b = new ForwardBatch(o.maxBatchTokens(), 1);
+        if (n >= 1) {
+            b.addSequence(new int[n + 1], 0, n, 0, table, ForwardBatch.Logits.LAST);
+            forward(b);
+            b.clear();
+            b.addSequence(new int[n + 1], n, 1, n, table, ForwardBatch.Logits.LAST);
+            forward(b);
+        }
+    }
+
+    @Override
+    public MemorySegment forward(ForwardBatch b) {
+        run(b);
+        int rows = in.numLogits;
+        if (rows > 0) {
+            logitsHost.copyFromDevice(ctx, arena, buf.logits(), 4L * rows * c.vocabSize());
+        }
+        ctx.synchronize();
+        return logitsHost.segment();
+    }
+
+    /**
+     * The GPU sampling path: the forward pass, then greedy argmax on the device; only the ids cross to the host.
+     * {@code out[r]} gets the token of logits row r.
+     */
+    public void forwardGreedy(ForwardBatch b, int[] out) {
+        run(b);
+        int rows = in.numLogits;
+        k.argmax(buf.logits(), rows, c.vocabSize(), buf.sampled());
+        if (rows > 0) {
+            logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
+        }
+        ctx.synchronize();
+        for (int r = 0; r < rows; r++) {
+            out[r] = logitsHost.segment().getAtIndex(JAVA_INT, r);
+        }
+    }
+
+    /** Queues the whole step; the FP32 logits rows end in {@code buf.logits()}. */
+    private void run(ForwardBatch b) {
+        ctx.makeCurrent();
+        in.pack(b);
+        stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
+        int n = in.numTokens;
+        int h = c.hiddenSize();
+        float eps = (float) c.rmsNormEps();
+        long ids = at(in.ids);
+        long positions = at(in.positions);
+        long tables = at(in.blockTables);
+        k.embedding(ids, w.embedding, buf.x(), n, h);
+        for (int l = 0; l < c.numLayers(); l++) {
+            if (l == 0) {
+                k.rmsnorm(buf.x(), w.inputNorm[0], buf.xn(), n, h, eps);
+            } else {
+                k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
+            }
+            gemm.linear(buf.xn(), w.qkv[l], buf.qkv(), n, h, c.qDim() + 2 * c.kvDim(), true);
+            k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
+                    buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
+                    o.kvBlockSize());
+            attention(l, positions, tables);
+            gemm.linear(buf.attn(), w.o[l], buf.delta(), n, c.qDim(), h, true);
+            if (w.oBias[l] != 0) {
+                k.addBias(buf.delta(), w.oBias[l], n, h);
+            }
+            k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
+            gemm.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, h, 2 * c.intermediateSize(), true);
+            k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
+            gemm.linear(buf.act(), w.down[l], buf.delta(), n, c.intermediateSize(), h, true);
+        }
+        int rows = in.numLogits;
+        k.gatherResidualRmsnorm(buf.delta(), buf.x(), at(in.logitRows), w.finalNorm, buf.finalXn(), rows, h, eps);
+        gemm.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, h, c.vocabSize(), true);
+    }
+
+    private void attention(int layer, long positions, long tables) {
+        if (in.numTiles > 0) {
+            k.prefillAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
+                    positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
+        }
+        if (in.numDecodes > 0) {
+            int splits = Math.min(MAX_SPLITS, (in.maxDecodeContext + o.decodeChunkTokens() - 1) / o.decodeChunkTokens());
+            int chunk = (in.maxDecodeContext + splits - 1) / splits;
+            k.decodeAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
+                    at(in.decodes), in.numDecodes, positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(),
+                    c.headDim(), o.kvBlockSize(), chunk, splits);
+        }
+    }
+
+    /** Device address of int {@code index} of the step inputs. */
+    private long at(int index) {
+        return buf.steps() + 4L * index;
+    }
+
+    @Override
+    public int vocabSize() {
+        return c.vocabSize();
+    }
+
+    @Override
+    public int numKvBlocks() {
+        return numBlocks;
+    }
+
+    @Override
+    public int kvBlockSize() {
+        return o.kvBlockSize();
+    }
+
+    @Override
+    public int maxBatchTokens() {
+        return o.maxBatchTokens();
+    }
+
+    @Override
+    public int maxSequences() {
+        return o.maxSequences();
+    }
+
+    /** Positions a sequence may reach: the model's context, capped by the KV pool. */
+    public int maxContextTokens() {
+        return maxContext;
+    }
+
+    /** Bytes of the device arena (weights, activations, scratch and KV pool). */
+    public long arenaBytes() {
+        return arena == null ? 0 : arena.capacity();
+    }
+
+    @Override
+    public String describe() {
+        return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + ", arena " + (arena.capacity() >> 20)
+                + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
+                + (decodeKernel ? "prefill flash + split-K decode" : "prefill flash (decode too: group > 8)");
+    }
+
+    @Override
+    public void close() {
+        ctx.makeCurrent();
+        try {
+            ctx.synchronize();
+        } catch (CudaException ignored) {
+            // a failed step's error was already reported; free what we hold regardless
+        }
+        if (gemm != null) {
+            gemm.close();
+        } else if (cublas != null) {
+            cublas.close();
+        }
+        if (logitsHost != null) {
+            logitsHost.close();
+        }
+        if (stagingHost != null) {
+            stagingHost.close();
+        }
+        if (arena != null) {
+            arena.close();
+        }
+        ctx.close();
+    }
+}

@@ -1,0 +1,58 @@
+package io.llmcluster.worker.cuda;
+
+/**
+ * Sizing of a {@link CudaBackend}.
+ *
+ * @param dtype activations and weights on the device (checkpoints are converted at load): F16 or BF16
+ * @param device CUDA device ordinal
+ * @param maxBatchTokens tokens one step may hold (prefill chunks are cut to fit)
+ * @param maxSequences sequences one step may hold
+ * @param kvBlockSize tokens per KV block
+ * @param kvCacheBytes device bytes for the KV block pool; 0 sizes it from {@code kvMemoryFraction}
+ * @param kvMemoryFraction with {@code kvCacheBytes == 0}: the fraction of the device memory still free once the
+ *     context, kernels, cuBLAS and the fixed part of the arena (weights, activations, scratch) are in place that
+ *     the KV pool takes (capped at what maxSequences full contexts need)
+ * @param decodeChunkTokens positions per split of the split-K decode attention (more splits for longer contexts)
+ */
+public record CudaBackendOptions(CudaDtype dtype, int device, int maxBatchTokens, int maxSequences, int kvBlockSize,
+                                 long kvCacheBytes, double kvMemoryFraction, int decodeChunkTokens) {
+    public CudaBackendOptions {
+        if (!(kvMemoryFraction > 0 && kvMemoryFraction <= 1)) {
+            throw new IllegalArgumentException("kvMemoryFraction must be in (0, 1], got " + kvMemoryFraction);
+        }
+        if (device < 0 || maxBatchTokens < 1 || maxSequences < 1 || kvBlockSize < 1 || kvCacheBytes < 0
+                || decodeChunkTokens < 32) {
+            throw new IllegalArgumentException("CUDA backend sizes must be positive (decodeChunkTokens >= 32): device="
+                    + device + " maxBatchTokens=" + maxBatchTokens + " maxSequences=" + maxSequences + " kvBlockSize="
+                    + kvBlockSize + " kvCacheBytes=" + kvCacheBytes + " decodeChunkTokens=" + decodeChunkTokens);
+        }
+    }
+
+    public static CudaBackendOptions defaults() {
+        return new CudaBackendOptions(CudaDtype.F16, 0, 512, 64, 16, 0, 0.9, 512);
+    }
+
+    public CudaBackendOptions withDtype(CudaDtype d) {
+        return new CudaBackendOptions(d, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens);
+    }
+
+    public CudaBackendOptions withKvCacheBytes(long bytes) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, decodeChunkTokens);
+    }
+
+    public CudaBackendOptions withKvMemoryFraction(double f) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, 0, f, decodeChunkTokens);
+    }
+
+    public CudaBackendOptions withMaxBatchTokens(int n) {
+        return new CudaBackendOptions(dtype, device, n, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens);
+    }
+
+    public CudaBackendOptions withMaxSequences(int n) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens);
+    }
+
+    public CudaBackendOptions withDecodeChunkTokens(int n) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, n);
+    }
+}

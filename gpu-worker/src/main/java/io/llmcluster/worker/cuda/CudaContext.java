@@ -1,0 +1,242 @@
+package io.llmcluster.worker.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxSetCurrent;
+import static jcuda.driver.JCudaDriver.cuDeviceGet;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuDeviceGetCount;
+import static jcuda.driver.JCudaDriver.cuDeviceGetName;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRelease;
+import static jcuda.driver.JCudaDriver.cuDevicePrimaryCtxRetain;
+import static jcuda.driver.JCudaDriver.cuEventCreate;
+import static jcuda.driver.JCudaDriver.cuEventDestroy;
+import static jcuda.driver.JCudaDriver.cuEventElapsedTime;
+import static jcuda.driver.JCudaDriver.cuEventRecord;
+import static jcuda.driver.JCudaDriver.cuEventSynchronize;
+import static jcuda.driver.JCudaDriver.cuInit;
+import static jcuda.driver.JCudaDriver.cuMemGetInfo;
+import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
+import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
+import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleLoadData;
+import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamDestroy;
+import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
+
+import io.llmcluster.kernels.KernelImage;
+import java.lang.foreign.MemorySegment;
+import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
+import jcuda.Pointer;
+import jcuda.driver.CUcontext;
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUevent;
+import jcuda.driver.CUfunction;
+import jcuda.driver.CUmodule;
+import jcuda.driver.CUresult;
+import jcuda.driver.CUstream;
+import jcuda.driver.CUstream_flags;
+
+/**
+ * One GPU as the engine thread uses it: the device's primary context, one stream on which every kernel, copy
+ * and GEMM of a step is queued, and the module loaded from the project's fatbin ({@link KernelImage}).
+ *
+ * <p>A CUDA context is current per thread. The thread that runs the engine's steps owns the context while it
+ * does: {@link #makeCurrent()} (cheap when nothing changed) binds it to the calling thread, and the backend
+ * calls it at the top of every step. The fatbin holds SASS for sm_80 and sm_90a and compute_90 PTX, which the
+ * driver JIT-compiles for newer GPUs; a GPU older than that gets a clear error.
+ */
+public final class CudaContext implements AutoCloseable {
+    private final CUdevice device = new CUdevice();
+    private final CUcontext context = new CUcontext();
+    private final StreamHandle stream = new StreamHandle();
+    private final CUmodule module = new CUmodule();
+    private final Map<String, CUfunction> functions = new HashMap<>();
+    private final String name;
+    private final int ccMajor;
+    private final int ccMinor;
+    private Thread boundThread;
+    private boolean moduleLoaded;
+    private boolean streamCreated;
+    private boolean retained;
+
+    /** A CUstream whose raw handle Java can hand to cuBLAS. */
+    static final class StreamHandle extends CUstream {
+        long handle() {
+            return getNativePointer();
+        }
+    }
+
+    private CudaContext(int ordinal) {
+        Cuda.check(cuInit(0), "cuInit");
+        int[] count = new int[1];
+        Cuda.check(cuDeviceGetCount(count), "cuDeviceGetCount");
+        if (ordinal < 0 || ordinal >= count[0]) {
+            throw new CudaException("CUDA device " + ordinal + " does not exist (" + count[0] + " device(s) found)");
+        }
+        Cuda.check(cuDeviceGet(device, ordinal), "cuDeviceGet(" + ordinal + ")");
+        byte[] buf = new byte[256];
+        Cuda.check(cuDeviceGetName(buf, buf.length, device), "cuDeviceGetName");
+        int len = 0;
+        while (len < buf.length && buf[len] != 0) {
+            len++;
+        }
+        this.name = new String(buf, 0, len, StandardCharsets.UTF_8);
+        this.ccMajor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR);
+        this.ccMinor = attribute(CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR);
+        Cuda.check(cuDevicePrimaryCtxRetain(context, device), "cuDevicePrimaryCtxRetain");
+        retained = true;
+        makeCurrent();
+        // A blocking stream: it waits for the synchronous copies (legacy default stream) that uploads use.
+        Cuda.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
+        streamCreated = true;
+        loadModule();
+    }
+
+    /** Opens device {@code ordinal} and loads the kernels; binds the context to the calling thread. */
+    public static CudaContext open(int ordinal) {
+        CudaAvailability a = CudaAvailability.probe();
+        if (!a.available()) {
+            throw new CudaException("CUDA is not usable: " + a.reason());
+        }
+        return new CudaContext(ordinal);
+    }
+
+    private int attribute(int attribute) {
+        int[] v = new int[1];
+        Cuda.check(cuDeviceGetAttribute(v, attribute, device), "cuDeviceGetAttribute(" + attribute + ")");
+        return v[0];
+    }
+
+    private void loadModule() {
+        byte[] fatbin = KernelImage.fatbin().orElseThrow(() -> new CudaException(
+                "the kernel image " + KernelImage.RESOURCE + " is missing: this build ran without nvcc"));
+        int r = cuModuleLoadData(module, fatbin);
+        if (r == CUresult.CUDA_ERROR_NO_BINARY_FOR_GPU || r == CUresult.CUDA_ERROR_INVALID_PTX
+                || r == CUresult.CUDA_ERROR_UNSUPPORTED_PTX_VERSION) {
+            throw new CudaException("no kernel image fits " + name + " (compute capability " + ccMajor + "." + ccMinor
+                    + "): the fatbin holds sm_80 and sm_90a code and compute_90 PTX (JIT-compiled only for newer GPUs, "
+                    + "by a driver at least as new as CUDA 13.0): " + Cuda.errorName(r));
+        }
+        Cuda.check(r, "cuModuleLoadData(" + KernelImage.RESOURCE + ")");
+        moduleLoaded = true;
+    }
+
+    /** Makes this context current on the calling thread; a no-op when it already is. */
+    public void makeCurrent() {
+        Thread t = Thread.currentThread();
+        if (t != boundThread) {
+            Cuda.check(cuCtxSetCurrent(context), "cuCtxSetCurrent");
+            boundThread = t;
+        }
+    }
+
+    /** The kernel {@code name} of the module (looked up once). */
+    CUfunction function(String kernel) {
+        return functions.computeIfAbsent(kernel, k -> {
+            CUfunction f = new CUfunction();
+            Cuda.check(cuModuleGetFunction(f, module, k), "cuModuleGetFunction(" + k + ")");
+            return f;
+        });
+    }
+
+    StreamHandle stream() {
+        return stream;
+    }
+
+    public String deviceName() {
+        return name;
+    }
+
+    public String computeCapability() {
+        return ccMajor + "." + ccMinor;
+    }
+
+    /** {free, total} device memory in bytes, as the driver sees it now. */
+    public long[] memoryInfo() {
+        long[] free = new long[1];
+        long[] total = new long[1];
+        Cuda.check(cuMemGetInfo(free, total), "cuMemGetInfo");
+        return new long[] {free[0], total[0]};
+    }
+
+    /** Waits until everything queued on the stream has run; a kernel fault surfaces here. */
+    public void synchronize() {
+        Cuda.check(cuStreamSynchronize(stream), "cuStreamSynchronize (a kernel or copy of this step failed)");
+    }
+
+    /** Copies {@code src} (native memory) to device address {@code dst}, synchronously, in chunks of 1 GiB. */
+    public void copyToDevice(MemorySegment src, DeviceArena arena, long dst) {
+        long chunk = 1L << 30;
+        for (long off = 0; off < src.byteSize(); off += chunk) {
+            long n = Math.min(chunk, src.byteSize() - off);
+            Cuda.check(cuMemcpyHtoD(arena.pointer(dst + off), Pointer.to(src.asSlice(off, n).asByteBuffer()), n),
+                    "cuMemcpyHtoD(" + n + " bytes)");
+        }
+    }
+
+    /** Copies {@code dst.byteSize()} bytes from device address {@code src} to native memory, synchronously. */
+    public void copyToHost(DeviceArena arena, long src, MemorySegment dst) {
+        synchronize();
+        long chunk = 1L << 30;
+        for (long off = 0; off < dst.byteSize(); off += chunk) {
+            long n = Math.min(chunk, dst.byteSize() - off);
+            Cuda.check(cuMemcpyDtoH(Pointer.to(dst.asSlice(off, n).asByteBuffer()), arena.pointer(src + off), n),
+                    "cuMemcpyDtoH(" + n + " bytes)");
+        }
+    }
+
+    /** Fills {@code count} 32-bit words at {@code address} with {@code value} (tests poison outputs with it). */
+    public void fill32(DeviceArena arena, long address, int value, long count) {
+        Cuda.check(jcuda.driver.JCudaDriver.cuMemsetD32(arena.pointer(address), value, count), "cuMemsetD32");
+    }
+
+    /** An event pair's elapsed time: record {@link #newEvent()}s around work with {@link #record}. */
+    public CUevent newEvent() {
+        CUevent e = new CUevent();
+        Cuda.check(cuEventCreate(e, 0), "cuEventCreate");
+        return e;
+    }
+
+    public void record(CUevent e) {
+        Cuda.check(cuEventRecord(e, stream), "cuEventRecord");
+    }
+
+    public float elapsedMs(CUevent start, CUevent end) {
+        Cuda.check(cuEventSynchronize(end), "cuEventSynchronize");
+        float[] ms = new float[1];
+        Cuda.check(cuEventElapsedTime(ms, start, end), "cuEventElapsedTime");
+        return ms[0];
+    }
+
+    public void destroy(CUevent e) {
+        Cuda.check(cuEventDestroy(e), "cuEventDestroy");
+    }
+
+    @Override
+    public void close() {
+        if (retained) {
+            cuCtxSetCurrent(context);
+        }
+        if (moduleLoaded) {
+            cuModuleUnload(module);
+            moduleLoaded = false;
+        }
+        if (streamCreated) {
+            cuStreamDestroy(stream);
+            streamCreated = false;
+        }
+        if (retained) {
+            cuDevicePrimaryCtxRelease(device);
+            retained = false;
+        }
+        boundThread = null;
+    }
+
+    @Override
+    public String toString() {
+        return name + " (sm_" + ccMajor + ccMinor + ")";
+    }
+}

@@ -1,0 +1,205 @@
+package io.llmcluster.worker.cuda;
+
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+
+import jcuda.driver.CUfunction_attribute;
+
+/**
+ * Typed launches of the project's kernels (kernels/src/main/cuda) for one run dtype, each with its launch
+ * shape. Every argument is a device address or a size; everything is queued on the context's stream. The
+ * kernels' CPU twins (io.llmcluster.worker.cpu) are their test oracles.
+ */
+public final class CudaKernels {
+    /** Query heads per kv head that the decode kernel serves; larger groups go through the prefill kernel. */
+    public static final int DECODE_MAX_GROUP = 8;
+    /** Largest head dimension of the attention kernels. */
+    public static final int MAX_HEAD_DIM = 256;
+    /** Rows (token x query head) of one prefill CTA. */
+    public static final int PREFILL_ROWS = 32;
+    /** Hidden sizes up to 16 elements per thread of a 1024-thread block. */
+    public static final int MAX_HIDDEN = 16 * 1024;
+    private static final float LOG2_E = 1.4426950408889634f;
+    private static final int[] HEAD_DIM_CLASSES = {32, 64, 128, 256};
+
+    private final CudaContext ctx;
+    private final CudaDtype dtype;
+    private final KernelCall embedding;
+    private final KernelCall rmsnorm;
+    private final KernelCall residualRmsnorm;
+    private final KernelCall gatherRmsnorm;
+    private final KernelCall ropeKv;
+    private final KernelCall[] prefill = new KernelCall[HEAD_DIM_CLASSES.length];
+    private final KernelCall[] decode = new KernelCall[HEAD_DIM_CLASSES.length];
+    private final KernelCall decodeReduce;
+    private final KernelCall siluMul;
+    private final KernelCall addBias;
+    private final KernelCall argmax;
+
+    public CudaKernels(CudaContext ctx, CudaDtype dtype) {
+        this.ctx = ctx;
+        this.dtype = dtype;
+        String s = "_" + dtype.suffix();
+        embedding = new KernelCall(ctx, "embedding_gather" + s, "pppi");
+        rmsnorm = new KernelCall(ctx, "rmsnorm" + s, "pppif");
+        residualRmsnorm = new KernelCall(ctx, "residual_rmsnorm" + s, "ppppif");
+        gatherRmsnorm = new KernelCall(ctx, "gather_residual_rmsnorm" + s, "pppppif");
+        ropeKv = new KernelCall(ctx, "rope_kv_write" + s, "pppppipppppiiii");
+        for (int c = 0; c < HEAD_DIM_CLASSES.length; c++) {
+            int d = HEAD_DIM_CLASSES[c];
+            prefill[c] = new KernelCall(ctx, "prefill_attention" + s + "_d" + d, "pppppppiiiiiif");
+            int smem = prefillSharedBytes(d);
+            if (smem > 48 * 1024) {
+                Cuda.check(cuFuncSetAttribute(prefill[c].function(),
+                        CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
+                        "cuFuncSetAttribute(prefill_attention d" + d + ", dynamic shared memory " + smem + ")");
+            }
+            decode[c] = new KernelCall(ctx, "decode_attention" + s + "_d" + d, "ppppppppiiiiiif");
+        }
+        decodeReduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
+        siluMul = new KernelCall(ctx, "silu_mul" + s, "ppii");
+        addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
+        argmax = new KernelCall(ctx, "argmax_f32", "pip");
+    }
+
+    public CudaDtype dtype() {
+        return dtype;
+    }
+
+    /** out[t][:] (FP32) = table[ids[t]][:] for t < tokens. */
+    public void embedding(long ids, long table, long out, int tokens, int hidden) {
+        embedding.p(0, ids).p(1, table).p(2, out).i(3, hidden).launch(ctx, tokens, 1, 1, 256, 0);
+    }
+
+    /** out (T) = rmsnorm(x (FP32)) * weight (FP32), per row. */
+    public void rmsnorm(long x, long weight, long out, int rows, int hidden, float eps) {
+        rmsnorm.p(0, x).p(1, weight).p(2, out).i(3, hidden).f(4, eps).launch(ctx, rows, 1, 1, normBlock(hidden), 0);
+    }
+
+    /** residual (FP32) += delta (FP32); out (T) = rmsnorm(residual) * weight, per row. */
+    public void residualRmsnorm(long delta, long residual, long weight, long out, int rows, int hidden, float eps) {
+        residualRmsnorm.p(0, delta).p(1, residual).p(2, weight).p(3, out).i(4, hidden).f(5, eps)
+                .launch(ctx, rows, 1, 1, normBlock(hidden), 0);
+    }
+
+    /** out[r] (T) = rmsnorm(residual[rows[r]] + delta[rows[r]]) * weight (all FP32) for r < count; residual unchanged. */
+    public void gatherResidualRmsnorm(long delta, long residual, long rows, long weight, long out, int count, int hidden,
+            float eps) {
+        gatherRmsnorm.p(0, delta).p(1, residual).p(2, rows).p(3, weight).p(4, out).i(5, hidden).f(6, eps)
+                .launch(ctx, count, 1, 1, normBlock(hidden), 0);
+    }
+
+    static int normBlock(int hidden) {
+        if (hidden > MAX_HIDDEN) {
+            throw new IllegalArgumentException("hidden size " + hidden + " exceeds the norm kernels' " + MAX_HIDDEN);
+        }
+        int perThread = 4;
+        int threads = (hidden + perThread - 1) / perThread;
+        threads = Math.max(threads, (hidden + 15) / 16);
+        return Math.min(1024, Math.max(32, (threads + 31) / 32 * 32));
+    }
+
+    /**
+     * RoPE on q and k of each token's fused FP32 QKV row (plus FP32 bias when {@code bias != 0}); q to {@code qOut}
+     * [tokens][numHeads*headDim], k and v into the layer's cache slots through the block tables.
+     */
+    public void ropeKvWrite(long qkv, long bias, long positions, long seqOfToken, long blockTables, int tableStride,
+            long cos, long sin, long qOut, long kCache, long vCache, int tokens, int numHeads, int numKvHeads,
+            int headDim, int blockSize) {
+        ropeKv.p(0, qkv).p(1, bias).p(2, positions).p(3, seqOfToken).p(4, blockTables).i(5, tableStride).p(6, cos)
+                .p(7, sin).p(8, qOut).p(9, kCache).p(10, vCache).i(11, numHeads).i(12, numKvHeads).i(13, headDim)
+                .i(14, blockSize).launch(ctx, tokens, 1, 1, 128, 0);
+    }
+
+    /** Query heads per prefill CTA for a group size. */
+    public static int prefillHeadsPerCta(int groupSize) {
+        return Math.min(groupSize, PREFILL_ROWS);
+    }
+
+    /** Tokens per prefill tile for a group size: tiles hold at most {@link #PREFILL_ROWS} (token, head) rows. */
+    public static int prefillTokensPerTile(int groupSize) {
+        return Math.max(1, PREFILL_ROWS / prefillHeadsPerCta(groupSize));
+    }
+
+    static int prefillSharedBytes(int headDimClass) {
+        return (PREFILL_ROWS * headDimClass + 32 * (headDimClass + 1) + 32 * headDimClass) * Float.BYTES;
+    }
+
+    private static int headDimClass(int headDim) {
+        for (int c = 0; c < HEAD_DIM_CLASSES.length; c++) {
+            if (headDim <= HEAD_DIM_CLASSES[c]) {
+                return c;
+            }
+        }
+        throw new IllegalArgumentException("head_dim " + headDim + " exceeds the attention kernels' " + MAX_HEAD_DIM);
+    }
+
+    /**
+     * Flash-style causal attention for {@code numTiles} query tiles (int4 each: first token, token count,
+     * sequence, 0), every row attending to positions [0, its position] of its sequence through the block table.
+     */
+    public void prefillAttention(long q, long kCache, long vCache, long out, long tiles, int numTiles, long positions,
+            long blockTables, int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize) {
+        int c = headDimClass(headDim);
+        int group = numHeads / numKvHeads;
+        int headsPerCta = prefillHeadsPerCta(group);
+        int chunks = (group + headsPerCta - 1) / headsPerCta;
+        prefill[c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
+                .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, headDim).i(11, blockSize).i(12, headsPerCta)
+                .f(13, scaleLog2(headDim))
+                .launch(ctx, numTiles, numKvHeads * chunks, 1, 128, prefillSharedBytes(HEAD_DIM_CLASSES[c]));
+    }
+
+    /** Whether the split-K decode kernel serves this shape (otherwise decode tokens take the prefill kernel). */
+    public static boolean decodeSupports(int numHeads, int numKvHeads, int headDim) {
+        return numHeads / numKvHeads <= DECODE_MAX_GROUP && headDim % 8 == 0 && headDim <= MAX_HEAD_DIM;
+    }
+
+    /** FP32 floats of split partials per (decode token, head, split): the output row plus max and sum. */
+    public static long decodePartialFloats(int headDim) {
+        return headDim + 2L;
+    }
+
+    /**
+     * Split-K paged decode attention for {@code numDecodes} tokens (int2 each: token, sequence): {@code splits}
+     * CTAs per (token, kv head) over chunks of {@code chunk} positions, partials in {@code partO}
+     * [numDecodes][numHeads][splits][headDim] and {@code partMl} [..][2], then the merge into {@code out}.
+     */
+    public void decodeAttention(long q, long kCache, long vCache, long partO, long partMl, long out, long decodes,
+            int numDecodes, long positions, long blockTables, int tableStride, int numHeads, int numKvHeads, int headDim,
+            int blockSize, int chunk, int splits) {
+        if (!decodeSupports(numHeads, numKvHeads, headDim)) {
+            throw new IllegalArgumentException("decode kernel needs group <= " + DECODE_MAX_GROUP + " and head_dim % 8 == 0");
+        }
+        int c = headDimClass(headDim);
+        int group = numHeads / numKvHeads;
+        int smem = (group * headDim + 2 * 4 * group + 4 * group * headDim) * Float.BYTES;
+        decode[c].p(0, q).p(1, kCache).p(2, vCache).p(3, partO).p(4, partMl).p(5, decodes).p(6, positions)
+                .p(7, blockTables).i(8, tableStride).i(9, numHeads).i(10, numKvHeads).i(11, headDim).i(12, blockSize)
+                .i(13, chunk).f(14, scaleLog2(headDim)).launch(ctx, numDecodes, numKvHeads, splits, 128, smem);
+        decodeReduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
+                .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);
+    }
+
+    static float scaleLog2(int headDim) {
+        return (float) (1.0 / Math.sqrt(headDim)) * LOG2_E;
+    }
+
+    /** out[r][i] (T) = silu(gateUp[r][i]) * gateUp[r][inter + i] (gateUp FP32). */
+    public void siluMul(long gateUp, long out, int rows, int inter) {
+        siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter).launch(ctx, grid((long) rows * inter), 1, 1, 256, 0);
+    }
+
+    /** y[r][c] += bias[c], both FP32. */
+    public void addBias(long y, long bias, int rows, int cols) {
+        addBias.p(0, y).p(1, bias).i(2, rows).i(3, cols).launch(ctx, grid((long) rows * cols), 1, 1, 256, 0);
+    }
+
+    /** out[r] = argmax of FP32 logits row r (lowest index on ties). */
+    public void argmax(long logits, int rows, int vocab, long out) {
+        argmax.p(0, logits).i(1, vocab).p(2, out).launch(ctx, rows, 1, 1, 1024, 0);
+    }
+
+    private static int grid(long n) {
+        return (int) Math.min((n + 255) / 256, 1 << 20);
+    }
+}
