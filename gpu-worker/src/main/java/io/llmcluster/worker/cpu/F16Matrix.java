@@ -7,7 +7,6 @@ import static io.llmcluster.worker.cpu.Simd.FLOAT;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * An IEEE half-precision (FP16) weight matrix over a segment it does not own (for example a memory-mapped
@@ -93,10 +92,10 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
             sc = load(wc + e).fma(xv, sc);
             sd = load(wd + e).fma(xv, sd);
         }
-        float a = sa.reduceLanes(VectorOperators.ADD);
-        float b = sb.reduceLanes(VectorOperators.ADD);
-        float cc = sc.reduceLanes(VectorOperators.ADD);
-        float d = sd.reduceLanes(VectorOperators.ADD);
+        float a = Simd.sum(sa);
+        float b = Simd.sum(sb);
+        float cc = Simd.sum(sc);
+        float d = Simd.sum(sd);
         for (; c < cols; c++) {
             long e = c * EB;
             float xv = x.get(FLOAT, xb + c * 4L);
@@ -142,14 +141,14 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
             a3 = va.fma(xv, a3);
             b3 = vb.fma(xv, b3);
         }
-        float sa0 = a0.reduceLanes(VectorOperators.ADD);
-        float sa1 = a1.reduceLanes(VectorOperators.ADD);
-        float sa2 = a2.reduceLanes(VectorOperators.ADD);
-        float sa3 = a3.reduceLanes(VectorOperators.ADD);
-        float sb0 = b0.reduceLanes(VectorOperators.ADD);
-        float sb1 = b1.reduceLanes(VectorOperators.ADD);
-        float sb2 = b2.reduceLanes(VectorOperators.ADD);
-        float sb3 = b3.reduceLanes(VectorOperators.ADD);
+        float sa0 = Simd.sum(a0);
+        float sa1 = Simd.sum(a1);
+        float sa2 = Simd.sum(a2);
+        float sa3 = Simd.sum(a3);
+        float sb0 = Simd.sum(b0);
+        float sb1 = Simd.sum(b1);
+        float sb2 = Simd.sum(b2);
+        float sb3 = Simd.sum(b3);
         for (; c < cols; c++) {
             long e = c * EB;
             long f = c * 4L;

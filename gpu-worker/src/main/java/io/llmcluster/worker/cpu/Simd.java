@@ -9,6 +9,7 @@ import jdk.incubator.vector.IntVector;
 import jdk.incubator.vector.ShortVector;
 import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorShuffle;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -32,7 +33,31 @@ final class Simd {
     /** 2^112: rescales a half's exponent (bias 15) placed in a float (bias 127). */
     private static final float F16_EXP_RESCALE = 0x1.0p112f;
 
+    /** ROTATE[k] rotates lanes by FL >> (k + 1): the steps of {@link #sum}'s fixed reduction tree. */
+    @SuppressWarnings("unchecked")
+    private static final VectorShuffle<Float>[] ROTATE = new VectorShuffle[Integer.numberOfTrailingZeros(FL)];
+
+    static {
+        for (int k = 0; k < ROTATE.length; k++) {
+            int by = FL >> (k + 1);
+            ROTATE[k] = VectorShuffle.fromOp(F, i -> (i + by) % FL);
+        }
+    }
+
     private Simd() {
+    }
+
+    /**
+     * The sum of the lanes in a fixed pairwise order ({@code v + rotate(v, FL/2)}, then by FL/4, ...). Unlike
+     * {@code reduceLanes(ADD)}, whose float order is unspecified and differs between C2's code and the
+     * interpreter's fallback, this gives the same bits in every JIT tier, so a token's result does not depend on
+     * when it runs, on its batch or on the thread count.
+     */
+    static float sum(FloatVector v) {
+        for (VectorShuffle<Float> rotate : ROTATE) {
+            v = v.add(v.rearrange(rotate));
+        }
+        return v.lane(0);
     }
 
     static FloatVector loadF32(MemorySegment seg, long byteOffset) {

@@ -5,6 +5,7 @@ import static io.llmcluster.worker.cpu.TestData.SHORT;
 import static io.llmcluster.worker.cpu.TestData.floats;
 import static io.llmcluster.worker.cpu.TestData.random;
 import static io.llmcluster.worker.cpu.TestData.relErr;
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -122,13 +123,10 @@ class WeightMatrixTest {
         }
     }
 
-    /**
-     * Same accumulation order either way; not asserted bit for bit because the Vector API leaves the order of a
-     * float reduceLanes unspecified, so the interpreter's fallback and C2's code may differ in the last bit.
-     */
+    /** Same accumulation order and a fixed reduction tree: the same bits in every JIT tier and batch. */
     @ParameterizedTest
     @EnumSource(DType.class)
-    void shouldGiveEachTokenTheSameResultAloneOrInABatch(DType dtype) {
+    void shouldGiveEachTokenTheSameBitsAloneOrInABatch(DType dtype) {
         try (Arena arena = Arena.ofShared()) {
             int rows = 19;
             int cols = 203;
@@ -141,10 +139,7 @@ class WeightMatrixTest {
             for (int t = 0; t < tokens; t++) {
                 w.multiply(x, (long) t * cols, 1, alone, (long) t * rows, 0, rows);
             }
-            for (int t = 0; t < tokens; t++) {
-                float[] a = floats(alone, (long) t * rows, rows);
-                assertTrue(relErr(floats(batch, (long) t * rows, rows), a) <= 1e-6, "token " + t);
-            }
+            assertArrayEquals(floats(alone, 0, tokens * rows), floats(batch, 0, tokens * rows));
         }
     }
 
