@@ -122,7 +122,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         float k = scale(row);
         long wb = (long) row * cols * EB;
         long db = dstOffset * Float.BYTES;
-        int bound = F.loopBound(cols);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
             load(wb + c * EB).mul(k).intoMemorySegment(dst, db + c * 4L, Simd.LE);
@@ -153,7 +153,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         FloatVector sb = FloatVector.zero(F);
         FloatVector sc = FloatVector.zero(F);
         FloatVector sd = FloatVector.zero(F);
-        int bound = F.loopBound(cols);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
             long e = c * EB;
@@ -192,7 +192,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         FloatVector b1 = FloatVector.zero(F);
         FloatVector b2 = FloatVector.zero(F);
         FloatVector b3 = FloatVector.zero(F);
-        int bound = F.loopBound(cols);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
             long e = c * EB;

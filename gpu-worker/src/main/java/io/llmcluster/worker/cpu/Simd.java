@@ -24,7 +24,11 @@ final class Simd {
     static final int FL = F.length();
     static final VectorSpecies<Integer> I = VectorSpecies.of(int.class, F.vectorShape());
     static final VectorSpecies<Short> S = VectorSpecies.of(short.class, VectorShape.forBitSize(F.vectorBitSize() / 2));
-    static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class, VectorShape.forBitSize(F.vectorBitSize() / 4));
+    /** FL bytes, except with 128-bit float vectors (NEON, SSE) where the smallest byte vector holds 2 * FL. */
+    static final VectorSpecies<Byte> B = VectorSpecies.of(byte.class,
+            VectorShape.forBitSize(Math.max(64, F.vectorBitSize() / 4)));
+    /** Bytes that {@link #loadI8} reads past the FL it widens (0, or FL with 128-bit float vectors). */
+    static final int I8_OVERREAD = B.length() - FL;
     static final ByteOrder LE = ByteOrder.LITTLE_ENDIAN;
     static final ValueLayout.OfFloat FLOAT = ValueLayout.JAVA_FLOAT_UNALIGNED.withOrder(LE);
     static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
@@ -85,7 +89,7 @@ final class Simd {
         return magnitude.reinterpretAsInts().or(h.and(0x8000_0000)).reinterpretAsFloats();
     }
 
-    /** FL signed bytes widened to float. */
+    /** FL signed bytes widened to float; reads {@link #I8_OVERREAD} bytes more. */
     static FloatVector loadI8(MemorySegment seg, long byteOffset) {
         return (FloatVector) ByteVector.fromMemorySegment(B, seg, byteOffset, LE)
                 .convertShape(VectorOperators.B2F, F, 0);
