@@ -37,15 +37,21 @@ final class Simd {
     /** 2^112: rescales a half's exponent (bias 15) placed in a float (bias 127). */
     private static final float F16_EXP_RESCALE = 0x1.0p112f;
 
-    /** ROTATE[k] rotates lanes by FL >> (k + 1): the steps of {@link #sum}'s fixed reduction tree. */
-    @SuppressWarnings("unchecked")
-    private static final VectorShuffle<Float>[] ROTATE = new VectorShuffle[Integer.numberOfTrailingZeros(FL)];
+    /*
+     * The rotations of sum()'s fixed reduction tree, by FL/2, FL/4, ... lanes. Each is its own constant (a shuffle
+     * read from an array is not a compile-time constant, and C2 then cannot intrinsify the rearrange); unused ones
+     * (beyond log2(FL); FL <= 64 as vectors are at most 2048 bits) rotate by 0 and are skipped by constant-folded branches.
+     */
+    private static final VectorShuffle<Float> ROTATE_1 = rotation(1);
+    private static final VectorShuffle<Float> ROTATE_2 = rotation(2);
+    private static final VectorShuffle<Float> ROTATE_3 = rotation(3);
+    private static final VectorShuffle<Float> ROTATE_4 = rotation(4);
+    private static final VectorShuffle<Float> ROTATE_5 = rotation(5);
+    private static final VectorShuffle<Float> ROTATE_6 = rotation(6);
 
-    static {
-        for (int k = 0; k < ROTATE.length; k++) {
-            int by = FL >> (k + 1);
-            ROTATE[k] = VectorShuffle.fromOp(F, i -> (i + by) % FL);
-        }
+    private static VectorShuffle<Float> rotation(int k) {
+        int by = FL >> k;
+        return VectorShuffle.fromOp(F, i -> (i + by) % FL);
     }
 
     private Simd() {
@@ -58,8 +64,23 @@ final class Simd {
      * when it runs, on its batch or on the thread count.
      */
     static float sum(FloatVector v) {
-        for (VectorShuffle<Float> rotate : ROTATE) {
-            v = v.add(v.rearrange(rotate));
+        if (FL >= 2) {
+            v = v.add(v.rearrange(ROTATE_1));
+        }
+        if (FL >= 4) {
+            v = v.add(v.rearrange(ROTATE_2));
+        }
+        if (FL >= 8) {
+            v = v.add(v.rearrange(ROTATE_3));
+        }
+        if (FL >= 16) {
+            v = v.add(v.rearrange(ROTATE_4));
+        }
+        if (FL >= 32) {
+            v = v.add(v.rearrange(ROTATE_5));
+        }
+        if (FL >= 64) {
+            v = v.add(v.rearrange(ROTATE_6));
         }
         return v.lane(0);
     }
