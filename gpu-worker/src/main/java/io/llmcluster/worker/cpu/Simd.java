@@ -34,8 +34,12 @@ final class Simd {
     static final ValueLayout.OfShort SHORT = ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(LE);
     static final ValueLayout.OfByte BYTE = ValueLayout.JAVA_BYTE;
 
-    /** 2^112: rescales a half's exponent (bias 15) placed in a float (bias 127). */
-    private static final float F16_EXP_RESCALE = 0x1.0p112f;
+    /** Rebiases a half's exponent (bias 15), shifted into a float's place, to a float's (bias 127). */
+    private static final int F16_REBIAS = (127 - 15) << 23;
+    /** The value of a subnormal half's mantissa unit. */
+    private static final float F16_SUBNORMAL_UNIT = 0x1.0p-24f;
+    /** Magnitude bits of the smallest normal half. */
+    private static final int F16_MIN_NORMAL_BITS = 0x0400;
 
     /*
      * The rotations of sum()'s fixed reduction tree, by FL/2, FL/4, ... lanes. Each is its own constant (a shuffle
@@ -97,17 +101,22 @@ final class Simd {
     }
 
     /**
-     * FL IEEE half floats widened to float, exact for every finite half (normals and subnormals); inf/NaN are
-     * not handled (weights never hold them). Magnitude bits shifted into a float's place read as
-     * {@code value * 2^-112}, so one multiply fixes the exponent bias and normalises subnormals; the sign comes
-     * from bit 31 of the sign-extended short.
+     * FL IEEE half floats widened to float, exact for every finite half; inf/NaN are not handled (weights never
+     * hold them). Normal halves only need their exponent rebiased, an integer add of {@code (127 - 15) << 23} to
+     * the shifted bits; subnormal halves (exponent 0) are {@code mantissa * 2^-24}, computed as an int-to-float
+     * conversion and a multiply, and blended in. No step sees a subnormal float: a subnormal operand costs a
+     * microcode assist on x86, which made the shorter {@code bits * 2^112} formulation several times slower on
+     * real weights (about 0.2% of trained FP16 weights are subnormal).
      */
     static FloatVector loadF16(MemorySegment seg, long byteOffset) {
         IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
                 .convertShape(VectorOperators.S2I, I, 0);
-        FloatVector magnitude = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13).reinterpretAsFloats()
-                .mul(F16_EXP_RESCALE);
-        return magnitude.reinterpretAsInts().or(h.and(0x8000_0000)).reinterpretAsFloats();
+        IntVector magnitude = h.and(0x7fff);
+        IntVector normal = magnitude.lanewise(VectorOperators.LSHL, 13).add(F16_REBIAS);
+        IntVector subnormal = ((FloatVector) magnitude.convert(VectorOperators.I2F, 0)).mul(F16_SUBNORMAL_UNIT)
+                .reinterpretAsInts();
+        IntVector bits = normal.blend(subnormal, magnitude.compare(VectorOperators.LT, F16_MIN_NORMAL_BITS));
+        return bits.or(h.and(0x8000_0000)).reinterpretAsFloats();
     }
 
     /** FL signed bytes widened to float; reads {@link #I8_OVERREAD} bytes more. */
