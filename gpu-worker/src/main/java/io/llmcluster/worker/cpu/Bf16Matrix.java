@@ -69,7 +69,8 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob) {
+    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
@@ -89,10 +90,28 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
             sc = load(wc + e).fma(xv, sc);
             sd = load(wd + e).fma(xv, sd);
         }
-        float a = Simd.sum(sa);
-        float b = Simd.sum(sb);
-        float cc = Simd.sum(sc);
-        float d = Simd.sum(sd);
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        sc.intoArray(lanes, 2 * FL);
+        sd.intoArray(lanes, 3 * FL);
+        tail4x1(ra, rb, rc, rd, c, x, xb, out, ob, lanes);
+    }
+
+    /**
+     * The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
+     * kept out of the vector method, whose inlining budget in C2 goes to the vector loop.
+     */
+    private void tail4x1(int ra, int rb, int rc, int rd, int c, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        float a = Simd.laneSum(lanes, 0);
+        float b = Simd.laneSum(lanes, FL);
+        float cc = Simd.laneSum(lanes, 2 * FL);
+        float d = Simd.laneSum(lanes, 3 * FL);
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
+        long wc = rc * rowBytes;
+        long wd = rd * rowBytes;
         for (; c < cols; c++) {
             long e = c * EB;
             float xv = x.get(FLOAT, xb + c * 4L);
@@ -106,7 +125,7 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
 
     @Override
     void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid) {
+            long tokenStride, int valid, float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
@@ -138,14 +157,31 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
             a3 = va.fma(xv, a3);
             b3 = vb.fma(xv, b3);
         }
-        float sa0 = Simd.sum(a0);
-        float sa1 = Simd.sum(a1);
-        float sa2 = Simd.sum(a2);
-        float sa3 = Simd.sum(a3);
-        float sb0 = Simd.sum(b0);
-        float sb1 = Simd.sum(b1);
-        float sb2 = Simd.sum(b2);
-        float sb3 = Simd.sum(b3);
+        a0.intoArray(lanes, 0);
+        a1.intoArray(lanes, FL);
+        a2.intoArray(lanes, 2 * FL);
+        a3.intoArray(lanes, 3 * FL);
+        b0.intoArray(lanes, 4 * FL);
+        b1.intoArray(lanes, 5 * FL);
+        b2.intoArray(lanes, 6 * FL);
+        b3.intoArray(lanes, 7 * FL);
+        tail2x4(ra, rb, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+    }
+
+    /** Columns [c, cols) of {@link #dot2x4} in scalar code, then the stores (see {@link #tail4x1}). */
+    private void tail2x4(int ra, int rb, int c, MemorySegment x, long x0, long x1, long x2, long x3,
+            MemorySegment out, long ob, long tokenStride, int valid, float[] lanes) {
+        float sa0 = Simd.laneSum(lanes, 0);
+        float sa1 = Simd.laneSum(lanes, FL);
+        float sa2 = Simd.laneSum(lanes, 2 * FL);
+        float sa3 = Simd.laneSum(lanes, 3 * FL);
+        float sb0 = Simd.laneSum(lanes, 4 * FL);
+        float sb1 = Simd.laneSum(lanes, 5 * FL);
+        float sb2 = Simd.laneSum(lanes, 6 * FL);
+        float sb3 = Simd.laneSum(lanes, 7 * FL);
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
         for (; c < cols; c++) {
             long e = c * EB;
             long f = c * 4L;

@@ -36,10 +36,8 @@ final class Simd {
 
     /** Rebiases a half's exponent (bias 15), shifted into a float's place, to a float's (bias 127). */
     private static final int F16_REBIAS = (127 - 15) << 23;
-    /** The value of a subnormal half's mantissa unit. */
-    private static final float F16_SUBNORMAL_UNIT = 0x1.0p-24f;
-    /** Magnitude bits of the smallest normal half. */
-    private static final int F16_MIN_NORMAL_BITS = 0x0400;
+    /** The smallest normal half, 2^-14. */
+    private static final float F16_MIN_NORMAL = 0x1.0p-14f;
 
     /*
      * The rotations of sum()'s fixed reduction tree, by FL/2, FL/4, ... lanes. Each is its own constant (a shuffle
@@ -89,6 +87,19 @@ final class Simd {
         return v.lane(0);
     }
 
+    /**
+     * The sum of the FL lanes stored at {@code lanes[off ..]} (by {@code intoArray}), in the same pairwise order
+     * as {@link #sum}; scalar code, so it adds nothing to the vector kernel that stored the lanes. Clobbers them.
+     */
+    static float laneSum(float[] lanes, int off) {
+        for (int width = FL / 2; width >= 1; width /= 2) {
+            for (int i = off; i < off + width; i++) {
+                lanes[i] += lanes[i + width];
+            }
+        }
+        return lanes[off];
+    }
+
     static FloatVector loadF32(MemorySegment seg, long byteOffset) {
         return FloatVector.fromMemorySegment(F, seg, byteOffset, LE);
     }
@@ -102,21 +113,21 @@ final class Simd {
 
     /**
      * FL IEEE half floats widened to float, exact for every finite half; inf/NaN are not handled (weights never
-     * hold them). Normal halves only need their exponent rebiased, an integer add of {@code (127 - 15) << 23} to
-     * the shifted bits; subnormal halves (exponent 0) are {@code mantissa * 2^-24}, computed as an int-to-float
-     * conversion and a multiply, and blended in. No step sees a subnormal float: a subnormal operand costs a
-     * microcode assist on x86, which made the shorter {@code bits * 2^112} formulation several times slower on
-     * real weights (about 0.2% of trained FP16 weights are subnormal).
+     * hold them). The magnitude bits shifted into a float's place plus the exponent rebias {@code 112 << 23}
+     * give {@code w}, exact for normal halves; for a subnormal half (exponent 0, mantissa M) {@code w} reads
+     * {@code 2^-15 + M*2^-25}, whose true value is {@code 2w - 2^-14 = M*2^-24} (exact). Since
+     * {@code 2w - 2^-14 >= w} exactly when {@code w >= 2^-14}, the magnitude is {@code min(w, 2w - 2^-14)},
+     * taken on the bit patterns (both are non-negative floats). No step sees a subnormal float: a subnormal
+     * operand costs a microcode assist on x86, which made the shorter {@code bits * 2^112} formulation several
+     * times slower on real weights (about 0.2% of trained FP16 weights are subnormal). The sequence is also kept
+     * short (no masks or blends) so that C2 can inline four of these in one kernel loop.
      */
     static FloatVector loadF16(MemorySegment seg, long byteOffset) {
         IntVector h = (IntVector) ShortVector.fromMemorySegment(S, seg, byteOffset, LE)
                 .convertShape(VectorOperators.S2I, I, 0);
-        IntVector magnitude = h.and(0x7fff);
-        IntVector normal = magnitude.lanewise(VectorOperators.LSHL, 13).add(F16_REBIAS);
-        IntVector subnormal = ((FloatVector) magnitude.convert(VectorOperators.I2F, 0)).mul(F16_SUBNORMAL_UNIT)
-                .reinterpretAsInts();
-        IntVector bits = normal.blend(subnormal, magnitude.compare(VectorOperators.LT, F16_MIN_NORMAL_BITS));
-        return bits.or(h.and(0x8000_0000)).reinterpretAsFloats();
+        IntVector w = h.and(0x7fff).lanewise(VectorOperators.LSHL, 13).add(F16_REBIAS);
+        IntVector subnormal = w.reinterpretAsFloats().fma(2f, -F16_MIN_NORMAL).reinterpretAsInts();
+        return w.min(subnormal).or(h.and(0x8000_0000)).reinterpretAsFloats();
     }
 
     /** FL signed bytes widened to float; reads {@link #I8_OVERREAD} bytes more. */
