@@ -10,7 +10,7 @@ package io.llmcluster.worker.engine;
 public record EngineStats(int running, int waiting, int totalBlocks, int freeBlocks, int usedBlocks,
                           double prefixHitRate, long preemptions, long steps, double prefillTokensPerSecond,
                           double decodeTokensPerSecond, long promptTokens, long generatedTokens) {
-    static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     /** KV blocks in use, as a fraction of the pool. */
     public double kvUsage() {
