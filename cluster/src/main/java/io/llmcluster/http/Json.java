@@ -8,9 +8,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.json.JsonMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.CharacterCodingException;
+import java.nio.charset.CodingErrorAction;
+import java.nio.charset.StandardCharsets;
 
 /**
- * The server's JSON: one Jackson mapper that reads request bodies strictly (UTF-8 checked, no trailing
+ * The server's JSON: one Jackson mapper that reads request bodies strictly (valid UTF-8, no trailing
  * data, no duplicate keys, bounded nesting and number sizes) but accepts {@code NaN} and {@code Infinity}
  * so that such values are reported as out of range for their field rather than as malformed JSON.
  */
@@ -36,9 +40,18 @@ public final class Json {
         if (body.length == 0) {
             throw ApiError.invalidJson("the request body is empty; expected a JSON object").exception();
         }
+        String text;
+        try { // strictly: overlong forms, surrogates and truncated sequences are errors, not replacement characters
+            text = StandardCharsets.UTF_8.newDecoder()
+                    .onMalformedInput(CodingErrorAction.REPORT)
+                    .onUnmappableCharacter(CodingErrorAction.REPORT)
+                    .decode(ByteBuffer.wrap(body)).toString();
+        } catch (CharacterCodingException e) {
+            throw ApiError.invalidJson("the request body is not valid UTF-8").exception();
+        }
         JsonNode node;
         try {
-            node = MAPPER.readTree(body);
+            node = MAPPER.readTree(text);
         } catch (JsonProcessingException e) {
             throw ApiError.invalidJson("the request body is not valid JSON: " + e.getOriginalMessage()).exception();
         } catch (IOException | RuntimeException e) {

@@ -15,6 +15,7 @@ final class Admission {
 
     private final int maxInFlight;
     private final Set<Long> inFlight = new HashSet<>();
+    private final Set<Long> cancelling = new HashSet<>();
     private WorkerState state = WorkerState.STARTING;
 
     Admission(int maxInFlight) {
@@ -36,7 +37,13 @@ final class Admission {
 
     /** @return true when the request was in flight (a second finish or an unknown id is ignored) */
     boolean finished(long requestId) {
+        cancelling.remove(requestId);
         return inFlight.remove(requestId);
+    }
+
+    /** @return true the first time a request in flight is to be cancelled (a second cancel is a no-op) */
+    boolean startCancel(long requestId) {
+        return inFlight.contains(requestId) && cancelling.add(requestId);
     }
 
     boolean isInFlight(long requestId) {

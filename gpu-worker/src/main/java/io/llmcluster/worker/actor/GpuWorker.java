@@ -77,6 +77,8 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
     private final Admission admission;
     private final List<ActorRef<WorkerLoad>> drainWaiters = new ArrayList<>();
     private LoadedEngine loaded;
+    private long cancels;
+    private long lastCancelAtStep = -1;
 
     /** A worker that starts its engine with {@code factory} and serves once it has. */
     public static Behavior<Command> create(WorkerSettings settings, EngineFactory factory) {
@@ -152,16 +154,22 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
 
     private void cancelAll(long[] ids, int count) {
         for (int i = 0; i < count; i++) {
-            if (admission.isInFlight(ids[i])) {
-                loaded.engine().cancel(ids[i]);
+            if (admission.startCancel(ids[i])) {
+                cancel(ids[i]);
             }
         }
     }
 
+    private void cancel(long requestId) {
+        loaded.engine().cancel(requestId);
+        cancels++;
+        lastCancelAtStep = loaded.engine().stats().steps(); // read after queueing: at most one step is in progress
+    }
+
     private Behavior<Command> onTimedOut(TimedOut t) {
-        if (admission.isInFlight(t.requestId())) {
+        if (admission.startCancel(t.requestId())) {
             getContext().getLog().info("request {} ran past its timeout; cancelling it", t.requestId());
-            loaded.engine().cancel(t.requestId());
+            cancel(t.requestId());
         }
         return this;
     }
@@ -228,10 +236,11 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
     private WorkerLoad load() {
         if (loaded == null) {
             return new WorkerLoad(settings.workerId(), admission.state(), admission.inFlight(),
-                    admission.maxInFlight(), 0, "", null, EngineStats.EMPTY);
+                    admission.maxInFlight(), 0, "", null, EngineStats.EMPTY, cancels, lastCancelAtStep);
         }
         return new WorkerLoad(settings.workerId(), admission.state(), admission.inFlight(), admission.maxInFlight(),
-                loaded.engine().maxModelLen(), loaded.backendDescription(), loaded.config(), loaded.engine().stats());
+                loaded.engine().maxModelLen(), loaded.backendDescription(), loaded.config(), loaded.engine().stats(),
+                cancels, lastCancelAtStep);
     }
 
     private static CompletableFuture<LoadedEngine> startAsync(String workerId, EngineFactory factory) {

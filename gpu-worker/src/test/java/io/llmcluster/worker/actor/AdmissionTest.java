@@ -29,6 +29,18 @@ class AdmissionTest {
     }
 
     @Test
+    void shouldStartACancelOnlyOnceAndOnlyForARequestInFlight() {
+        Admission a = new Admission(3);
+        a.ready();
+        a.started(5);
+        assertTrue(a.startCancel(5));
+        assertFalse(a.startCancel(5));
+        assertFalse(a.startCancel(6));
+        a.finished(5);
+        assertFalse(a.startCancel(5));
+    }
+
+    @Test
     void shouldRefuseNewRequestsWhileDrainingAndBeDrainedWhenNothingIsInFlight() {
         Admission a = new Admission(3);
         a.ready();
