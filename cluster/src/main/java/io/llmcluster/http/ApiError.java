@@ -17,6 +17,10 @@ public record ApiError(int status, String type, String code, String param, Strin
         return new ApiError(400, INVALID_REQUEST, "invalid_json", null, message, 0);
     }
 
+    public static ApiError badRequest(String message) {
+        return new ApiError(400, INVALID_REQUEST, "bad_request", null, message, 0);
+    }
+
     public static ApiError invalidType(String param, String message) {
         return new ApiError(400, INVALID_REQUEST, "invalid_type", param, message, 0);
     }

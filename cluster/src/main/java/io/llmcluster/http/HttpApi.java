@@ -201,7 +201,7 @@ public final class HttpApi extends AllDirectives {
                 .handleAll(MethodRejection.class, rs -> extractRequest(req -> complete(error(
                         ApiError.methodNotAllowed(req.method().value(), req.getUri().path())))))
                 .handleNotFound(extractRequest(req -> complete(error(ApiError.notFound(req.getUri().path())))))
-                .handleAll(Rejection.class, rs -> complete(error(ApiError.invalidJson("the request was rejected: " + rs))))
+                .handleAll(Rejection.class, rs -> complete(error(ApiError.badRequest("the request was rejected: " + rs))))
                 .build();
     }
 

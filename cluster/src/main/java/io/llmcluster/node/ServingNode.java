@@ -53,9 +53,11 @@ public final class ServingNode implements AutoCloseable {
             binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
             return new ServingNode(system, worker, binding);
         } catch (Exception e) {
+            boolean engineFailed = terminatesWithin(system, Duration.ofSeconds(1)); // the worker stopped the node
             system.terminate();
-            throw new NodeStartException("could not start the server on " + settings.http().host() + ":"
-                    + settings.http().port() + ": " + rootMessage(e), e);
+            throw new NodeStartException(engineFailed ? "the engine could not start (see the error above)"
+                    : "could not start the server on " + settings.http().host() + ":" + settings.http().port() + ": "
+                    + rootMessage(e), e);
         }
     }
 
@@ -74,6 +76,15 @@ public final class ServingNode implements AutoCloseable {
                 pekko.log-dead-letters-during-shutdown = off
                 pekko.coordinated-shutdown.phases.before-service-unbind.timeout = %d ms
                 """.formatted(phaseMs)).withFallback(config);
+    }
+
+    private static boolean terminatesWithin(ActorSystem<?> system, Duration wait) {
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(wait.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (Exception notTerminated) {
+            return false;
+        }
     }
 
     private static String rootMessage(Throwable e) {

@@ -210,12 +210,13 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
         return this;
     }
 
+    /** Without an engine there is nothing to serve: the worker says why and stops (its node stops with it). */
     private Behavior<Command> onEngineFailed(EngineFailed f) {
         Throwable cause = f.error() instanceof java.util.concurrent.CompletionException c && c.getCause() != null
                 ? c.getCause() : f.error();
+        admission.failed();
         getContext().getLog().error("worker {} could not start its engine: {}", settings.workerId(), cause.toString());
-        throw new EngineStartException("worker " + settings.workerId() + " could not start its engine: "
-                + cause.getMessage(), cause);
+        return Behaviors.stopped();
     }
 
     private Behavior<Command> onPostStop(PostStop signal) {
