@@ -8,7 +8,6 @@ import io.llmcluster.worker.actor.WorkerState;
 import java.nio.charset.StandardCharsets;
 import java.security.MessageDigest;
 import java.time.Duration;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import java.util.function.Function;
@@ -17,7 +16,7 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.http.javadsl.model.ContentTypes;
-import org.apache.pekko.http.javadsl.model.HttpEntity;
+import org.apache.pekko.http.javadsl.model.HttpEntities;
 import org.apache.pekko.http.javadsl.model.HttpResponse;
 import org.apache.pekko.http.javadsl.model.StatusCodes;
 import org.apache.pekko.http.javadsl.model.headers.RawHeader;
@@ -185,8 +184,8 @@ public final class HttpApi extends AllDirectives {
     }
 
     static HttpResponse json(int status, JsonNode body) {
-        return HttpResponse.create().withStatus(StatusCodes.get(status))
-                .withEntity(HttpEntityOf.json(Json.write(body)));
+        return HttpResponse.create().withStatus(StatusCodes.get(status)).withEntity(HttpEntities.create(
+                ContentTypes.APPLICATION_JSON, Json.write(body).getBytes(StandardCharsets.UTF_8)));
     }
 
     private ExceptionHandler exceptionHandler() {
@@ -203,19 +202,5 @@ public final class HttpApi extends AllDirectives {
                 .handleNotFound(extractRequest(req -> complete(error(ApiError.notFound(req.getUri().path())))))
                 .handleAll(Rejection.class, rs -> complete(error(ApiError.badRequest("the request was rejected: " + rs))))
                 .build();
-    }
-
-    /** JSON entities. */
-    static final class HttpEntityOf {
-        private HttpEntityOf() {}
-
-        static HttpEntity.Strict json(String body) {
-            return org.apache.pekko.http.javadsl.model.HttpEntities.create(ContentTypes.APPLICATION_JSON,
-                    body.getBytes(StandardCharsets.UTF_8));
-        }
-    }
-
-    static CompletableFuture<HttpResponse> completed(HttpResponse r) {
-        return CompletableFuture.completedFuture(r);
     }
 }
