@@ -118,8 +118,10 @@ final class GenerationHandler {
         GenerationRun run = new GenerationRun(request, ids, format, metrics, startNs);
         Runnable cancel = () -> worker.tell(new GpuWorker.Cancel(ids)); // finished ids are ignored
         scope.register(cancel);
+        if (requestTimeoutMs > 0) { // the worker cancels at the timeout; this only guards against a lost last chunk
+            chunks = chunks.completionTimeout(Duration.ofMillis(requestTimeoutMs).plus(SAFETY_MARGIN));
+        }
         Source<List<String>, NotUsed> events = chunks
-                .completionTimeout(Duration.ofMillis(requestTimeoutMs > 0 ? requestTimeoutMs : 3_600_000L).plus(SAFETY_MARGIN))
                 .map(chunk -> run.onChunk(chunk, System.nanoTime()))
                 .takeWhile(e -> !run.isDone(), true)
                 .watchTermination((mat, done) -> {

@@ -169,8 +169,11 @@ public final class HttpApi extends AllDirectives {
         if (cause instanceof ApiException e) {
             return error(e.error());
         }
-        if (cause instanceof java.util.concurrent.TimeoutException) {
+        if (cause instanceof org.apache.pekko.pattern.AskTimeoutException) {
             return error(ApiError.notReady("the worker did not answer in time", 1000));
+        }
+        if (cause instanceof java.util.concurrent.TimeoutException) {
+            return error(ApiError.timeout("the request did not finish in time"));
         }
         LOG.error("request failed", cause);
         return error(ApiError.internal("internal error: " + cause.getClass().getSimpleName()));

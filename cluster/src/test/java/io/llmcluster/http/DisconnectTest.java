@@ -11,7 +11,9 @@ import java.net.Socket;
 import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /** A client that goes away mid-request gets its engine request cancelled and its KV blocks freed. */
@@ -23,6 +25,17 @@ class DisconnectTest {
     static void start() throws Exception {
         server = TestServer.shared();
         server.awaitReady();
+    }
+
+    /** 200 steps then take at least 0.6 s, far longer than a disconnect takes to reach the engine. */
+    @BeforeEach
+    void slowSteps() {
+        server.backend().stepDelayMs(3);
+    }
+
+    @AfterEach
+    void fastSteps() {
+        server.backend().stepDelayMs(0);
     }
 
     /** Opens a raw connection and sends one POST; the caller reads and then closes it. */

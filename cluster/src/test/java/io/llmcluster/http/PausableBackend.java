@@ -4,10 +4,14 @@ import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.ModelBackend;
 import java.lang.foreign.MemorySegment;
 
-/** A backend whose steps a test can hold (the engine thread waits in {@code forward}) and release. */
+/**
+ * A backend whose steps a test can hold (the engine thread waits in {@code forward}) and release, or slow
+ * down so that a long request cannot end before the test has acted on it.
+ */
 final class PausableBackend implements ModelBackend {
     private final ModelBackend inner;
     private boolean paused;
+    private volatile long stepDelayMs;
 
     PausableBackend(ModelBackend inner) {
         this.inner = inner;
@@ -22,6 +26,11 @@ final class PausableBackend implements ModelBackend {
         notifyAll();
     }
 
+    /** Each step takes at least this long (0: as fast as it goes). */
+    void stepDelayMs(long ms) {
+        stepDelayMs = ms;
+    }
+
     @Override
     public MemorySegment forward(ForwardBatch batch) {
         synchronized (this) {
@@ -32,6 +41,13 @@ final class PausableBackend implements ModelBackend {
                     Thread.currentThread().interrupt();
                     break;
                 }
+            }
+        }
+        if (stepDelayMs > 0) {
+            try {
+                Thread.sleep(stepDelayMs);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         }
         return inner.forward(batch);

@@ -50,7 +50,8 @@ class GpuWorkerTest {
         return () -> {
             startGate.await();
             ModelDirectory model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-llama"));
-            CpuBackend backend = new CpuBackend(model, CpuBackendOptions.defaults().withThreads(1).withKvCacheBytes(4L << 20));
+            CpuBackend cpu = new CpuBackend(model, CpuBackendOptions.defaults().withThreads(1).withKvCacheBytes(4L << 20));
+            SlowBackend backend = new SlowBackend(cpu, 2); // 200 tokens take at least 0.4 s, longer than the test needs
             Engine e = new Engine(model, backend, EngineConfig.defaults());
             engine.set(e);
             return new LoadedEngine(e, backend.describe(), EngineConfig.defaults(), () -> {
@@ -144,7 +145,7 @@ class GpuWorkerTest {
         awaitReady();
         TestProbe<TokenChunk> chunks = KIT.createTestProbe();
         SamplingParams endless = SamplingParams.builder().temperature(0).maxTokens(100_000).ignoreEos(true).build();
-        assertInstanceOf(GpuWorker.Accepted.class, generate(endless, 200, chunks));
+        assertInstanceOf(GpuWorker.Accepted.class, generate(endless, 100, chunks)); // the context ends it after 0.5 s
         TokenChunk last = lastChunk(chunks);
         assertEquals(FinishReason.ABORT, last.finishReason());
         KIT.createTestProbe().awaitAssert(Duration.ofSeconds(5), Duration.ofMillis(10), () -> {
