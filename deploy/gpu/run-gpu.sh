@@ -39,7 +39,8 @@ pack() {
   cp gpu-worker/target/gpu-worker-*.jar "$out/lib/"
   cp -r gpu-worker/target/test-classes "$out/test-classes"
   bash /work/shared/gpu/make-jre.sh "$out"
-  cp "$here/run-gpu.sh" "$out/run-gpu.sh"
+  cp "$here/run-gpu.sh" "$here/bench-gpu.sh" "$out/"
+  rm -rf "$out/bench"; mkdir -p "$out/bench"; cp "$here/bench_gpu.py" "$out/bench/"; cp -r "$root/deploy/bench/tokenizer-32k" "$out/bench/"
   du -sh "$out"; du -b -s "$out" | awk '{ if ($1 > 60*1024*1024) { print "over 60 MiB: too big to carry"; exit 1 } }'
 }
 

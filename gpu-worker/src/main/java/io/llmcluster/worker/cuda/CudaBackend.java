@@ -11,6 +11,7 @@ import io.llmcluster.worker.model.ModelConfig;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import jcuda.driver.CUgraphExec;
 
 /**
  * The Llama-family forward pass on one NVIDIA GPU: the same {@link ModelBackend#forward} as the CPU backend,
@@ -27,9 +28,16 @@ import java.lang.foreign.MemorySegment;
  *
  * <p>Memory: one {@link DeviceArena}, sized at start: weights, activations for {@code maxBatchTokens}, split-K
  * scratch, the step inputs, the cuBLAS workspace, and the KV block pool, which takes the configured bytes or a
- * fraction of the memory left free. Every per-step input lives at a fixed device address (the precondition
- * of CUDA-graph capture, which is not done yet); a step allocates nothing. The context is made current on the
- * calling thread at each step, so the engine thread that runs the steps owns it.
+ * fraction of the memory left free, plus one padding block outside the pool. Every per-step input lives at a
+ * fixed device address; a step allocates nothing. The context is made current on the calling thread at each
+ * step, so the engine thread that runs the steps owns it.
+ *
+ * <p>CUDA graphs ({@link CudaBackendOptions#cudaGraphs()}): a decode-only step (one token per sequence) is padded
+ * to a batch-size bucket (powers of two up to maxSequences) with rows that write only the padding block, and
+ * its block tables get a fixed stride; the step's whole launch sequence is captured once per (bucket, split
+ * class) and replayed after one copy of the step inputs. The split class is the power of two of
+ * ceil(context / decodeChunkTokens), up to {@value #MAX_SPLITS} (then the chunk covers the whole context), and
+ * the stride follows from it, so a graph never depends on a step's exact lengths. Other steps run eagerly.
  */
 public final class CudaBackend implements ModelBackend {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
@@ -53,6 +61,13 @@ public final class CudaBackend implements ModelBackend {
     private int maxContext;
     private final boolean decodeKernel;
     private final int tokensPerTile;
+    private Gemm cublasGemm;
+    private Gemm decodeGemm;
+    private boolean useGraphs;
+    private int[] buckets;
+    /** [bucket index][split class]: captured decode steps, made on first use. */
+    private CUgraphExec[][] graphs;
+    private int graphsCaptured;
 
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
@@ -102,19 +117,39 @@ public final class CudaBackend implements ModelBackend {
         }
         maxContext = Math.min(c.maxContextTokens(), numBlocks * o.kvBlockSize());
         // 3. One allocation; carve weights, buffers and the pool out of it; upload.
-        arena = DeviceArena.allocate(fixed + (long) numBlocks * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
+        arena = DeviceArena.allocate(fixed + (long) (numBlocks + 1) * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
         w = new CudaWeights(c, o.dtype(), ownHead, arena);
-        buf = buffers(arena, ropePositions, numBlocks, maxContext);
+        buf = buffers(arena, ropePositions, numBlocks + 1, maxContext);
         w.upload(model.checkpoint(), ctx, arena);
         uploadRope(ropePositions);
         cublas = new Cublas(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
-        gemm = new CublasGemm(cublas, o.dtype());
+        cublasGemm = new CublasGemm(cublas, o.dtype());
+        decodeGemm = new DecodeGemm(k, cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
+        gemm = o.decodeGemv() ? decodeGemm : cublasGemm;
+        useGraphs = o.cudaGraphs();
+        buckets = buckets(o.maxSequences(), o.maxBatchTokens());
+        graphs = new CUgraphExec[buckets.length][32];
         long stagingInts = StepInputs.capacityInts(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize());
         stagingHost = new PinnedBuffer(4 * stagingInts);
         logitsHost = new PinnedBuffer(4L * o.maxBatchTokens() * c.vocabSize());
         in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
                 tokensPerTile, decodeKernel, stagingHost.segment());
         warmUp();
+    }
+
+    /** 1, 2, 4, ... below min(maxSequences, maxBatchTokens), then that limit itself. */
+    static int[] buckets(int maxSequences, int maxTokens) {
+        int limit = Math.min(maxSequences, maxTokens);
+        int count = 0;
+        while ((1 << count) < limit) {
+            count++;
+        }
+        int[] b = new int[count + 1];
+        for (int i = 0; i < count; i++) {
+            b[i] = 1 << i;
+        }
+        b[count] = limit;
+        return b;
     }
 
     private long bytesPerBlock() {
@@ -184,7 +219,7 @@ public final class CudaBackend implements ModelBackend {
     @Override
     public MemorySegment forward(ForwardBatch b) {
         run(b);
-        int rows = in.numLogits;
+        int rows = b.numLogits();
         if (rows > 0) {
             logitsHost.copyFromDevice(ctx, arena, buf.logits(), 4L * rows * c.vocabSize());
         }
@@ -198,7 +233,7 @@ public final class CudaBackend implements ModelBackend {
      */
     public void forwardGreedy(ForwardBatch b, int[] out) {
         run(b);
-        int rows = in.numLogits;
+        int rows = b.numLogits();
         k.argmax(buf.logits(), rows, c.vocabSize(), buf.sampled());
         if (rows > 0) {
             logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
@@ -210,10 +245,84 @@ public final class CudaBackend implements ModelBackend {
     }
 
     /** Queues the whole step; the FP32 logits rows end in {@code buf.logits()}. */
-    private void run(ForwardBatch b) {
+    void run(ForwardBatch b) {
         ctx.makeCurrent();
+        if (useGraphs && runCaptured(b)) {
+            return;
+        }
         in.pack(b);
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
+        int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext) : new int[3];
+        queueStep(plan[1], plan[2]);
+    }
+
+    /**
+     * {split class, splits, positions per split} of the decode attention for a step whose longest decode context
+     * is {@code maxCtx}: splits a power of two covering the context in chunks of decodeChunkTokens, up to
+     * {@value #MAX_SPLITS}; beyond that {@value #MAX_SPLITS} splits of decodeChunkTokens times a power of two
+     * (class 6 + that power). Eager and captured steps use the same plan, so a graph replay computes exactly
+     * what the eager step does. (A first version spread the model's whole context over the splits past 64
+     * chunks: an 8k-token context then ran on 4 of 64 splits, 34.5 ms per token on the H200.)
+     */
+    private int[] splitPlan(int maxCtx) {
+        int ct = o.decodeChunkTokens();
+        int need = (maxCtx + ct - 1) / ct;
+        int cls = 0;
+        while ((1 << cls) < need) {
+            cls++;
+        }
+        int splitsLog2 = Integer.numberOfTrailingZeros(MAX_SPLITS);
+        if (cls <= splitsLog2) {
+            return new int[] {cls, 1 << cls, ct};
+        }
+        return new int[] {cls, MAX_SPLITS, ct << (cls - splitsLog2)};
+    }
+
+    /** A decode-only step through its captured graph; false (nothing queued) when {@code b} is not one. */
+    private boolean runCaptured(ForwardBatch b) {
+        int n = b.numTokens();
+        if (n == 0 || n != b.numSequences()) {
+            return false;
+        }
+        int bi = 0;
+        while (bi < buckets.length && buckets[bi] < n) {
+            bi++;
+        }
+        if (bi == buckets.length) {
+            return false;
+        }
+        int maxCtx = 0;
+        for (int t = 0; t < n; t++) {
+            maxCtx = Math.max(maxCtx, b.position(t) + 1);
+        }
+        int[] plan = splitPlan(maxCtx);
+        int cls = plan[0];
+        int splits = plan[1];
+        int chunk = plan[2];
+        int perSeq = (maxContext + o.kvBlockSize() - 1) / o.kvBlockSize();
+        int stride = (int) Math.min(perSeq, ((long) splits * chunk + o.kvBlockSize() - 1) / o.kvBlockSize());
+        if (!in.packDecodes(b, buckets[bi], stride, numBlocks)) {
+            return false;
+        }
+        stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
+        CUgraphExec g = graphs[bi][cls];
+        if (g == null) {
+            ctx.beginCapture();
+            try {
+                queueStep(splits, chunk);
+            } catch (RuntimeException | Error e) {
+                ctx.abortCapture();
+                throw e;
+            }
+            g = graphs[bi][cls] = ctx.endCapture();
+            graphsCaptured++;
+        }
+        ctx.launch(g);
+        return true;
+    }
+
+    /** Queues the forward pass for what {@link #in} holds (already on the device). */
+    private void queueStep(int splits, int chunk) {
         int n = in.numTokens;
         int h = c.hiddenSize();
         float eps = (float) c.rmsNormEps();
@@ -231,7 +340,7 @@ public final class CudaBackend implements ModelBackend {
             k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                     buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
                     o.kvBlockSize());
-            attention(l, positions, tables);
+            attention(l, positions, tables, splits, chunk);
             gemm.linear(buf.attn(), w.o[l], buf.delta(), n, c.qDim(), h, true);
             if (w.oBias[l] != 0) {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
@@ -246,14 +355,12 @@ public final class CudaBackend implements ModelBackend {
         gemm.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, h, c.vocabSize(), true);
     }
 
-    private void attention(int layer, long positions, long tables) {
+    private void attention(int layer, long positions, long tables, int splits, int chunk) {
         if (in.numTiles > 0) {
             k.prefillAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
                     positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
         }
         if (in.numDecodes > 0) {
-            int splits = Math.min(MAX_SPLITS, (in.maxDecodeContext + o.decodeChunkTokens() - 1) / o.decodeChunkTokens());
-            int chunk = (in.maxDecodeContext + splits - 1) / splits;
             k.decodeAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
                     at(in.decodes), in.numDecodes, positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(),
                     c.headDim(), o.kvBlockSize(), chunk, splits);
@@ -263,6 +370,64 @@ public final class CudaBackend implements ModelBackend {
     /** Device address of int {@code index} of the step inputs. */
     private long at(int index) {
         return buf.steps() + 4L * index;
+    }
+
+    // Benchmark and test access (package-private): switch the decode paths at run time, reach the parts.
+
+    /** Turns graph replay on or off (captured graphs are kept); the GEMV path too, which drops the graphs. */
+    void setDecodePaths(boolean graphsOn, boolean gemvOn) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        Gemm next = gemvOn ? decodeGemm : cublasGemm;
+        if (next != gemm) {
+            gemm = next;
+            for (CUgraphExec[] row : graphs) {
+                for (int i = 0; i < row.length; i++) {
+                    if (row[i] != null) {
+                        ctx.destroy(row[i]);
+                        row[i] = null;
+                    }
+                }
+            }
+        }
+        useGraphs = graphsOn;
+    }
+
+    int graphsCaptured() {
+        return graphsCaptured;
+    }
+
+    CudaContext context() {
+        return ctx;
+    }
+
+    CudaKernels kernels() {
+        return k;
+    }
+
+    Gemm cublasGemm() {
+        return cublasGemm;
+    }
+
+    Gemm decodeGemm() {
+        return decodeGemm;
+    }
+
+    CudaWeights weights() {
+        return w;
+    }
+
+    /** The last layer's prefill attention again, on what the last step left in q and the KV cache. */
+    void repeatPrefillAttention() {
+        int l = c.numLayers() - 1;
+        k.prefillAttention(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.attn(), at(in.tiles), in.numTiles,
+                at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(),
+                o.kvBlockSize());
+    }
+
+    /** Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output. */
+    long[] gemmScratch() {
+        return new long[] {buf.act(), buf.gateUp()};
     }
 
     @Override
@@ -302,7 +467,8 @@ public final class CudaBackend implements ModelBackend {
 
     @Override
     public String describe() {
-        return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + ", arena " + (arena.capacity() >> 20)
+        return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
+                + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
                 + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
                 + (decodeKernel ? "prefill flash + split-K decode" : "prefill flash (decode too: group > 8)");
     }
@@ -315,8 +481,17 @@ public final class CudaBackend implements ModelBackend {
         } catch (CudaException ignored) {
             // a failed step's error was already reported; free what we hold regardless
         }
-        if (gemm != null) {
-            gemm.close();
+        if (graphs != null) {
+            for (CUgraphExec[] row : graphs) {
+                for (CUgraphExec g : row) {
+                    if (g != null) {
+                        ctx.destroy(g);
+                    }
+                }
+            }
+        }
+        if (cublasGemm != null) {
+            cublasGemm.close();
         } else if (cublas != null) {
             cublas.close();
         }

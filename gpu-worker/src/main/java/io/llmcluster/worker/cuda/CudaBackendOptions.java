@@ -13,9 +13,13 @@ package io.llmcluster.worker.cuda;
  *     context, kernels, cuBLAS and the fixed part of the arena (weights, activations, scratch) are in place that
  *     the KV pool takes (capped at what maxSequences full contexts need)
  * @param decodeChunkTokens positions per split of the split-K decode attention (more splits for longer contexts)
+ * @param cudaGraphs capture decode-only steps as CUDA graphs, one per (batch-size bucket, split class), and
+ *     replay them: one launch per step instead of ~10 per layer
+ * @param decodeGemv projections of 1..8 tokens through the project's GEMV kernel instead of cuBLAS
  */
 public record CudaBackendOptions(CudaDtype dtype, int device, int maxBatchTokens, int maxSequences, int kvBlockSize,
-                                 long kvCacheBytes, double kvMemoryFraction, int decodeChunkTokens) {
+                                 long kvCacheBytes, double kvMemoryFraction, int decodeChunkTokens,
+                                 boolean cudaGraphs, boolean decodeGemv) {
     public CudaBackendOptions {
         if (!(kvMemoryFraction > 0 && kvMemoryFraction <= 1)) {
             throw new IllegalArgumentException("kvMemoryFraction must be in (0, 1], got " + kvMemoryFraction);
@@ -29,30 +33,38 @@ public record CudaBackendOptions(CudaDtype dtype, int device, int maxBatchTokens
     }
 
     public static CudaBackendOptions defaults() {
-        return new CudaBackendOptions(CudaDtype.F16, 0, 512, 64, 16, 0, 0.9, 512);
+        return new CudaBackendOptions(CudaDtype.F16, 0, 512, 64, 16, 0, 0.9, 128, true, true);
     }
 
     public CudaBackendOptions withDtype(CudaDtype d) {
-        return new CudaBackendOptions(d, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens);
+        return new CudaBackendOptions(d, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv);
     }
 
     public CudaBackendOptions withKvCacheBytes(long bytes) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, decodeChunkTokens);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv);
     }
 
     public CudaBackendOptions withKvMemoryFraction(double f) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, 0, f, decodeChunkTokens);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, 0, f, decodeChunkTokens, cudaGraphs, decodeGemv);
     }
 
     public CudaBackendOptions withMaxBatchTokens(int n) {
-        return new CudaBackendOptions(dtype, device, n, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens);
+        return new CudaBackendOptions(dtype, device, n, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv);
     }
 
     public CudaBackendOptions withMaxSequences(int n) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv);
     }
 
     public CudaBackendOptions withDecodeChunkTokens(int n) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, n);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, n, cudaGraphs, decodeGemv);
+    }
+
+    public CudaBackendOptions withCudaGraphs(boolean on) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, on, decodeGemv);
+    }
+
+    public CudaBackendOptions withDecodeGemv(boolean on) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, on);
     }
 }

@@ -19,7 +19,13 @@ import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
+import static jcuda.driver.JCudaDriver.cuGraphDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphExecDestroy;
+import static jcuda.driver.JCudaDriver.cuGraphInstantiate;
+import static jcuda.driver.JCudaDriver.cuGraphLaunch;
+import static jcuda.driver.JCudaDriver.cuStreamBeginCapture;
 import static jcuda.driver.JCudaDriver.cuStreamCreate;
+import static jcuda.driver.JCudaDriver.cuStreamEndCapture;
 import static jcuda.driver.JCudaDriver.cuStreamDestroy;
 import static jcuda.driver.JCudaDriver.cuStreamSynchronize;
 
@@ -34,9 +40,12 @@ import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
 import jcuda.driver.CUfunction;
+import jcuda.driver.CUgraph;
+import jcuda.driver.CUgraphExec;
 import jcuda.driver.CUmodule;
 import jcuda.driver.CUresult;
 import jcuda.driver.CUstream;
+import jcuda.driver.CUstreamCaptureMode;
 import jcuda.driver.CUstream_flags;
 
 /**
@@ -213,6 +222,45 @@ public final class CudaContext implements AutoCloseable {
 
     public void destroy(CUevent e) {
         Cuda.check(cuEventDestroy(e), "cuEventDestroy");
+    }
+
+    /**
+     * Starts recording the work queued on the stream into a graph instead of running it (thread-local mode:
+     * another thread's CUDA calls are not affected). End with {@link #endCapture()} or {@link #abortCapture()}.
+     */
+    void beginCapture() {
+        Cuda.check(cuStreamBeginCapture(stream, CUstreamCaptureMode.CU_STREAM_CAPTURE_MODE_THREAD_LOCAL),
+                "cuStreamBeginCapture");
+    }
+
+    /** Ends the capture and instantiates what was recorded; replay it with {@link #launch(CUgraphExec)}. */
+    CUgraphExec endCapture() {
+        CUgraph graph = new CUgraph();
+        Cuda.check(cuStreamEndCapture(stream, graph), "cuStreamEndCapture (an operation in the step cannot be captured)");
+        try {
+            CUgraphExec exec = new CUgraphExec();
+            Cuda.check(cuGraphInstantiate(exec, graph, 0), "cuGraphInstantiate");
+            return exec;
+        } finally {
+            cuGraphDestroy(graph);
+        }
+    }
+
+    /** Ends a capture that failed half-way, dropping what was recorded, so the stream runs work again. */
+    void abortCapture() {
+        CUgraph graph = new CUgraph();
+        if (cuStreamEndCapture(stream, graph) == CUresult.CUDA_SUCCESS) {
+            cuGraphDestroy(graph);
+        }
+    }
+
+    /** Queues one replay of {@code exec} on the stream. */
+    void launch(CUgraphExec exec) {
+        Cuda.check(cuGraphLaunch(exec, stream), "cuGraphLaunch");
+    }
+
+    void destroy(CUgraphExec exec) {
+        cuGraphExecDestroy(exec);
     }
 
     @Override

@@ -34,6 +34,8 @@ public final class CudaKernels {
     private final KernelCall siluMul;
     private final KernelCall addBias;
     private final KernelCall argmax;
+    private final KernelCall gemv;
+    private final KernelCall spin;
 
     public CudaKernels(CudaContext ctx, CudaDtype dtype) {
         this.ctx = ctx;
@@ -59,6 +61,8 @@ public final class CudaKernels {
         siluMul = new KernelCall(ctx, "silu_mul" + s, "ppii");
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
+        gemv = new KernelCall(ctx, "gemv" + s, "pppiiii");
+        spin = new KernelCall(ctx, "spin_ns", "p");
     }
 
     public CudaDtype dtype() {
@@ -197,6 +201,29 @@ public final class CudaKernels {
     /** out[r] = argmax of FP32 logits row r (lowest index on ties). */
     public void argmax(long logits, int rows, int vocab, long out) {
         argmax.p(0, logits).i(1, vocab).p(2, out).launch(ctx, rows, 1, 1, 1024, 0);
+    }
+
+    /** Tokens the decode GEMV kernel serves in one launch. */
+    public static final int GEMV_MAX_TOKENS = 8;
+
+    /** Whether {@link #gemv} serves this shape: 1..8 tokens, rows of whole 16-byte vectors. */
+    public static boolean gemvSupports(int tokens, int in) {
+        return tokens >= 1 && tokens <= GEMV_MAX_TOKENS && in % 8 == 0;
+    }
+
+    /** y[t][o] = x[t][:] · w[o][:] for t < tokens (1..8), w [out][in] in T, y FP32 or T: a stream over w. */
+    public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out) {
+        if (!gemvSupports(tokens, in)) {
+            throw new IllegalArgumentException("gemv serves 1.." + GEMV_MAX_TOKENS + " tokens and in % 8 == 0, got "
+                    + tokens + " x " + in);
+        }
+        gemv.p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
+                .launch(ctx, (out + 7) / 8, 1, 1, 256, 0);
+    }
+
+    /** Keeps the GPU busy for {@code ns} nanoseconds (benchmarks queue a step behind it; see gemv.cu). */
+    public void spin(long ns) {
+        spin.p(0, ns).launch(ctx, 1, 1, 1, 32, 0);
     }
 
     private static int grid(long n) {

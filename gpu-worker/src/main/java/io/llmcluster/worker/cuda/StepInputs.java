@@ -111,6 +111,58 @@ final class StepInputs {
         }
     }
 
+    /**
+     * Packs a decode-only step (one token per sequence, each with LAST logits) for a captured graph of
+     * {@code bucket} rows: the real rows first, then padding rows (token 0 at position 0 of a sequence whose
+     * block table points at {@code padBlock}, a block outside the pool) so that every launch of the graph sees
+     * {@code bucket} tokens, decodes and logits rows; block tables with the fixed {@code stride}. Returns whether
+     * {@code b} is such a step (when not, nothing is packed).
+     */
+    boolean packDecodes(ForwardBatch b, int bucket, int stride, int padBlock) {
+        int n = b.numTokens();
+        if (n != b.numSequences() || b.numLogits() != n || bucket < n || bucket > maxTokens || bucket > maxSequences
+                || (long) bucket * stride > maxTableEntries || !decodeKernel) {
+            return false;
+        }
+        for (int t = 0; t < n; t++) {
+            if (b.sequenceOfToken(t) != t || b.logitToken(t) != t || b.position(t) / blockSize >= stride) {
+                return false;
+            }
+        }
+        numTokens = bucket;
+        numLogits = bucket;
+        numTiles = 0;
+        numDecodes = 0;
+        tableStride = stride;
+        maxDecodeContext = 0;
+        for (int t = 0; t < bucket; t++) {
+            set(logitRows + t, t);
+            set(seqOfToken + t, t);
+            if (t >= n) {
+                set(ids + t, 0);
+                set(positions + t, 0);
+                set(blockTables + t * stride, padBlock);
+                set(decodes + 2 * numDecodes, t);
+                set(decodes + 2 * numDecodes + 1, t);
+                numDecodes++;
+                continue;
+            }
+            int id = b.tokenId(t);
+            int pos = b.position(t);
+            if (id < 0 || id >= vocab) {
+                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+            }
+            if (pos < 0 || pos >= maxContext) {
+                throw new IllegalArgumentException("position " + pos + " is beyond the context of " + maxContext + " tokens");
+            }
+            set(ids + t, id);
+            set(positions + t, pos);
+            packSequence(b, t, t + 1);
+        }
+        usedInts = blockTables + bucket * stride;
+        return true;
+    }
+
     private static int sequenceEnd(ForwardBatch b, int first) {
         int seq = b.sequenceOfToken(first);
         int t = first + 1;

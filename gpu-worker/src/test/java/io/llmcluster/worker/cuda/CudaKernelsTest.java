@@ -506,6 +506,45 @@ class CudaKernelsTest {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(CudaDtype.class)
+    void shouldMatchAPlainMatmulInTheDecodeGemvKernel(CudaDtype dt) {
+        int[][] shapes = {{1, 64, 200}, {3, 96, 130}, {8, 4096, 300}, {5, 14336, 40}, {2, 1032, 9}};
+        try (Dev d = dev(dt)) {
+            CudaKernels k = new CudaKernels(ctx, dt);
+            for (int[] s : shapes) {
+                int tokens = s[0];
+                int in = s[1];
+                int out = s[2];
+                Random r = rnd("gemv" + Arrays.toString(s));
+                float[] x = Dev.random(r, tokens * in, 1f);
+                float[] w = Dev.random(r, out * in, 0.1f);
+                long xA = d.halfs(x);
+                long wA = d.halfs(w);
+                float[] expected = new float[tokens * out];
+                for (int t = 0; t < tokens; t++) {
+                    for (int o = 0; o < out; o++) {
+                        double acc = 0;
+                        for (int i = 0; i < in; i++) {
+                            acc += (double) x[t * in + i] * w[o * in + i];
+                        }
+                        expected[t * out + o] = (float) acc;
+                    }
+                }
+                long yT = d.poisoned(2L * tokens * out + 64);
+                long y32 = d.poisoned(4L * tokens * out + 64);
+                k.gemv(xA, wA, yT, tokens, in, out, false);
+                k.gemv(xA, wA, y32, tokens, in, out, true);
+                assertRows("gemv " + Arrays.toString(s), d.readHalfs(yT, tokens * out), expected, tokens, out, Dev.bound(dt));
+                assertRows("gemv fp32 out " + Arrays.toString(s), d.readFloats(y32, tokens * out), expected, tokens, out, 1e-5);
+                float[] tail = d.readFloats(y32 + 4L * tokens * out, 16);
+                for (float v : tail) {
+                    assertTrue(Float.isNaN(v), "gemv wrote past its output" + seed());
+                }
+            }
+        }
+    }
+
     /** Row-wise relative error of {@code got} against {@code expected}, {@code rows} rows of {@code cols}. */
     static void assertRows(String what, float[] got, float[] expected, int rows, int cols, double bound) {
         double worst = 0;

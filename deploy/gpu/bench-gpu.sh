@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The GPU benchmark of issue #6, one device call (about 4 minutes on a warm H200):
+#   deploy/gpu/run-gpu.sh pack            here: builds and packs .device/cuda/ (this script and bench_gpu.py too)
+#   bash .device/cuda/bench-gpu.sh        on the GPU machine (run tool, carry [".device/cuda"], timeout_s 300):
+#     1. python3 bench_gpu.py make: an 8B-shaped FP16 random model (vocab 32000) written to /tmp/llama8b, and
+#        the PyTorch references in the same process: HBM read bandwidth, SDPA, torch.matmul / F.linear on our
+#        shapes, Hugging Face generate at batch 1 and 32;
+#     2. java GpuBench: our decode paths (eager cuBLAS, eager GEMV, CUDA graphs + GEMV) at batch 1/8/32 with
+#        the GPU-idle fraction, prefill TTFT, kernels, Engine throughput, ITL at long contexts;
+#     3. bench_gpu.py table: ratios against the references and the table, last.
+# Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
+# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170).
+set -uo pipefail
+b=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-/tmp/gpu-out}
+mkdir -p "$out" /tmp/j
+[[ -x /tmp/j/jre/bin/java ]] || tar xJf "$b/jre.tar.xz" -C /tmp/j
+t0=$SECONDS
+echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
+PYTHONUNBUFFERED=1 timeout "${BENCH_PY_TIMEOUT_S:-150}" python3 "$b/bench/bench_gpu.py" make --model /tmp/llama8b --tokenizer "$b/bench/tokenizer-32k" \
+  > "$out/bench-py.log" 2>&1
+echo "python references rc=$? in $((SECONDS - t0)) s"; grep -v '^ \|Warning\|warn' "$out/bench-py.log" | tail -40
+t0=$SECONDS
+timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+  -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
+  io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256}" "${BENCH_LONG:-1024,8192,32768}" \
+  > "$out/bench-java.log" 2>&1
+echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
+python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log"

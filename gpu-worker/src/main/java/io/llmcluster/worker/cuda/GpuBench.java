@@ -1,0 +1,335 @@
+package io.llmcluster.worker.cuda;
+
+import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.engine.Engine;
+import io.llmcluster.worker.engine.EngineConfig;
+import io.llmcluster.worker.engine.TokenChunk;
+import io.llmcluster.worker.model.ModelConfig;
+import io.llmcluster.worker.model.ModelDirectory;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import jcuda.driver.CUevent;
+
+/**
+ * The GPU benchmark of issue #6 on one model directory (deploy/gpu/bench-gpu.sh makes an 8B-shaped random one
+ * on the GPU machine and runs the PyTorch references in the same call). Prints {@code key=value} lines:
+ * <ul>
+ *   <li>raw backend decode steps at batch 1, 8, 32 for three decode paths (eager launches + cuBLAS, eager +
+ *       GEMV kernel, CUDA graphs + GEMV kernel): wall ms per step and device ms per step (the step queued behind
+ *       a spin kernel, so it runs back to back), whose difference is the time the GPU sat idle;</li>
+ *   <li>prefill time to first token for 2048 tokens; our prefill attention and GEMMs on the prefill shapes;
+ *       the decode projections through cuBLAS and through the GEMV kernel (GB/s);</li>
+ *   <li>output throughput through the {@link Engine} at several concurrencies, with inter-token latency
+ *       percentiles, and batch-1 inter-token latency at long contexts.</li>
+ * </ul>
+ * Usage: {@code GpuBench MODEL_DIR [CONCURRENCIES, e.g. 1,8,32,128,256] [LONG_CONTEXTS, e.g. 1024,8192,32768]}.
+ */
+public final class GpuBench {
+    private final ModelDirectory model;
+    private final ModelConfig c;
+    private final CudaBackend be;
+    private final CudaContext ctx;
+    private final int blockSize;
+
+    private GpuBench(ModelDirectory model, CudaBackend be) {
+        this.model = model;
+        this.c = model.config();
+        this.be = be;
+        this.ctx = be.context();
+        this.blockSize = be.kvBlockSize();
+    }
+
+    public static void main(String[] args) throws Exception {
+        Path dir = Path.of(args[0]);
+        int[] conc = Arrays.stream((args.length > 1 ? args[1] : "1,8,32,128,256").split(",")).mapToInt(Integer::parseInt).toArray();
+        int[] longCtx = Arrays.stream((args.length > 2 ? args[2] : "1024,8192,32768").split(",")).mapToInt(Integer::parseInt).toArray();
+        long t0 = System.nanoTime();
+        try (ModelDirectory model = ModelDirectory.open(dir);
+             CudaBackend be = new CudaBackend(model, CudaBackendOptions.defaults().withMaxBatchTokens(2048).withMaxSequences(256))) {
+            kv("load_s", (System.nanoTime() - t0) / 1e9);
+            kv("backend", be.describe());
+            GpuBench b = new GpuBench(model, be);
+            b.weightBytes();
+            b.decodePaths();
+            b.prefill();
+            b.kernels();
+            b.engine(conc, 128, 128);
+            b.engine(new int[] {1, 32}, 2048, 128);
+            b.longContext(longCtx);
+            kv("graphs_captured", be.graphsCaptured());
+        }
+    }
+
+    static void kv(String key, Object value) {
+        String v = value instanceof Double d ? String.format("%.4f", d) : String.valueOf(value);
+        System.out.println(key + "=" + v);
+        System.out.flush();
+    }
+
+    /** Bytes one decode step reads: every matrix except the embedding table (one row of it), FP16. */
+    private void weightBytes() {
+        long h = c.hiddenSize();
+        long perLayer = h * (c.qDim() + 2L * c.kvDim()) + (long) c.qDim() * h + h * 2L * c.intermediateSize()
+                + (long) c.intermediateSize() * h;
+        long matrices = c.numLayers() * perLayer + (long) c.vocabSize() * h;
+        kv("weight_bytes_read_per_token", 2 * (matrices + h));
+        kv("weight_bytes_total", 2 * (matrices + (c.tieWordEmbeddings() ? 0 : (long) c.vocabSize() * h)));
+    }
+
+    // ---- raw decode steps ----
+
+    private int[][] tables(int seqs, int tokens) {
+        int per = (tokens + blockSize - 1) / blockSize;
+        if ((long) seqs * per > be.numKvBlocks()) {
+            throw new IllegalStateException("KV pool too small for " + seqs + " x " + tokens);
+        }
+        int[][] t = new int[seqs][per];
+        for (int s = 0; s < seqs; s++) {
+            for (int i = 0; i < per; i++) {
+                t[s][i] = s * per + i;
+            }
+        }
+        return t;
+    }
+
+    /** Prefills {@code seqs} sequences of {@code prompt} random tokens (in steps of at most 2048 tokens). */
+    private void prefillSeqs(int[][] tables, int seqs, int prompt, Random r) {
+        ForwardBatch fb = new ForwardBatch(2048, 256);
+        for (int s = 0; s < seqs; s++) {
+            int[] tokens = random(r, prompt);
+            for (int from = 0; from < prompt; from += 2048) {
+                int n = Math.min(2048, prompt - from);
+                fb.clear();
+                fb.addSequence(tokens, from, n, from, tables[s], ForwardBatch.Logits.LAST);
+                be.forward(fb);
+            }
+        }
+    }
+
+    private int[] random(Random r, int n) {
+        int[] t = new int[n];
+        for (int i = 0; i < n; i++) {
+            t[i] = r.nextInt(c.vocabSize() - 16);
+        }
+        return t;
+    }
+
+    private void decodeBatch(ForwardBatch fb, int[][] tables, int seqs, int pos, int[] ids) {
+        fb.clear();
+        for (int s = 0; s < seqs; s++) {
+            fb.addSequence(ids, 0, 1, pos, tables[s], ForwardBatch.Logits.LAST);
+        }
+    }
+
+    /** {wall ms per step, device ms per step} of decode steps at batch {@code seqs} after a {@code prompt} prefill. */
+    private double[] decodeSteps(int seqs, int prompt, int steps) {
+        int[][] tables = tables(seqs, prompt + 2 * steps + 8);
+        prefillSeqs(tables, seqs, prompt, new Random(seqs));
+        ForwardBatch fb = new ForwardBatch(2048, 256);
+        int[] ids = {17};
+        int pos = prompt;
+        for (int i = 0; i < 3; i++) { // warm-up (and graph capture)
+            decodeBatch(fb, tables, seqs, pos++, ids);
+            be.forward(fb);
+        }
+        long t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) {
+            decodeBatch(fb, tables, seqs, pos++, ids);
+            be.forward(fb);
+        }
+        double wallMs = (System.nanoTime() - t0) / 1e6 / steps;
+        CUevent a = ctx.newEvent();
+        CUevent z = ctx.newEvent();
+        double[] dev = new double[8];
+        for (int i = 0; i < dev.length; i++) {
+            decodeBatch(fb, tables, seqs, pos++, ids);
+            be.kernels().spin(20_000_000L); // 20 ms: the host queues the whole step meanwhile
+            ctx.record(a);
+            be.run(fb);
+            ctx.record(z);
+            dev[i] = ctx.elapsedMs(a, z);
+            ctx.synchronize();
+        }
+        ctx.destroy(a);
+        ctx.destroy(z);
+        Arrays.sort(dev);
+        return new double[] {wallMs, dev[dev.length / 2]};
+    }
+
+    private void decodePaths() {
+        String[] names = {"eager_cublas", "eager_gemv", "graphs_gemv"};
+        boolean[][] modes = {{false, false}, {false, true}, {true, true}};
+        for (int m = 0; m < modes.length; m++) {
+            be.setDecodePaths(modes[m][0], modes[m][1]);
+            for (int seqs : new int[] {1, 8, 32}) {
+                double[] r = decodeSteps(seqs, 128, seqs == 1 ? 64 : 32);
+                kv("decode_" + names[m] + "_b" + seqs + "_wall_ms", r[0]);
+                kv("decode_" + names[m] + "_b" + seqs + "_device_ms", r[1]);
+                kv("decode_" + names[m] + "_b" + seqs + "_idle_frac", Math.max(0, 1 - r[1] / r[0]));
+            }
+        }
+        be.setDecodePaths(true, true);
+    }
+
+    // ---- prefill and kernels ----
+
+    private void prefill() {
+        int[][] tables = tables(1, 2048);
+        int[] tokens = random(new Random(7), 2048);
+        ForwardBatch fb = new ForwardBatch(2048, 256);
+        double[] ms = new double[5];
+        for (int i = 0; i < ms.length + 1; i++) {
+            fb.clear();
+            fb.addSequence(tokens, 0, 2048, 0, tables[0], ForwardBatch.Logits.LAST);
+            long t0 = System.nanoTime();
+            be.forward(fb);
+            if (i > 0) {
+                ms[i - 1] = (System.nanoTime() - t0) / 1e6;
+            }
+        }
+        Arrays.sort(ms);
+        kv("prefill_2048_ttft_ms", ms[ms.length / 2]);
+        // the step state stays: the last layer's q and KV of these 2048 tokens, for the attention timing below
+    }
+
+    private double time(Runnable work, int reps) {
+        work.run();
+        CUevent a = ctx.newEvent();
+        CUevent z = ctx.newEvent();
+        ctx.record(a);
+        for (int i = 0; i < reps; i++) {
+            work.run();
+        }
+        ctx.record(z);
+        double ms = ctx.elapsedMs(a, z) / reps;
+        ctx.destroy(a);
+        ctx.destroy(z);
+        return ms;
+    }
+
+    private void kernels() {
+        be.run(prefillBatch());
+        double att = time(be::repeatPrefillAttention, 10);
+        double flops = 4.0 * c.numHeads() * c.headDim() * (2048.0 * 2049 / 2); // causal: QK^T and PV
+        kv("attn_prefill_2048_ms", att);
+        kv("attn_prefill_2048_tflops", flops / att / 1e9);
+        CudaWeights w = be.weights();
+        long[] scratch = be.gemmScratch();
+        int h = c.hiddenSize();
+        int inter = c.intermediateSize();
+        Object[][] shapes = {{"qkv", w.qkv[0], h, c.qDim() + 2 * c.kvDim()}, {"o", w.o[0], c.qDim(), h},
+            {"gate_up", w.gateUp[0], h, 2 * inter}, {"down", w.down[0], inter, h}, {"lm_head", w.lmHead, h, c.vocabSize()}};
+        for (Object[] s : shapes) {
+            long wa = (long) s[1];
+            int in = (int) s[2];
+            int out = (int) s[3];
+            if (!s[0].equals("lm_head")) {
+                double g = time(() -> be.cublasGemm().linear(scratch[0], wa, scratch[1], 2048, in, out, true), 10);
+                kv("gemm_" + s[0] + "_m2048_ms", g);
+                kv("gemm_" + s[0] + "_m2048_tflops", 2.0 * 2048 * in * out / g / 1e9);
+            }
+            double cub = time(() -> be.cublasGemm().linear(scratch[0], wa, scratch[1], 1, in, out, true), 50);
+            double gv = time(() -> be.decodeGemm().linear(scratch[0], wa, scratch[1], 1, in, out, true), 50);
+            double bytes = 2.0 * in * out;
+            kv("gemv_" + s[0] + "_cublas_gbs", bytes / cub / 1e6);
+            kv("gemv_" + s[0] + "_ours_gbs", bytes / gv / 1e6);
+        }
+        long gu = w.gateUp[0];
+        for (int m : new int[] {1, 2, 4, 8}) {
+            double gv = time(() -> be.kernels().gemv(scratch[0], gu, scratch[1], m, h, 2 * inter, true), 20);
+            double cub = time(() -> be.cublasGemm().linear(scratch[0], gu, scratch[1], m, h, 2 * inter, true), 20);
+            kv("gemv_gate_up_m" + m + "_ours_gbs", 2.0 * h * 2 * inter / gv / 1e6);
+            kv("gemv_gate_up_m" + m + "_cublas_gbs", 2.0 * h * 2 * inter / cub / 1e6);
+        }
+    }
+
+    private ForwardBatch prefillBatch() {
+        ForwardBatch fb = new ForwardBatch(2048, 256);
+        fb.addSequence(random(new Random(7), 2048), 0, 2048, 0, tables(1, 2048)[0], ForwardBatch.Logits.LAST);
+        return fb;
+    }
+
+    /** Batch-1 decode ms per token after a prompt of each length (graphs + GEMV). */
+    private void longContext(int[] contexts) {
+        for (int len : contexts) {
+            if (len + 64 > be.maxContextTokens()) {
+                kv("itl_ctx" + len + "_ms", "skipped (context " + be.maxContextTokens() + ")");
+                continue;
+            }
+            long t0 = System.nanoTime();
+            double[] r = decodeSteps(1, len, 32);
+            kv("itl_ctx" + len + "_ms", r[0]);
+            kv("itl_ctx" + len + "_device_ms", r[1]);
+            kv("itl_ctx" + len + "_total_s", (System.nanoTime() - t0) / 1e9);
+        }
+    }
+
+    // ---- engine ----
+
+    private void engine(int[] concurrencies, int in, int out) throws Exception {
+        SamplingParams params = SamplingParams.builder().temperature(0).maxTokens(out).ignoreEos(true).build();
+        for (int n : concurrencies) {
+            try (Engine engine = new Engine(model, be, EngineConfig.defaults().withMaxNumSeqs(n).withMaxNumBatchedTokens(2048).withPrefixCaching(false))) {
+                Random r = new Random(n);
+                run(engine, List.of(random(r, in)), params, null); // warm-up
+                List<int[]> prompts = new ArrayList<>();
+                for (int i = 0; i < n; i++) {
+                    prompts.add(random(r, in));
+                }
+                List<Double> gaps = new ArrayList<>();
+                long t0 = System.nanoTime();
+                double ttft = run(engine, prompts, params, gaps);
+                double s = (System.nanoTime() - t0) / 1e9;
+                String tag = "engine_" + in + "_" + out + "_c" + n;
+                kv(tag + "_tok_s", (double) n * out / s);
+                kv(tag + "_ttft_mean_ms", ttft * 1e3);
+                double[] g = gaps.stream().mapToDouble(Double::doubleValue).sorted().toArray();
+                if (g.length > 0) {
+                    kv(tag + "_itl_p50_ms", g[g.length / 2] * 1e3);
+                    kv(tag + "_itl_p99_ms", g[(int) (g.length * 0.99)] * 1e3);
+                }
+            }
+        }
+    }
+
+    /** Submits all at once, waits; returns the mean time to first token (s); inter-token gaps into {@code gaps}. */
+    private static double run(Engine engine, List<int[]> prompts, SamplingParams params, List<Double> gaps)
+            throws Exception {
+        int n = prompts.size();
+        long[] last = new long[n];
+        double[] ttft = new double[n];
+        List<List<Double>> perRequest = new ArrayList<>();
+        List<CompletableFuture<Void>> done = new ArrayList<>();
+        long submit = System.nanoTime();
+        for (int i = 0; i < n; i++) {
+            int index = i;
+            List<Double> mine = new ArrayList<>();
+            perRequest.add(mine);
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            engine.submit(prompts.get(i), params, (TokenChunk ch) -> {
+                long now = System.nanoTime();
+                if (last[index] == 0) {
+                    ttft[index] = (now - submit) / 1e9;
+                } else {
+                    mine.add((now - last[index]) / 1e9);
+                }
+                last[index] = now;
+                if (ch.isLast()) {
+                    f.complete(null);
+                }
+            });
+            done.add(f);
+        }
+        CompletableFuture.allOf(done.toArray(CompletableFuture[]::new)).get(300, TimeUnit.SECONDS);
+        if (gaps != null) {
+            perRequest.forEach(gaps::addAll);
+        }
+        return Arrays.stream(ttft).average().orElse(0);
+    }
+}
