@@ -7,7 +7,8 @@ import picocli.CommandLine;
 final class CliErrors implements CommandLine.IExecutionExceptionHandler {
     @Override
     public int handleExecutionException(Exception e, CommandLine cmd, CommandLine.ParseResult parsed) {
-        if (e instanceof ModelLoadException || e instanceof IllegalArgumentException) {
+        if (e instanceof ModelLoadException || e instanceof IllegalArgumentException
+                || e instanceof io.llmcluster.node.NodeStartException) {
             cmd.getErr().println("error: " + e.getMessage());
             return 2;
         }

@@ -6,7 +6,7 @@ import picocli.CommandLine.Command;
 /** The {@code llmc} command line. */
 @Command(name = "llmc", mixinStandardHelpOptions = true, version = "llmcluster 0.1.0",
         description = "Serve and run Llama-family models on CPUs and NVIDIA GPUs.",
-        subcommands = {GenerateCommand.class})
+        subcommands = {ServeCommand.class, GenerateCommand.class})
 public final class Main implements Runnable {
     @CommandLine.Spec
     CommandLine.Model.CommandSpec spec;
@@ -22,6 +22,6 @@ public final class Main implements Runnable {
 
     @Override
     public void run() {
-        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (try 'generate --help')");
+        throw new CommandLine.ParameterException(spec.commandLine(), "a subcommand is required (try 'serve --help' or 'generate --help')");
     }
 }

@@ -17,7 +17,8 @@ import java.util.concurrent.locks.LockSupport;
  * same while waiting for the last chunk.
  *
  * <p>One caller at a time (the engine thread): a concurrent or nested {@code parallelFor} throws
- * IllegalStateException instead of deadlocking.
+ * IllegalStateException instead of deadlocking. Segments that tasks touch must be reachable from every thread:
+ * allocate them from a shared, global or automatic arena (also for memory-mapped weights), not a confined one.
  *
  * <p>Protocol: {@code ctl} holds {@code generation << 32 | nextChunk}. A call first moves to the next generation
  * with the chunk word {@code CLOSED}, so a worker still holding the previous generation can no longer claim,

@@ -7,7 +7,6 @@ import static io.llmcluster.worker.cpu.Simd.FLOAT;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * An IEEE half-precision (FP16) weight matrix over a segment it does not own (for example a memory-mapped
@@ -21,7 +20,7 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment data;
 
     F16Matrix(MemorySegment data, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, true);
         this.data = data;
     }
 
@@ -72,102 +71,97 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
         return Simd.f16ToFloat(data.get(Simd.SHORT, b));
     }
 
+    /** Not called (this matrix is narrow, see {@link MatrixKernels}); two 2-row passes. */
     @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob) {
-        long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        long wc = rc * rowBytes;
-        long wd = rd * rowBytes;
-        FloatVector sa = FloatVector.zero(F);
-        FloatVector sb = FloatVector.zero(F);
-        FloatVector sc = FloatVector.zero(F);
-        FloatVector sd = FloatVector.zero(F);
-        int bound = F.loopBound(cols);
-        int c = 0;
-        for (; c < bound; c += FL) {
-            long e = c * EB;
-            FloatVector xv = Simd.loadF32(x, xb + c * 4L);
-            sa = load(wa + e).fma(xv, sa);
-            sb = load(wb + e).fma(xv, sb);
-            sc = load(wc + e).fma(xv, sc);
-            sd = load(wd + e).fma(xv, sd);
-        }
-        float a = sa.reduceLanes(VectorOperators.ADD);
-        float b = sb.reduceLanes(VectorOperators.ADD);
-        float cc = sc.reduceLanes(VectorOperators.ADD);
-        float d = sd.reduceLanes(VectorOperators.ADD);
-        for (; c < cols; c++) {
-            long e = c * EB;
-            float xv = x.get(FLOAT, xb + c * 4L);
-            a += w(wa + e) * xv;
-            b += w(wb + e) * xv;
-            cc += w(wc + e) * xv;
-            d += w(wd + e) * xv;
-        }
-        store4(out, ob, ra, rb, rc, rd, a, b, cc, d);
+    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        dot2x1(ra, rb, x, xb, out, ob, lanes);
+        dot2x1(rc, rd, x, xb, out, ob, lanes);
+    }
+
+    /** Not called (this matrix is narrow, see {@link MatrixKernels}); two 1-row passes. */
+    @Override
+    void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        dot1x4(ra, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+        dot1x4(rb, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
     }
 
     @Override
-    void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid) {
+    void dot2x1(int ra, int rb, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
-        FloatVector a0 = FloatVector.zero(F);
-        FloatVector a1 = FloatVector.zero(F);
-        FloatVector a2 = FloatVector.zero(F);
-        FloatVector a3 = FloatVector.zero(F);
-        FloatVector b0 = FloatVector.zero(F);
-        FloatVector b1 = FloatVector.zero(F);
-        FloatVector b2 = FloatVector.zero(F);
-        FloatVector b3 = FloatVector.zero(F);
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
         int bound = F.loopBound(cols);
         int c = 0;
         for (; c < bound; c += FL) {
-            long e = c * EB;
-            long f = c * 4L;
-            FloatVector va = load(wa + e);
-            FloatVector vb = load(wb + e);
-            FloatVector xv = Simd.loadF32(x, x0 + f);
-            a0 = va.fma(xv, a0);
-            b0 = vb.fma(xv, b0);
-            xv = Simd.loadF32(x, x1 + f);
-            a1 = va.fma(xv, a1);
-            b1 = vb.fma(xv, b1);
-            xv = Simd.loadF32(x, x2 + f);
-            a2 = va.fma(xv, a2);
-            b2 = vb.fma(xv, b2);
-            xv = Simd.loadF32(x, x3 + f);
-            a3 = va.fma(xv, a3);
-            b3 = vb.fma(xv, b3);
+            FloatVector xv = Simd.loadF32(x, xb + c * 4L);
+            sa = load(wa + c * EB).fma(xv, sa);
+            sb = load(wb + c * EB).fma(xv, sb);
         }
-        float sa0 = a0.reduceLanes(VectorOperators.ADD);
-        float sa1 = a1.reduceLanes(VectorOperators.ADD);
-        float sa2 = a2.reduceLanes(VectorOperators.ADD);
-        float sa3 = a3.reduceLanes(VectorOperators.ADD);
-        float sb0 = b0.reduceLanes(VectorOperators.ADD);
-        float sb1 = b1.reduceLanes(VectorOperators.ADD);
-        float sb2 = b2.reduceLanes(VectorOperators.ADD);
-        float sb3 = b3.reduceLanes(VectorOperators.ADD);
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        tail2x1(ra, rb, c, x, xb, out, ob, lanes);
+    }
+
+    /** The lane sums of {@link #dot2x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail2x1(int ra, int rb, int c, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        float a = Simd.laneSum(lanes, 0);
+        float b = Simd.laneSum(lanes, FL);
+        long rowBytes = cols * EB;
         for (; c < cols; c++) {
-            long e = c * EB;
-            long f = c * 4L;
-            float wA = w(wa + e);
-            float wB = w(wb + e);
-            float xv = x.get(FLOAT, x0 + f);
-            sa0 += wA * xv;
-            sb0 += wB * xv;
-            xv = x.get(FLOAT, x1 + f);
-            sa1 += wA * xv;
-            sb1 += wB * xv;
-            xv = x.get(FLOAT, x2 + f);
-            sa2 += wA * xv;
-            sb2 += wB * xv;
-            xv = x.get(FLOAT, x3 + f);
-            sa3 += wA * xv;
-            sb3 += wB * xv;
+            float xv = x.get(FLOAT, xb + c * 4L);
+            a += w(ra * rowBytes + c * EB) * xv;
+            b += w(rb * rowBytes + c * EB) * xv;
         }
-        store2x4(out, ob, tokenStride, valid, ra, rb, sa0, sb0, sa1, sb1, sa2, sb2, sa3, sb3);
+        out.set(FLOAT, ob + 4L * ra, a);
+        out.set(FLOAT, ob + 4L * rb, b);
+    }
+
+    @Override
+    void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long wr = r * cols * EB;
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = FloatVector.zero(F);
+        FloatVector s2 = FloatVector.zero(F);
+        FloatVector s3 = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long f = c * 4L;
+            FloatVector v = load(wr + c * EB);
+            s0 = v.fma(Simd.loadF32(x, x0 + f), s0);
+            s1 = v.fma(Simd.loadF32(x, x1 + f), s1);
+            s2 = v.fma(Simd.loadF32(x, x2 + f), s2);
+            s3 = v.fma(Simd.loadF32(x, x3 + f), s3);
+        }
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, FL);
+        s2.intoArray(lanes, 2 * FL);
+        s3.intoArray(lanes, 3 * FL);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+    }
+
+    /** The lane sums of {@link #dot1x4}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail1x4(int r, int c, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
+            long ob, long tokenStride, int valid, float[] lanes) {
+        float s0 = Simd.laneSum(lanes, 0);
+        float s1 = Simd.laneSum(lanes, FL);
+        float s2 = Simd.laneSum(lanes, 2 * FL);
+        float s3 = Simd.laneSum(lanes, 3 * FL);
+        long wr = r * cols * EB;
+        for (; c < cols; c++) {
+            long f = c * 4L;
+            float wv = w(wr + c * EB);
+            s0 += wv * x.get(FLOAT, x0 + f);
+            s1 += wv * x.get(FLOAT, x1 + f);
+            s2 += wv * x.get(FLOAT, x2 + f);
+            s3 += wv * x.get(FLOAT, x3 + f);
+        }
+        store2x4(out, ob, tokenStride, valid, r, r, s0, s0, s1, s1, s2, s2, s3, s3);
     }
 }

@@ -7,7 +7,6 @@ import static io.llmcluster.worker.cpu.Simd.FLOAT;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /** An FP32 weight matrix over a segment it does not own (for example a memory-mapped safetensors tensor). */
 public final class F32Matrix extends MatrixKernels implements WeightMatrix {
@@ -70,7 +69,8 @@ public final class F32Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob) {
+    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
@@ -90,10 +90,28 @@ public final class F32Matrix extends MatrixKernels implements WeightMatrix {
             sc = load(wc + e).fma(xv, sc);
             sd = load(wd + e).fma(xv, sd);
         }
-        float a = sa.reduceLanes(VectorOperators.ADD);
-        float b = sb.reduceLanes(VectorOperators.ADD);
-        float cc = sc.reduceLanes(VectorOperators.ADD);
-        float d = sd.reduceLanes(VectorOperators.ADD);
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        sc.intoArray(lanes, 2 * FL);
+        sd.intoArray(lanes, 3 * FL);
+        tail4x1(ra, rb, rc, rd, c, x, xb, out, ob, lanes);
+    }
+
+    /**
+     * The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
+     * kept out of the vector method, whose inlining budget in C2 goes to the vector loop.
+     */
+    private void tail4x1(int ra, int rb, int rc, int rd, int c, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        float a = Simd.laneSum(lanes, 0);
+        float b = Simd.laneSum(lanes, FL);
+        float cc = Simd.laneSum(lanes, 2 * FL);
+        float d = Simd.laneSum(lanes, 3 * FL);
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
+        long wc = rc * rowBytes;
+        long wd = rd * rowBytes;
         for (; c < cols; c++) {
             long e = c * EB;
             float xv = x.get(FLOAT, xb + c * 4L);
@@ -107,7 +125,7 @@ public final class F32Matrix extends MatrixKernels implements WeightMatrix {
 
     @Override
     void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid) {
+            long tokenStride, int valid, float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
@@ -139,14 +157,31 @@ public final class F32Matrix extends MatrixKernels implements WeightMatrix {
             a3 = va.fma(xv, a3);
             b3 = vb.fma(xv, b3);
         }
-        float sa0 = a0.reduceLanes(VectorOperators.ADD);
-        float sa1 = a1.reduceLanes(VectorOperators.ADD);
-        float sa2 = a2.reduceLanes(VectorOperators.ADD);
-        float sa3 = a3.reduceLanes(VectorOperators.ADD);
-        float sb0 = b0.reduceLanes(VectorOperators.ADD);
-        float sb1 = b1.reduceLanes(VectorOperators.ADD);
-        float sb2 = b2.reduceLanes(VectorOperators.ADD);
-        float sb3 = b3.reduceLanes(VectorOperators.ADD);
+        a0.intoArray(lanes, 0);
+        a1.intoArray(lanes, FL);
+        a2.intoArray(lanes, 2 * FL);
+        a3.intoArray(lanes, 3 * FL);
+        b0.intoArray(lanes, 4 * FL);
+        b1.intoArray(lanes, 5 * FL);
+        b2.intoArray(lanes, 6 * FL);
+        b3.intoArray(lanes, 7 * FL);
+        tail2x4(ra, rb, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+    }
+
+    /** Columns [c, cols) of {@link #dot2x4} in scalar code, then the stores (see {@link #tail4x1}). */
+    private void tail2x4(int ra, int rb, int c, MemorySegment x, long x0, long x1, long x2, long x3,
+            MemorySegment out, long ob, long tokenStride, int valid, float[] lanes) {
+        float sa0 = Simd.laneSum(lanes, 0);
+        float sa1 = Simd.laneSum(lanes, FL);
+        float sa2 = Simd.laneSum(lanes, 2 * FL);
+        float sa3 = Simd.laneSum(lanes, 3 * FL);
+        float sb0 = Simd.laneSum(lanes, 4 * FL);
+        float sb1 = Simd.laneSum(lanes, 5 * FL);
+        float sb2 = Simd.laneSum(lanes, 6 * FL);
+        float sb3 = Simd.laneSum(lanes, 7 * FL);
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
         for (; c < cols; c++) {
             long e = c * EB;
             long f = c * 4L;

@@ -9,7 +9,6 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 
 /**
  * A weight-only INT8 matrix: {@code W[r][c] ~= q[r][c] * scale[r]} with symmetric per-output-channel (per-row)
@@ -123,7 +122,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         float k = scale(row);
         long wb = (long) row * cols * EB;
         long db = dstOffset * Float.BYTES;
-        int bound = F.loopBound(cols);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
             load(wb + c * EB).mul(k).intoMemorySegment(dst, db + c * 4L, Simd.LE);
@@ -144,7 +143,8 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob) {
+    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
@@ -154,7 +154,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         FloatVector sb = FloatVector.zero(F);
         FloatVector sc = FloatVector.zero(F);
         FloatVector sd = FloatVector.zero(F);
-        int bound = F.loopBound(cols);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
             long e = c * EB;
@@ -164,10 +164,28 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
             sc = load(wc + e).fma(xv, sc);
             sd = load(wd + e).fma(xv, sd);
         }
-        float a = sa.reduceLanes(VectorOperators.ADD);
-        float b = sb.reduceLanes(VectorOperators.ADD);
-        float cc = sc.reduceLanes(VectorOperators.ADD);
-        float d = sd.reduceLanes(VectorOperators.ADD);
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        sc.intoArray(lanes, 2 * FL);
+        sd.intoArray(lanes, 3 * FL);
+        tail4x1(ra, rb, rc, rd, c, x, xb, out, ob, lanes);
+    }
+
+    /**
+     * The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
+     * kept out of the vector method, whose inlining budget in C2 goes to the vector loop.
+     */
+    private void tail4x1(int ra, int rb, int rc, int rd, int c, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        float a = Simd.laneSum(lanes, 0);
+        float b = Simd.laneSum(lanes, FL);
+        float cc = Simd.laneSum(lanes, 2 * FL);
+        float d = Simd.laneSum(lanes, 3 * FL);
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
+        long wc = rc * rowBytes;
+        long wd = rd * rowBytes;
         for (; c < cols; c++) {
             long e = c * EB;
             float xv = x.get(FLOAT, xb + c * 4L);
@@ -181,7 +199,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
 
     @Override
     void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid) {
+            long tokenStride, int valid, float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
@@ -193,7 +211,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         FloatVector b1 = FloatVector.zero(F);
         FloatVector b2 = FloatVector.zero(F);
         FloatVector b3 = FloatVector.zero(F);
-        int bound = F.loopBound(cols);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
             long e = c * EB;
@@ -213,14 +231,31 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
             a3 = va.fma(xv, a3);
             b3 = vb.fma(xv, b3);
         }
-        float sa0 = a0.reduceLanes(VectorOperators.ADD);
-        float sa1 = a1.reduceLanes(VectorOperators.ADD);
-        float sa2 = a2.reduceLanes(VectorOperators.ADD);
-        float sa3 = a3.reduceLanes(VectorOperators.ADD);
-        float sb0 = b0.reduceLanes(VectorOperators.ADD);
-        float sb1 = b1.reduceLanes(VectorOperators.ADD);
-        float sb2 = b2.reduceLanes(VectorOperators.ADD);
-        float sb3 = b3.reduceLanes(VectorOperators.ADD);
+        a0.intoArray(lanes, 0);
+        a1.intoArray(lanes, FL);
+        a2.intoArray(lanes, 2 * FL);
+        a3.intoArray(lanes, 3 * FL);
+        b0.intoArray(lanes, 4 * FL);
+        b1.intoArray(lanes, 5 * FL);
+        b2.intoArray(lanes, 6 * FL);
+        b3.intoArray(lanes, 7 * FL);
+        tail2x4(ra, rb, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+    }
+
+    /** Columns [c, cols) of {@link #dot2x4} in scalar code, then the stores (see {@link #tail4x1}). */
+    private void tail2x4(int ra, int rb, int c, MemorySegment x, long x0, long x1, long x2, long x3,
+            MemorySegment out, long ob, long tokenStride, int valid, float[] lanes) {
+        float sa0 = Simd.laneSum(lanes, 0);
+        float sa1 = Simd.laneSum(lanes, FL);
+        float sa2 = Simd.laneSum(lanes, 2 * FL);
+        float sa3 = Simd.laneSum(lanes, 3 * FL);
+        float sb0 = Simd.laneSum(lanes, 4 * FL);
+        float sb1 = Simd.laneSum(lanes, 5 * FL);
+        float sb2 = Simd.laneSum(lanes, 6 * FL);
+        float sb3 = Simd.laneSum(lanes, 7 * FL);
+        long rowBytes = cols * EB;
+        long wa = ra * rowBytes;
+        long wb = rb * rowBytes;
         for (; c < cols; c++) {
             long e = c * EB;
             long f = c * 4L;

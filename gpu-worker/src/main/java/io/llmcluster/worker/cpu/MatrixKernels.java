@@ -19,14 +19,28 @@ abstract class MatrixKernels {
     /** Bytes of weight rows per prefill row block (re-read from L2 by each token tile of the block). */
     private static final long ROW_BLOCK_BYTES = 128 * 1024;
     /** Bytes of activations per prefill token block (re-read from L2 by each row block). */
-    private static final long TOKEN_BLOCK_BYTES = 256 * 1024;
+    private static final long TOKEN_BLOCK_BYTES = 512 * 1024;
+
+    /** Per-thread room for the lanes of 8 accumulators, reduced by {@link Simd#laneSum} in the kernels' tails. */
+    private static final ThreadLocal<float[]> LANES = ThreadLocal.withInitial(() -> new float[8 * Simd.FL]);
 
     final int rows;
     final int cols;
+    /** Kernels with a long widening (F16) use the narrow shapes: 2 rows per decode pass, 1 row per prefill tile. */
+    private final boolean narrow;
     private final int rowBlock;
     private final int tokenBlock;
 
     MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement) {
+        this(data, rows, cols, bytesPerElement, false);
+    }
+
+    /**
+     * {@code narrow}: the subclass's widening is long enough that C2 cannot inline four copies of it in one
+     * method (its node budget runs out, and a widening left as a call boxes a vector per iteration), so the
+     * loops call {@link #dot2x1} and {@link #dot1x4} instead of {@link #dot4x1} and {@link #dot2x4}.
+     */
+    MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement, boolean narrow) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix shape must be positive: " + rows + "x" + cols);
         }
@@ -37,6 +51,7 @@ abstract class MatrixKernels {
         }
         this.rows = rows;
         this.cols = cols;
+        this.narrow = narrow;
         long rowBytes = (long) cols * bytesPerElement;
         this.rowBlock = (int) Math.max(2, Math.min(rows, ROW_BLOCK_BYTES / rowBytes)) & ~1;
         this.tokenBlock = (int) Math.max(8, TOKEN_BLOCK_BYTES / (cols * 4L)) & ~3;
@@ -50,15 +65,30 @@ abstract class MatrixKernels {
         return cols;
     }
 
-    /** Rows ra..rd (maybe repeated) times one token at byte offset xb; out[r] at byte ob + 4r. */
-    abstract void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob);
+    /**
+     * Rows ra..rd (maybe repeated) times one token at byte offset xb; out[r] at byte ob + 4r. {@code lanes} holds
+     * 8 * FL floats of scratch for the final lane sums.
+     */
+    abstract void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes);
 
     /**
      * Rows ra, rb (maybe equal) times tokens at byte offsets x0..x3 (maybe repeated); stores the first
      * {@code valid} tokens' results at {@code ob + k*tokenStride + 4r}.
      */
     abstract void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
-            long ob, long tokenStride, int valid);
+            long ob, long tokenStride, int valid, float[] lanes);
+
+    /** Two rows (maybe equal) times one token; only called for narrow kernels. */
+    void dot2x1(int ra, int rb, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        dot4x1(ra, rb, ra, rb, x, xb, out, ob, lanes);
+    }
+
+    /** One row times four tokens (as {@link #dot2x4}); only called for narrow kernels. */
+    void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        dot2x4(r, r, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+    }
 
     public final void multiply(MemorySegment x, long xOffset, int tokens, MemorySegment out, long outOffset,
             int rowStart, int rowEnd) {
@@ -68,32 +98,40 @@ abstract class MatrixKernels {
         }
         long xb = xOffset * Float.BYTES;
         long ob = outOffset * Float.BYTES;
+        float[] lanes = LANES.get();
         if (tokens == 1) {
-            multiplyOneToken(x, xb, out, ob, rowStart, rowEnd);
+            multiplyOneToken(x, xb, out, ob, rowStart, rowEnd, lanes);
         } else {
             for (int t = 0; t < tokens; t += tokenBlock) {
                 int tEnd = Math.min(tokens, t + tokenBlock);
                 for (int r = rowStart; r < rowEnd; r += rowBlock) {
-                    multiplyBlock(x, xb, tokens, out, ob, t, tEnd, r, Math.min(rowEnd, r + rowBlock));
+                    multiplyBlock(x, xb, out, ob, t, tEnd, r, Math.min(rowEnd, r + rowBlock), lanes);
                 }
             }
         }
     }
 
-    private void multiplyOneToken(MemorySegment x, long xb, MemorySegment out, long ob, int rowStart, int rowEnd) {
+    private void multiplyOneToken(MemorySegment x, long xb, MemorySegment out, long ob, int rowStart, int rowEnd,
+            float[] lanes) {
         int r = rowStart;
+        if (narrow) {
+            for (; r < rowEnd; r += 2) {
+                dot2x1(r, Math.min(r + 1, rowEnd - 1), x, xb, out, ob, lanes);
+            }
+            return;
+        }
         for (; r + 4 <= rowEnd; r += 4) {
-            dot4x1(r, r + 1, r + 2, r + 3, x, xb, out, ob);
+            dot4x1(r, r + 1, r + 2, r + 3, x, xb, out, ob, lanes);
         }
         if (r < rowEnd) {
             int last = rowEnd - 1;
-            dot4x1(r, Math.min(r + 1, last), Math.min(r + 2, last), last, x, xb, out, ob);
+            dot4x1(r, Math.min(r + 1, last), Math.min(r + 2, last), last, x, xb, out, ob, lanes);
         }
     }
 
     /** Tokens [t0, t1) times rows [r0, r1), in tiles of 4 tokens by 2 rows. */
-    private void multiplyBlock(MemorySegment x, long xb, int tokens, MemorySegment out, long ob, int t0, int t1,
-            int r0, int r1) {
+    private void multiplyBlock(MemorySegment x, long xb, MemorySegment out, long ob, int t0, int t1, int r0, int r1,
+            float[] lanes) {
         long xStride = (long) cols * Float.BYTES;
         long tokenStride = (long) rows * Float.BYTES;
         for (int t = t0; t < t1; t += 4) {
@@ -105,11 +143,17 @@ abstract class MatrixKernels {
             int valid = Math.min(4, t1 - t);
             long o = ob + t * tokenStride;
             int r = r0;
+            if (narrow) {
+                for (; r < r1; r++) {
+                    dot1x4(r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
+                }
+                continue;
+            }
             for (; r + 2 <= r1; r += 2) {
-                dot2x4(r, r + 1, x, xa, xbb, xc, xd, out, o, tokenStride, valid);
+                dot2x4(r, r + 1, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
             }
             if (r < r1) {
-                dot2x4(r, r, x, xa, xbb, xc, xd, out, o, tokenStride, valid);
+                dot2x4(r, r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
             }
         }
     }

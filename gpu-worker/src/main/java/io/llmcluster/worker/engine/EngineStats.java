@@ -10,9 +10,10 @@ package io.llmcluster.worker.engine;
  * @param decodeTokensPerSecond  measured over recent steps (exponentially weighted)
  */
 public record EngineStats(int running, int waiting, int totalBlocks, int freeBlocks, int usedBlocks,
-                          double prefixHitRate, long prefixQueryTokens, long prefixHitTokens, long preemptions, long steps, double prefillTokensPerSecond,
+                          double prefixHitRate, long prefixQueryTokens, long prefixHitTokens, long preemptions, long steps,
+                          double prefillTokensPerSecond,
                           double decodeTokensPerSecond, long promptTokens, long generatedTokens) {
-    static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
+    public static final EngineStats EMPTY = new EngineStats(0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
 
     /** KV blocks in use, as a fraction of the pool. */
     public double kvUsage() {

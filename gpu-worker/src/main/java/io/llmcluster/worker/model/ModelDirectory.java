@@ -3,6 +3,7 @@ package io.llmcluster.worker.model;
 import java.lang.foreign.Arena;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 
 /**
  * A Hugging Face model directory opened for serving: config, memory-mapped weights, tokenizer and
@@ -15,16 +16,18 @@ public final class ModelDirectory implements AutoCloseable {
     private final GenerationConfig generationConfig;
     private final Tokenizer tokenizer;
     private final Checkpoint checkpoint;
+    private final ChatTemplate chatTemplate;
     private final Arena arena;
 
     private ModelDirectory(Path dir, String modelId, ModelConfig config, GenerationConfig generationConfig,
-                           Tokenizer tokenizer, Checkpoint checkpoint, Arena arena) {
+                           Tokenizer tokenizer, Checkpoint checkpoint, ChatTemplate chatTemplate, Arena arena) {
         this.dir = dir;
         this.modelId = modelId;
         this.config = config;
         this.generationConfig = generationConfig;
         this.tokenizer = tokenizer;
         this.checkpoint = checkpoint;
+        this.chatTemplate = chatTemplate;
         this.arena = arena;
     }
 
@@ -36,9 +39,10 @@ public final class ModelDirectory implements AutoCloseable {
         Arena arena = Arena.ofShared();
         try {
             Checkpoint checkpoint = Checkpoint.open(dir, arena);
+            ChatTemplate chat = ChatTemplate.read(dir).orElse(null);
             Tokenizer tokenizer = Tokenizer.open(dir);
             String id = dir.toAbsolutePath().normalize().getFileName().toString();
-            return new ModelDirectory(dir, id, config, GenerationConfig.read(dir, config), tokenizer, checkpoint, arena);
+            return new ModelDirectory(dir, id, config, GenerationConfig.read(dir, config), tokenizer, checkpoint, chat, arena);
         } catch (RuntimeException e) {
             arena.close();
             throw e;
@@ -73,6 +77,11 @@ public final class ModelDirectory implements AutoCloseable {
 
     public Checkpoint checkpoint() {
         return checkpoint;
+    }
+
+    /** The chat template (chat_template.jinja or tokenizer_config.json's chat_template), if the model has one. */
+    public Optional<ChatTemplate> chatTemplate() {
+        return Optional.ofNullable(chatTemplate);
     }
 
     @Override

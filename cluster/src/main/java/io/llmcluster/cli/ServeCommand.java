@@ -1,0 +1,92 @@
+package io.llmcluster.cli;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.llmcluster.http.ServedModel;
+import io.llmcluster.node.CpuEngineFactory;
+import io.llmcluster.node.NodeSettings;
+import io.llmcluster.node.ServingNode;
+import io.llmcluster.worker.model.ModelDirectory;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.concurrent.Callable;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code llmc serve}: the OpenAI-compatible HTTP server on one engine. */
+@Command(name = "serve", mixinStandardHelpOptions = true,
+        description = {"Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming), with",
+            "/health, /metrics and /admin/engine. Settings: llmcluster.* in HOCON (see reference.conf); the options",
+            "below override them."})
+final class ServeCommand implements Callable<Integer> {
+    @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: llmcluster.model, else the embedded tiny Llama)")
+    Path model;
+
+    @Option(names = "--host", description = "Interface to listen on (default: llmcluster.http.host, 127.0.0.1)")
+    String host;
+
+    @Option(names = "--port", description = "Port; 0 picks a free one (default: llmcluster.http.port, 8000)")
+    Integer port;
+
+    @Option(names = "--threads", description = "CPU threads (default: llmcluster.cpu.threads, 0 = all cores)")
+    Integer threads;
+
+    @Option(names = "--device", defaultValue = "auto", description = "auto | cpu (cuda comes with the CUDA backend)")
+    String device;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!device.equals("auto") && !device.equals("cpu")) {
+            throw new IllegalArgumentException("--device " + device + " is not available in this build (use auto or cpu)");
+        }
+        Config config = ConfigFactory.load();
+        NodeSettings settings = overrides(NodeSettings.from(config));
+        try (ModelDirectory dir = settings.model().isEmpty() ? ModelDirectory.openDefault() : ModelDirectory.open(Path.of(settings.model()))) {
+            ServingNode node = ServingNode.start(settings, ServedModel.of(dir),
+                    new CpuEngineFactory(dir, settings.cpu(), settings.engine()), config);
+            announce(node, dir, settings);
+            boolean ready = node.awaitReady(Duration.ofDays(365));
+            if (ready) {
+                var load = node.load();
+                System.err.println("[llmc] ready: " + load.backendDescription() + ", " + load.maxModelLen()
+                        + " tokens per sequence");
+            }
+            node.whenTerminated().toCompletableFuture().join();
+            if (!ready) {
+                System.err.println("error: the engine could not start (see the log above)");
+                return 1;
+            }
+        }
+        return 0;
+    }
+
+    private NodeSettings overrides(NodeSettings s) {
+        var http = s.http();
+        if (host != null) {
+            http = http.withHost(host);
+        }
+        if (port != null) {
+            http = http.withPort(port);
+        }
+        s = s.withHttp(http);
+        if (model != null) {
+            s = s.withModel(model.toString());
+        }
+        if (threads != null) {
+            s = s.withCpu(s.cpu().withThreads(threads));
+        }
+        return s;
+    }
+
+    private static void announce(ServingNode node, ModelDirectory dir, NodeSettings s) {
+        String url = node.baseUrl();
+        System.err.println("[llmc] serving model \"" + dir.modelId() + "\" (" + dir.config().architecture().hfClassName()
+                + ") at " + url + " — loading, /health says ready when it is");
+        System.err.println("[llmc] admin API " + (s.http().adminEnabled() ? "enabled at " + url + "/admin/engine (bearer token)"
+                : "disabled: no admin token configured (set LLMC_ADMIN_TOKEN or llmcluster.http.admin-token)"));
+        System.out.println(url);
+        System.out.println("try:  curl " + url + "/v1/completions -H 'Content-Type: application/json' -d '{\"model\": \""
+                + dir.modelId() + "\", \"prompt\": \"The capital of France is\", \"max_tokens\": 16}'");
+        System.out.flush();
+    }
+}

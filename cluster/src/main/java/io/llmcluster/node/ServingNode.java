@@ -1,0 +1,154 @@
+package io.llmcluster.node;
+
+import com.typesafe.config.Config;
+import com.typesafe.config.ConfigFactory;
+import io.llmcluster.http.HttpApi;
+import io.llmcluster.http.HttpServer;
+import io.llmcluster.http.ServedModel;
+import io.llmcluster.http.ServingMetrics;
+import io.llmcluster.worker.actor.EngineFactory;
+import io.llmcluster.worker.actor.GpuWorker;
+import io.llmcluster.worker.actor.WorkerLoad;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.TimeUnit;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.CoordinatedShutdown;
+import org.apache.pekko.actor.typed.ActorRef;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.http.javadsl.ServerBinding;
+
+/**
+ * One serving node, assembled: the actor system with its {@link Node} guardian and worker, the HTTP server in
+ * front, and a coordinated shutdown that first drains the worker (new requests get 503 while those in flight
+ * finish, for at most the drain timeout), then unbinds and stops. SIGTERM and Ctrl-C run that shutdown.
+ */
+public final class ServingNode implements AutoCloseable {
+    private static final Duration ASK = Duration.ofSeconds(10);
+
+    private final ActorSystem<Node.Command> system;
+    private final ActorRef<GpuWorker.Command> worker;
+    private final ServerBinding binding;
+
+    private ServingNode(ActorSystem<Node.Command> system, ActorRef<GpuWorker.Command> worker, ServerBinding binding) {
+        this.system = system;
+        this.worker = worker;
+        this.binding = binding;
+    }
+
+    /** Starts the node and binds the server; the engine keeps loading in the background ({@link #awaitReady}). */
+    public static ServingNode start(NodeSettings settings, ServedModel model, EngineFactory factory, Config config) {
+        ActorSystem<Node.Command> system = ActorSystem.create(Node.create(settings.worker(), factory), "llmc",
+                systemConfig(settings, config));
+        try {
+            ActorRef<GpuWorker.Command> worker = AskPattern.<Node.Command, ActorRef<GpuWorker.Command>>ask(system,
+                    Node.GetWorker::new, ASK, system.scheduler()).toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
+            HttpApi api = new HttpApi(system, worker, model, settings.http(), new ServingMetrics());
+            ServerBinding binding = HttpServer.bind(system, api, settings.http()).toCompletableFuture()
+                    .get(ASK.toSeconds(), TimeUnit.SECONDS);
+            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "drain-worker",
+                    () -> drain(system, worker, settings.http().drainTimeoutMs()));
+            binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
+            return new ServingNode(system, worker, binding);
+        } catch (Exception e) {
+            boolean engineFailed = terminatesWithin(system, Duration.ofSeconds(1)); // the worker stopped the node
+            system.terminate();
+            throw new NodeStartException(engineFailed ? "the engine could not start (see the error above)"
+                    : "could not start the server on " + settings.http().host() + ":" + settings.http().port() + ": "
+                    + rootMessage(e), e);
+        }
+    }
+
+    private static CompletionStage<Done> drain(ActorSystem<?> system, ActorRef<GpuWorker.Command> worker, long timeoutMs) {
+        return AskPattern.<GpuWorker.Command, WorkerLoad>ask(worker, GpuWorker.Drain::new, Duration.ofMillis(timeoutMs),
+                system.scheduler()).handle((load, err) -> Done.getInstance());
+    }
+
+    private static Config systemConfig(NodeSettings settings, Config config) {
+        long phaseMs = settings.http().drainTimeoutMs() + 5_000;
+        return ConfigFactory.parseString("""
+                pekko.loggers = ["org.apache.pekko.event.slf4j.Slf4jLogger"]
+                pekko.logging-filter = "org.apache.pekko.event.slf4j.Slf4jLoggingFilter"
+                pekko.loglevel = INFO
+                pekko.log-dead-letters = off
+                pekko.log-dead-letters-during-shutdown = off
+                pekko.coordinated-shutdown.phases.before-service-unbind.timeout = %d ms
+                """.formatted(phaseMs)).withFallback(config);
+    }
+
+    private static boolean terminatesWithin(ActorSystem<?> system, Duration wait) {
+        try {
+            system.getWhenTerminated().toCompletableFuture().get(wait.toMillis(), TimeUnit.MILLISECONDS);
+            return true;
+        } catch (Exception notTerminated) {
+            return false;
+        }
+    }
+
+    private static String rootMessage(Throwable e) {
+        Throwable t = e;
+        while (t.getCause() != null) {
+            t = t.getCause();
+        }
+        return t.getMessage() == null ? t.toString() : t.getMessage();
+    }
+
+    /** Waits until the worker serves; false if the node stopped first (the engine failed) or time ran out. */
+    public boolean awaitReady(Duration timeout) throws InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (System.nanoTime() < deadline) {
+            if (system.getWhenTerminated().toCompletableFuture().isDone()) {
+                return false;
+            }
+            try {
+                WorkerLoad l = load();
+                if (l.isReady()) {
+                    return true;
+                }
+            } catch (Exception e) {
+                if (system.getWhenTerminated().toCompletableFuture().isDone()) {
+                    return false;
+                }
+            }
+            Thread.sleep(50);
+        }
+        return false;
+    }
+
+    public WorkerLoad load() throws Exception {
+        return AskPattern.<GpuWorker.Command, WorkerLoad>ask(worker, GpuWorker.GetLoad::new, ASK, system.scheduler())
+                .toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
+    }
+
+    public InetSocketAddress address() {
+        return binding.localAddress();
+    }
+
+    /** {@code http://host:port}. */
+    public String baseUrl() {
+        InetSocketAddress a = address();
+        String host = a.getAddress().isAnyLocalAddress() ? "127.0.0.1" : a.getHostString();
+        return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+
+    public ActorRef<GpuWorker.Command> worker() {
+        return worker;
+    }
+
+    public ActorSystem<Node.Command> system() {
+        return system;
+    }
+
+    public CompletionStage<Done> whenTerminated() {
+        return system.getWhenTerminated();
+    }
+
+    /** Drains, unbinds and stops (the coordinated shutdown), and waits for it. */
+    @Override
+    public void close() {
+        CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.unknownReason()).toCompletableFuture().join();
+        system.getWhenTerminated().toCompletableFuture().join();
+    }
+}

@@ -1,0 +1,79 @@
+package io.llmcluster.worker.cpu;
+
+import static io.llmcluster.worker.cpu.TestData.random;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
+import java.util.SplittableRandom;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.Timeout;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
+
+/**
+ * The hot paths allocate nothing once C2 has compiled them: repeated windows of calls until one allocates zero
+ * bytes on the calling thread (a one-thread pool keeps all the work there). The interpreter and C1 box vectors,
+ * so the first windows may allocate; a path that still allocates after a generous warm-up fails.
+ */
+@Timeout(120)
+class HotPathAllocationTest {
+    private static final int CALLS_PER_WINDOW = 1000;
+    private static final int MAX_WINDOWS = 300;
+
+    private static long allocatedBytes() {
+        return ((com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean())
+                .getCurrentThreadAllocatedBytes();
+    }
+
+    /** Bytes allocated by the last window (after subtracting what measuring itself allocates). */
+    private static long lastWindowBytes(Runnable call) {
+        long first = allocatedBytes();
+        long overhead = allocatedBytes() - first;
+        long bytes = -1;
+        for (int w = 0; w < MAX_WINDOWS && bytes != 0; w++) {
+            long before = allocatedBytes();
+            for (int i = 0; i < CALLS_PER_WINDOW; i++) {
+                call.run();
+            }
+            bytes = allocatedBytes() - before - overhead;
+        }
+        return bytes;
+    }
+
+    @ParameterizedTest
+    @EnumSource(DType.class)
+    void linearDecodeAndPrefillShouldNotAllocate(DType dtype) {
+        try (Arena arena = Arena.ofShared(); CpuThreadPool pool = new CpuThreadPool(1)) {
+            int rows = 10;
+            int cols = 40;
+            WeightMatrix w = WeightMatrixTest.randomMatrix(arena, dtype, rows, cols, 1);
+            MemorySegment bias = random(arena, new SplittableRandom(2), 0, rows, -1, 1);
+            MemorySegment x = random(arena, new SplittableRandom(3), 0, 6L * cols, -1, 1);
+            MemorySegment out = arena.allocate(6L * rows * 4);
+            Linear linear = new Linear(w, bias, pool);
+            assertEquals(0, lastWindowBytes(() -> linear.forward(x, 0, 1, out, 0)), "decode");
+            assertEquals(0, lastWindowBytes(() -> linear.forward(x, 0, 6, out, 0)), "prefill");
+        }
+    }
+
+    @Test
+    void attentionRopeAndElementwiseKernelsShouldNotAllocate() {
+        try (Arena arena = Arena.ofConfined()) {
+            int headDim = 32;
+            MemorySegment cache = random(arena, new SplittableRandom(4), 0, 8L * 16 * 2 * headDim, -1, 1);
+            MemorySegment q = random(arena, new SplittableRandom(5), 0, 4L * headDim, -1, 1);
+            MemorySegment out = arena.allocate(4L * headDim * 4);
+            float[] scores = new float[2 * 20];
+            int[] table = {5, 2};
+            RopeTable rope = new RopeTable(headDim, 64, 10000, null);
+            assertEquals(0, lastWindowBytes(() -> PagedAttention.attendGroup(q, 0, 1, 2, cache, cache, table, 16,
+                    20, 2, headDim, 0.2f, out, 0, scores)), "attendGroup");
+            assertEquals(0, lastWindowBytes(() -> rope.apply(q, 0, 4, headDim, 9)), "rope");
+            assertEquals(0, lastWindowBytes(() -> CpuKernels.rmsNorm(q, 0, q, 1, out, 0, 100, 1e-5f)), "rmsNorm");
+            assertEquals(0, lastWindowBytes(() -> CpuKernels.siluMul(q, 0, q, 1, out, 0, 100)), "siluMul");
+            assertEquals(0, lastWindowBytes(() -> CpuKernels.axpy(0.5f, q, 0, out, 0, 100)), "axpy");
+        }
+    }
+}
