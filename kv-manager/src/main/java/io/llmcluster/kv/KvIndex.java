@@ -209,7 +209,10 @@ public final class KvIndex {
     return SyncStatus.NEEDS_SNAPSHOT;
   }
 
-  /** Drops every entry of {@code workerId} and forgets it (it left the cluster or became unreachable). */
+  /**
+   * Drops every entry of {@code workerId} and forgets it (it left the cluster or became unreachable). A later
+   * event or snapshot of that id registers it again: the actor drops messages of workers that are not members.
+   */
   public boolean removeWorker(String workerId) {
     int slot = slotOf.getValue(workerId);
     if (slot < 0) {
