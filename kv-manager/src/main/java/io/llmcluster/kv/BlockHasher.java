@@ -76,6 +76,25 @@ public final class BlockHasher {
     }
   }
 
+  /**
+   * The chain of a prompt's full blocks, {@code h_0 .. h_{n-1}} with {@code n = numTokens / blockSizeTokens}:
+   * what the gateway looks up in the cluster's KV directory. Workers name their cached blocks with the same
+   * hasher (same {@link HashExtra} and block size), so the two agree; a trailing partial block is not hashed.
+   * Appends to {@code out} (reused by the caller: no allocation once it has grown) and returns {@code n}.
+   */
+  public int hashFullBlocks(TokenSequence tokens, LongArrayList out) {
+    int numBlocks = tokens.numTokens() / blockSizeTokens;
+    hashChain(tokens, numBlocks, out);
+    return numBlocks;
+  }
+
+  /** {@link #hashFullBlocks(TokenSequence, LongArrayList)} of {@code promptTokens}, as a new array. */
+  public long[] hashFullBlocks(int[] promptTokens) {
+    LongArrayList out = new LongArrayList(promptTokens.length / blockSizeTokens + 1, Long.MIN_VALUE);
+    hashFullBlocks(TokenSequence.of(promptTokens), out);
+    return out.toLongArray();
+  }
+
   private static byte[] rootBytes(HashExtra extra, int blockSizeTokens) {
     ByteArrayOutputStream out = new ByteArrayOutputStream();
     writeInt(out, SCHEME_VERSION);

@@ -1,0 +1,17 @@
+package io.llmcluster.cluster.routing;
+
+/**
+ * Picks the worker for each request from the workers' load reports. Single-threaded policy: the gateway's
+ * router actor calls it from its own mailbox only. Implementations: {@link Router} (KV-aware, load-aware) and
+ * {@link RoundRobinRouter} (the baseline the benchmark compares it with).
+ */
+public interface RoutingPolicy {
+  /** Records a worker's latest report (a new worker joins the candidates); drops what was reserved on it. */
+  void updateLoad(WorkerLoad load);
+
+  /** Forgets a worker (it left or became unreachable): it is no longer a candidate. */
+  void removeWorker(String workerId);
+
+  /** Decides where {@code request} goes; a {@link RouteDecision.Route} reserves its KV footprint on the worker. */
+  RouteDecision route(RouteRequest request);
+}
