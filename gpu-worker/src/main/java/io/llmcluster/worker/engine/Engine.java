@@ -18,6 +18,7 @@ import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.model.ModelDirectory;
 import io.llmcluster.worker.sample.Sampler;
 import java.lang.foreign.MemorySegment;
+import org.agrona.collections.Long2ObjectHashMap;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ConcurrentLinkedQueue;
@@ -41,7 +42,8 @@ public final class Engine implements AutoCloseable {
     private final ForwardBatch batch;
     private final int maxModelLen;
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
-    private final java.util.HashMap<Long, SequenceState> sequences = new java.util.HashMap<>();
+    /** Engine-side state by request id; primitive keys, so per-step lookups do not box. */
+    private final Long2ObjectHashMap<SequenceState> sequences = new Long2ObjectHashMap<>();
     private final AtomicLong nextId = new AtomicLong(1);
     private final Thread thread;
     private final StepMeter meter = new StepMeter();
