@@ -58,7 +58,7 @@ public final class CpuKernels {
             s0 = a.fma(a, s0);
             i += FL;
         }
-        float ss = Simd.sum(s0.add(s1));
+        float ss = s0.add(s1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             float v = x.get(FLOAT, xb + i * 4L);
             ss += v * v;
@@ -125,7 +125,7 @@ public final class CpuKernels {
             s0 = FloatVector.fromMemorySegment(F, a, ab + e, LE).fma(FloatVector.fromMemorySegment(F, b, bb + e, LE), s0);
             i += FL;
         }
-        float s = Simd.sum(s0.add(s1));
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             s += a.get(FLOAT, ab + i * 4L) * b.get(FLOAT, bb + i * 4L);
         }
