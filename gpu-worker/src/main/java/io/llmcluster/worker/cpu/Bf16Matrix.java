@@ -24,7 +24,7 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment data;
 
     Bf16Matrix(MemorySegment data, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, true);
         this.data = data;
     }
 
@@ -58,7 +58,8 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         int bound = F.loopBound(cols);
         int c = 0;
         for (; c < bound; c += FL) {
-            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + c * EB, LE).convertShape(S2I, I, 0))
+            long e = wb + c * EB;
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, data, e, LE).convertShape(S2I, I, 0))
                     .lanewise(LSHL, 16).reinterpretAsFloats();
             v.intoMemorySegment(dst, db + c * 4L, LE);
         }
@@ -70,6 +71,55 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     /** The weight at byte offset {@code b} of data. */
     private float w(long b) {
         return Simd.bf16ToFloat(data.get(Simd.SHORT, b));
+    }
+
+    @Override
+    void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        long rowBytes = cols * EB;
+        long wa = r * rowBytes;
+        long wb = wa + rowBytes;
+        long wc = wb + rowBytes;
+        long wd = wc + rowBytes;
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
+        FloatVector sc = FloatVector.zero(F);
+        FloatVector sd = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            FloatVector va = ((IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sa = va.fma(xv, sa);
+            FloatVector vb = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sb = vb.fma(xv, sb);
+            FloatVector vc = ((IntVector) ShortVector.fromMemorySegment(S, data, wc + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sc = vc.fma(xv, sc);
+            FloatVector vd = ((IntVector) ShortVector.fromMemorySegment(S, data, wd + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sd = vd.fma(xv, sd);
+        }
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        sc.intoArray(lanes, 2 * FL);
+        sd.intoArray(lanes, 3 * FL);
+        tail4x1(r, c, x, xb, out, ob, lanes);
+    }
+
+    /** The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail4x1(int r, int c, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        long rowBytes = cols * EB;
+        for (int k = 0; k < 4; k++) {
+            float s = Simd.laneSum(lanes, k * FL);
+            long w0 = (r + k) * rowBytes;
+            for (int i = c; i < cols; i++) {
+                s += w(w0 + i * EB) * x.get(FLOAT, xb + i * 4L);
+            }
+            out.set(FLOAT, ob + 4L * (r + k), s);
+        }
     }
 
     @Override
@@ -126,7 +176,8 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         int c = 0;
         for (; c < bound; c += FL) {
             long f = c * 4L;
-            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, data, wr + c * EB, LE).convertShape(S2I, I, 0))
+            long e = wr + c * EB;
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, data, e, LE).convertShape(S2I, I, 0))
                     .lanewise(LSHL, 16).reinterpretAsFloats();
             s0 = v.fma(FloatVector.fromMemorySegment(F, x, x0 + f, LE), s0);
             s1 = v.fma(FloatVector.fromMemorySegment(F, x, x1 + f, LE), s1);

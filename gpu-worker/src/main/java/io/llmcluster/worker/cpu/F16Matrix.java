@@ -30,7 +30,7 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment data;
 
     F16Matrix(MemorySegment data, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, false);
         this.data = data;
     }
 

@@ -18,7 +18,7 @@ public final class F32Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment data;
 
     F32Matrix(MemorySegment data, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, true);
         this.data = data;
     }
 
@@ -63,6 +63,51 @@ public final class F32Matrix extends MatrixKernels implements WeightMatrix {
     /** The weight at byte offset {@code b} of data. */
     private float w(long b) {
         return data.get(FLOAT, b);
+    }
+
+    @Override
+    void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        long rowBytes = cols * EB;
+        long wa = r * rowBytes;
+        long wb = wa + rowBytes;
+        long wc = wb + rowBytes;
+        long wd = wc + rowBytes;
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
+        FloatVector sc = FloatVector.zero(F);
+        FloatVector sd = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            FloatVector va = FloatVector.fromMemorySegment(F, data, wa + e, LE);
+            sa = va.fma(xv, sa);
+            FloatVector vb = FloatVector.fromMemorySegment(F, data, wb + e, LE);
+            sb = vb.fma(xv, sb);
+            FloatVector vc = FloatVector.fromMemorySegment(F, data, wc + e, LE);
+            sc = vc.fma(xv, sc);
+            FloatVector vd = FloatVector.fromMemorySegment(F, data, wd + e, LE);
+            sd = vd.fma(xv, sd);
+        }
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        sc.intoArray(lanes, 2 * FL);
+        sd.intoArray(lanes, 3 * FL);
+        tail4x1(r, c, x, xb, out, ob, lanes);
+    }
+
+    /** The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail4x1(int r, int c, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        long rowBytes = cols * EB;
+        for (int k = 0; k < 4; k++) {
+            float s = Simd.laneSum(lanes, k * FL);
+            long w0 = (r + k) * rowBytes;
+            for (int i = c; i < cols; i++) {
+                s += w(w0 + i * EB) * x.get(FLOAT, xb + i * 4L);
+            }
+            out.set(FLOAT, ob + 4L * (r + k), s);
+        }
     }
 
     @Override

@@ -34,7 +34,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment scales;
 
     private Int8Matrix(MemorySegment data, MemorySegment scales, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, true);
         if (scales.byteSize() != (long) rows * Float.BYTES) {
             throw new IllegalArgumentException("scales of " + rows + " rows must hold " + rows * 4L + " bytes, not "
                     + scales.byteSize());
@@ -129,7 +129,8 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
-            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(B, data, wb + c * EB, LE).convertShape(B2F, F, 0);
+            long e = wb + c * EB;
+            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(B, data, e, LE).convertShape(B2F, F, 0);
             v.mul(k).intoMemorySegment(dst, db + c * 4L, LE);
         }
         for (; c < cols; c++) {
@@ -140,6 +141,51 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     /** The quantized weight at byte offset {@code b} of data, as a float. */
     private float w(long b) {
         return data.get(BYTE, b);
+    }
+
+    @Override
+    void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        long rowBytes = cols * EB;
+        long wa = r * rowBytes;
+        long wb = wa + rowBytes;
+        long wc = wb + rowBytes;
+        long wd = wc + rowBytes;
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
+        FloatVector sc = FloatVector.zero(F);
+        FloatVector sd = FloatVector.zero(F);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            FloatVector va = (FloatVector) ByteVector.fromMemorySegment(B, data, wa + e, LE).convertShape(B2F, F, 0);
+            sa = va.fma(xv, sa);
+            FloatVector vb = (FloatVector) ByteVector.fromMemorySegment(B, data, wb + e, LE).convertShape(B2F, F, 0);
+            sb = vb.fma(xv, sb);
+            FloatVector vc = (FloatVector) ByteVector.fromMemorySegment(B, data, wc + e, LE).convertShape(B2F, F, 0);
+            sc = vc.fma(xv, sc);
+            FloatVector vd = (FloatVector) ByteVector.fromMemorySegment(B, data, wd + e, LE).convertShape(B2F, F, 0);
+            sd = vd.fma(xv, sd);
+        }
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        sc.intoArray(lanes, 2 * FL);
+        sd.intoArray(lanes, 3 * FL);
+        tail4x1(r, c, x, xb, out, ob, lanes);
+    }
+
+    /** The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail4x1(int r, int c, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        long rowBytes = cols * EB;
+        for (int k = 0; k < 4; k++) {
+            float s = Simd.laneSum(lanes, k * FL);
+            long w0 = (r + k) * rowBytes;
+            for (int i = c; i < cols; i++) {
+                s += w(w0 + i * EB) * x.get(FLOAT, xb + i * 4L);
+            }
+            out.set(FLOAT, ob + 4L * (r + k), s * scale(r + k));
+        }
     }
 
     @Override
@@ -194,7 +240,8 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         int c = 0;
         for (; c < bound; c += FL) {
             long f = c * 4L;
-            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(B, data, wr + c * EB, LE).convertShape(B2F, F, 0);
+            long e = wr + c * EB;
+            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(B, data, e, LE).convertShape(B2F, F, 0);
             s0 = v.fma(FloatVector.fromMemorySegment(F, x, x0 + f, LE), s0);
             s1 = v.fma(FloatVector.fromMemorySegment(F, x, x1 + f, LE), s1);
             s2 = v.fma(FloatVector.fromMemorySegment(F, x, x2 + f, LE), s2);
