@@ -165,6 +165,53 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
+    void dot2x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long wa = r * cols * EB;
+        long wb = wa + cols * EB;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            long f = c * 4L;
+            FloatVector va = ((IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector vb = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, x0 + f, LE);
+            a0 = va.fma(xv, a0);
+            b0 = vb.fma(xv, b0);
+            xv = FloatVector.fromMemorySegment(F, x, x1 + f, LE);
+            a1 = va.fma(xv, a1);
+            b1 = vb.fma(xv, b1);
+            xv = FloatVector.fromMemorySegment(F, x, x2 + f, LE);
+            a2 = va.fma(xv, a2);
+            b2 = vb.fma(xv, b2);
+            xv = FloatVector.fromMemorySegment(F, x, x3 + f, LE);
+            a3 = va.fma(xv, a3);
+            b3 = vb.fma(xv, b3);
+        }
+        a0.intoArray(lanes, 0);
+        a1.intoArray(lanes, FL);
+        a2.intoArray(lanes, 2 * FL);
+        a3.intoArray(lanes, 3 * FL);
+        b0.intoArray(lanes, 4 * FL);
+        b1.intoArray(lanes, 5 * FL);
+        b2.intoArray(lanes, 6 * FL);
+        b3.intoArray(lanes, 7 * FL);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
+        tail1x4(r + 1, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 4 * FL);
+    }
+
+    @Override
     void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
             long tokenStride, int valid, float[] lanes) {
         long wr = r * cols * EB;
@@ -188,16 +235,19 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         s1.intoArray(lanes, FL);
         s2.intoArray(lanes, 2 * FL);
         s3.intoArray(lanes, 3 * FL);
-        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
     }
 
-    /** The lane sums of {@link #dot1x4}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    /**
+     * The lane sums of row r's 4 accumulators (at {@code lanes[lanesOff ..]}) from {@link #dot1x4} or
+     * {@code dot2x4}, its columns [c, cols) in scalar code, then the stores.
+     */
     private void tail1x4(int r, int c, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
-            long ob, long tokenStride, int valid, float[] lanes) {
-        float s0 = Simd.laneSum(lanes, 0);
-        float s1 = Simd.laneSum(lanes, FL);
-        float s2 = Simd.laneSum(lanes, 2 * FL);
-        float s3 = Simd.laneSum(lanes, 3 * FL);
+            long ob, long tokenStride, int valid, float[] lanes, int lanesOff) {
+        float s0 = Simd.laneSum(lanes, lanesOff);
+        float s1 = Simd.laneSum(lanes, lanesOff + FL);
+        float s2 = Simd.laneSum(lanes, lanesOff + 2 * FL);
+        float s3 = Simd.laneSum(lanes, lanesOff + 3 * FL);
         long wr = r * cols * EB;
         for (; c < cols; c++) {
             long f = c * 4L;

@@ -151,16 +151,19 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
         s1.intoArray(lanes, FL);
         s2.intoArray(lanes, 2 * FL);
         s3.intoArray(lanes, 3 * FL);
-        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
     }
 
-    /** The lane sums of {@link #dot1x4}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    /**
+     * The lane sums of row r's 4 accumulators (at {@code lanes[lanesOff ..]}) from {@link #dot1x4} or
+     * {@code dot2x4}, its columns [c, cols) in scalar code, then the stores.
+     */
     private void tail1x4(int r, int c, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
-            long ob, long tokenStride, int valid, float[] lanes) {
-        float s0 = Simd.laneSum(lanes, 0);
-        float s1 = Simd.laneSum(lanes, FL);
-        float s2 = Simd.laneSum(lanes, 2 * FL);
-        float s3 = Simd.laneSum(lanes, 3 * FL);
+            long ob, long tokenStride, int valid, float[] lanes, int lanesOff) {
+        float s0 = Simd.laneSum(lanes, lanesOff);
+        float s1 = Simd.laneSum(lanes, lanesOff + FL);
+        float s2 = Simd.laneSum(lanes, lanesOff + 2 * FL);
+        float s3 = Simd.laneSum(lanes, lanesOff + 3 * FL);
         long wr = r * cols * EB;
         for (; c < cols; c++) {
             long f = c * 4L;

@@ -8,8 +8,8 @@ import java.util.Objects;
 /**
  * The matmul loop shared by the {@link WeightMatrix} implementations: bounds checks, then either the decode
  * path (one token; 4 rows per weight pass, 2 for F16, sharing each activation load) or the prefill path (tiles
- * of 4 tokens by 1 row, each weight load reused by 4 tokens; blocked so the weight rows of a block and the
- * activations of a token block stay in L2 while they are reused).
+ * of 4 tokens by 2 rows, 1 for F16, each weight load reused by 4 tokens; blocked so the weight rows of a block
+ * and the activations of a token block stay in L2 while they are reused).
  *
  * <p>Each subclass supplies the two vector kernels for its element type. Tails reuse them with a row or token
  * repeated (a repeated row's result is simply stored twice), so no kernel has a special case for short blocks.
@@ -19,11 +19,11 @@ import java.util.Objects;
  * <p>Keeping C2 able to compile a kernel whole is what makes it fast and allocation-free: a Vector API call
  * that C2 does not inline (or whose intrinsic it gives up on) runs the Java fallback and boxes its vectors, and
  * C2 stops inlining once a method's IR passes a node budget that the Vector API's layers fill quickly. So the
- * kernel shapes are small (F16's 4-row decode kernel and 2x4 prefill kernels ran out of budget under some
- * profiles, leaving a load per iteration boxed), a kernel's method holds only its vector loop, and the lane
- * sums (through a per-thread scratch array, {@link Simd#laneSum}), the scalar column tail and the stores live in
- * a separate tail method. Vector code calls no helper method of ours that takes or returns a vector: C2 declines to inline a
- * method that already has a big compiled body of its own (a shared helper gets one once it is hot), and the
+ * kernel shapes are small (F16's 4-row decode and 2x4 prefill kernels ran out of budget under some profiles,
+ * leaving a load per iteration boxed), a kernel's method holds only its vector loop, and the lane sums (through
+ * a per-thread scratch array, {@link Simd#laneSum}), the scalar column tail and the stores live in a separate
+ * tail method. Vector code calls no helper method of ours that takes or returns a vector: C2 declines to inline
+ * a method that already has a big compiled body of its own (a shared helper gets one once it is hot), and the
  * vector then crosses a real call, boxed. The widening loads are therefore written out in each kernel.
  *
  * <p>Every output is accumulated the same way whichever kernel computes it (one FMA chain per row and token in
@@ -41,16 +41,16 @@ abstract class MatrixKernels {
 
     final int rows;
     final int cols;
-    private final boolean fourRowDecode;
+    private final boolean wide;
     private final int rowBlock;
     private final int tokenBlock;
 
     /**
-     * {@code fourRowDecode}: the subclass's widening is short enough for a 4-row decode kernel ({@link #dot4x1}),
-     * whose 4 concurrent weight streams per thread draw more memory bandwidth than 2; F16's is not (4 inlined
-     * copies of it exceed C2's node budget).
+     * {@code wide}: the subclass's widening is short enough for the wider kernels, {@link #dot4x1} for decode
+     * (4 concurrent weight streams per thread draw more memory bandwidth than 2) and {@link #dot2x4} for prefill
+     * (each activation load shared by 2 rows); F16's is not (4 inlined copies of it exceed C2's node budget).
      */
-    MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement, boolean fourRowDecode) {
+    MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement, boolean wide) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix shape must be positive: " + rows + "x" + cols);
         }
@@ -61,7 +61,7 @@ abstract class MatrixKernels {
         }
         this.rows = rows;
         this.cols = cols;
-        this.fourRowDecode = fourRowDecode;
+        this.wide = wide;
         long rowBytes = (long) cols * bytesPerElement;
         this.rowBlock = (int) Math.max(2, Math.min(rows, ROW_BLOCK_BYTES / rowBytes)) & ~1;
         this.tokenBlock = (int) Math.max(8, TOKEN_BLOCK_BYTES / (cols * 4L)) & ~3;
@@ -75,9 +75,15 @@ abstract class MatrixKernels {
         return cols;
     }
 
-    /** Rows r..r+3 times one token (as {@link #dot2x1}); only called when fourRowDecode. */
+    /** Rows r..r+3 times one token (as {@link #dot2x1}); only called when wide. */
     void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         throw new UnsupportedOperationException("no 4-row decode kernel");
+    }
+
+    /** Rows r and r+1 times four tokens (as {@link #dot1x4}); only called when wide. */
+    void dot2x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        throw new UnsupportedOperationException("no 2x4 prefill kernel");
     }
 
     /**
@@ -117,7 +123,7 @@ abstract class MatrixKernels {
     private void multiplyOneToken(MemorySegment x, long xb, MemorySegment out, long ob, int rowStart, int rowEnd,
             float[] lanes) {
         int r = rowStart;
-        if (fourRowDecode) {
+        if (wide) {
             for (; r + 4 <= rowEnd; r += 4) {
                 dot4x1(r, x, xb, out, ob, lanes);
             }
@@ -127,7 +133,7 @@ abstract class MatrixKernels {
         }
     }
 
-    /** Tokens [t0, t1) times rows [r0, r1), in tiles of 4 tokens by 1 row. */
+    /** Tokens [t0, t1) times rows [r0, r1), in tiles of 4 tokens by 2 rows (wide) or 1 row. */
     private void multiplyBlock(MemorySegment x, long xb, MemorySegment out, long ob, int t0, int t1, int r0, int r1,
             float[] lanes) {
         long xStride = (long) cols * Float.BYTES;
@@ -140,7 +146,13 @@ abstract class MatrixKernels {
             long xd = xb + Math.min(t + 3, last) * xStride;
             int valid = Math.min(4, t1 - t);
             long o = ob + t * tokenStride;
-            for (int r = r0; r < r1; r++) {
+            int r = r0;
+            if (wide) {
+                for (; r + 2 <= r1; r += 2) {
+                    dot2x4(r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
+                }
+            }
+            for (; r < r1; r++) {
                 dot1x4(r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
             }
         }
