@@ -51,34 +51,38 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     /**
      * Quantizes {@code source} row by row on {@code pool}, into segments allocated from {@code arena}. The arena
      * (and the source's data) must be reachable from the pool's threads (a shared, global or automatic arena)
-     * when the pool has more than one thread. Load time only: this allocates per-thread scratch.
+     * when the pool has more than one thread. Load time only: this allocates scratch.
      */
     public static Int8Matrix quantize(WeightMatrix source, Arena arena, CpuThreadPool pool) {
         int rows = source.rows();
         int cols = source.cols();
         MemorySegment q = arena.allocate((long) rows * cols, 64);
         MemorySegment s = arena.allocate((long) rows * Float.BYTES, 64);
-        float[][] scratch = new float[pool.threads()][cols];
-        pool.parallelFor(rows, 1, (worker, start, end) -> {
-            float[] row = scratch[worker];
-            MemorySegment rowSegment = MemorySegment.ofArray(row);
-            for (int r = start; r < end; r++) {
-                source.copyRowTo(r, rowSegment, 0);
-                quantizeRow(row, q, (long) r * cols, s, r);
-            }
-        });
+        // native scratch, so the kernels' vector stores only ever see native segments (a heap one would widen
+        // their type profiles in the JDK's shared code)
+        try (Arena scratchArena = Arena.ofShared()) {
+            MemorySegment scratch = scratchArena.allocate((long) pool.threads() * cols * Float.BYTES, 64);
+            pool.parallelFor(rows, 1, (worker, start, end) -> {
+                long rowOffset = (long) worker * cols;
+                for (int r = start; r < end; r++) {
+                    source.copyRowTo(r, scratch, rowOffset);
+                    quantizeRow(scratch, rowOffset * Float.BYTES, cols, q, (long) r * cols, s, r);
+                }
+            });
+        }
         return new Int8Matrix(q, s, rows, cols);
     }
 
-    private static void quantizeRow(float[] row, MemorySegment q, long qOffset, MemorySegment s, int r) {
+    private static void quantizeRow(MemorySegment row, long rowBytes, int cols, MemorySegment q, long qOffset,
+            MemorySegment s, int r) {
         float maxAbs = 0;
-        for (float v : row) {
-            maxAbs = Math.max(maxAbs, Math.abs(v));
+        for (int c = 0; c < cols; c++) {
+            maxAbs = Math.max(maxAbs, Math.abs(row.get(FLOAT, rowBytes + c * 4L)));
         }
         float scale = maxAbs / Q_MAX;
         s.set(FLOAT, (long) r * Float.BYTES, scale);
-        for (int c = 0; c < row.length; c++) {
-            int v = scale == 0 ? 0 : (int) Math.rint(row[c] / scale);
+        for (int c = 0; c < cols; c++) {
+            int v = scale == 0 ? 0 : (int) Math.rint(row.get(FLOAT, rowBytes + c * 4L) / scale);
             q.set(BYTE, qOffset + c, (byte) Math.clamp(v, -Q_MAX, Q_MAX));
         }
     }
