@@ -3,10 +3,17 @@ package io.llmcluster.worker.cpu;
 import static io.llmcluster.worker.cpu.Simd.F;
 import static io.llmcluster.worker.cpu.Simd.FL;
 import static io.llmcluster.worker.cpu.Simd.FLOAT;
+import static io.llmcluster.worker.cpu.Simd.I;
+import static io.llmcluster.worker.cpu.Simd.LE;
+import static io.llmcluster.worker.cpu.Simd.S;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.S2I;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 
 /** A bfloat16 weight matrix over a segment it does not own (for example a memory-mapped safetensors tensor). */
 public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
@@ -17,7 +24,7 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment data;
 
     Bf16Matrix(MemorySegment data, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, true);
         this.data = data;
     }
 
@@ -51,16 +58,14 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         int bound = F.loopBound(cols);
         int c = 0;
         for (; c < bound; c += FL) {
-            load(wb + c * EB).intoMemorySegment(dst, db + c * 4L, Simd.LE);
+            long e = wb + c * EB;
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, data, e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            v.intoMemorySegment(dst, db + c * 4L, LE);
         }
         for (; c < cols; c++) {
             dst.set(FLOAT, db + c * 4L, w(wb + c * EB));
         }
-    }
-
-    /** FL weights from byte offset {@code b} of data, as floats. */
-    private FloatVector load(long b) {
-        return Simd.loadBf16(data, b);
     }
 
     /** The weight at byte offset {@code b} of data. */
@@ -69,13 +74,12 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
-            float[] lanes) {
+    void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        long wc = rc * rowBytes;
-        long wd = rd * rowBytes;
+        long wa = r * rowBytes;
+        long wb = wa + rowBytes;
+        long wc = wb + rowBytes;
+        long wd = wc + rowBytes;
         FloatVector sa = FloatVector.zero(F);
         FloatVector sb = FloatVector.zero(F);
         FloatVector sc = FloatVector.zero(F);
@@ -84,51 +88,87 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         int c = 0;
         for (; c < bound; c += FL) {
             long e = c * EB;
-            FloatVector xv = Simd.loadF32(x, xb + c * 4L);
-            sa = load(wa + e).fma(xv, sa);
-            sb = load(wb + e).fma(xv, sb);
-            sc = load(wc + e).fma(xv, sc);
-            sd = load(wd + e).fma(xv, sd);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            FloatVector va = ((IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sa = va.fma(xv, sa);
+            FloatVector vb = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sb = vb.fma(xv, sb);
+            FloatVector vc = ((IntVector) ShortVector.fromMemorySegment(S, data, wc + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sc = vc.fma(xv, sc);
+            FloatVector vd = ((IntVector) ShortVector.fromMemorySegment(S, data, wd + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            sd = vd.fma(xv, sd);
         }
         sa.intoArray(lanes, 0);
         sb.intoArray(lanes, FL);
         sc.intoArray(lanes, 2 * FL);
         sd.intoArray(lanes, 3 * FL);
-        tail4x1(ra, rb, rc, rd, c, x, xb, out, ob, lanes);
+        tail4x1(r, c, x, xb, out, ob, lanes);
     }
 
-    /**
-     * The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
-     * kept out of the vector method, whose inlining budget in C2 goes to the vector loop.
-     */
-    private void tail4x1(int ra, int rb, int rc, int rd, int c, MemorySegment x, long xb, MemorySegment out, long ob,
-            float[] lanes) {
-        float a = Simd.laneSum(lanes, 0);
-        float b = Simd.laneSum(lanes, FL);
-        float cc = Simd.laneSum(lanes, 2 * FL);
-        float d = Simd.laneSum(lanes, 3 * FL);
+    /** The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail4x1(int r, int c, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        long wc = rc * rowBytes;
-        long wd = rd * rowBytes;
-        for (; c < cols; c++) {
-            long e = c * EB;
-            float xv = x.get(FLOAT, xb + c * 4L);
-            a += w(wa + e) * xv;
-            b += w(wb + e) * xv;
-            cc += w(wc + e) * xv;
-            d += w(wd + e) * xv;
+        for (int k = 0; k < 4; k++) {
+            float s = Simd.laneSum(lanes, k * FL);
+            long w0 = (r + k) * rowBytes;
+            for (int i = c; i < cols; i++) {
+                s += w(w0 + i * EB) * x.get(FLOAT, xb + i * 4L);
+            }
+            out.set(FLOAT, ob + 4L * (r + k), s);
         }
-        store4(out, ob, ra, rb, rc, rd, a, b, cc, d);
     }
 
     @Override
-    void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid, float[] lanes) {
+    void dot2x1(int ra, int rb, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            FloatVector va = ((IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector vb = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            sa = va.fma(xv, sa);
+            sb = vb.fma(xv, sb);
+        }
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        tail2x1(ra, rb, c, x, xb, out, ob, lanes);
+    }
+
+    /**
+     * The lane sums of {@link #dot2x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
+     * kept out of the vector method, whose C2 inlining budget goes to the vector loop.
+     */
+    private void tail2x1(int ra, int rb, int c, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        float a = Simd.laneSum(lanes, 0);
+        float b = Simd.laneSum(lanes, FL);
+        long rowBytes = cols * EB;
+        for (; c < cols; c++) {
+            float xv = x.get(FLOAT, xb + c * 4L);
+            a += w(ra * rowBytes + c * EB) * xv;
+            b += w(rb * rowBytes + c * EB) * xv;
+        }
+        out.set(FLOAT, ob + 4L * ra, a);
+        out.set(FLOAT, ob + 4L * rb, b);
+    }
+
+    @Override
+    void dot2x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long wa = r * cols * EB;
+        long wb = wa + cols * EB;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = FloatVector.zero(F);
         FloatVector a2 = FloatVector.zero(F);
@@ -142,18 +182,20 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         for (; c < bound; c += FL) {
             long e = c * EB;
             long f = c * 4L;
-            FloatVector va = load(wa + e);
-            FloatVector vb = load(wb + e);
-            FloatVector xv = Simd.loadF32(x, x0 + f);
+            FloatVector va = ((IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector vb = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, x0 + f, LE);
             a0 = va.fma(xv, a0);
             b0 = vb.fma(xv, b0);
-            xv = Simd.loadF32(x, x1 + f);
+            xv = FloatVector.fromMemorySegment(F, x, x1 + f, LE);
             a1 = va.fma(xv, a1);
             b1 = vb.fma(xv, b1);
-            xv = Simd.loadF32(x, x2 + f);
+            xv = FloatVector.fromMemorySegment(F, x, x2 + f, LE);
             a2 = va.fma(xv, a2);
             b2 = vb.fma(xv, b2);
-            xv = Simd.loadF32(x, x3 + f);
+            xv = FloatVector.fromMemorySegment(F, x, x3 + f, LE);
             a3 = va.fma(xv, a3);
             b3 = vb.fma(xv, b3);
         }
@@ -165,41 +207,56 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
         b1.intoArray(lanes, 5 * FL);
         b2.intoArray(lanes, 6 * FL);
         b3.intoArray(lanes, 7 * FL);
-        tail2x4(ra, rb, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
+        tail1x4(r + 1, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 4 * FL);
     }
 
-    /** Columns [c, cols) of {@link #dot2x4} in scalar code, then the stores (see {@link #tail4x1}). */
-    private void tail2x4(int ra, int rb, int c, MemorySegment x, long x0, long x1, long x2, long x3,
-            MemorySegment out, long ob, long tokenStride, int valid, float[] lanes) {
-        float sa0 = Simd.laneSum(lanes, 0);
-        float sa1 = Simd.laneSum(lanes, FL);
-        float sa2 = Simd.laneSum(lanes, 2 * FL);
-        float sa3 = Simd.laneSum(lanes, 3 * FL);
-        float sb0 = Simd.laneSum(lanes, 4 * FL);
-        float sb1 = Simd.laneSum(lanes, 5 * FL);
-        float sb2 = Simd.laneSum(lanes, 6 * FL);
-        float sb3 = Simd.laneSum(lanes, 7 * FL);
-        long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        for (; c < cols; c++) {
-            long e = c * EB;
+    @Override
+    void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long wr = r * cols * EB;
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = FloatVector.zero(F);
+        FloatVector s2 = FloatVector.zero(F);
+        FloatVector s3 = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
             long f = c * 4L;
-            float wA = w(wa + e);
-            float wB = w(wb + e);
-            float xv = x.get(FLOAT, x0 + f);
-            sa0 += wA * xv;
-            sb0 += wB * xv;
-            xv = x.get(FLOAT, x1 + f);
-            sa1 += wA * xv;
-            sb1 += wB * xv;
-            xv = x.get(FLOAT, x2 + f);
-            sa2 += wA * xv;
-            sb2 += wB * xv;
-            xv = x.get(FLOAT, x3 + f);
-            sa3 += wA * xv;
-            sb3 += wB * xv;
+            long e = wr + c * EB;
+            FloatVector v = ((IntVector) ShortVector.fromMemorySegment(S, data, e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            s0 = v.fma(FloatVector.fromMemorySegment(F, x, x0 + f, LE), s0);
+            s1 = v.fma(FloatVector.fromMemorySegment(F, x, x1 + f, LE), s1);
+            s2 = v.fma(FloatVector.fromMemorySegment(F, x, x2 + f, LE), s2);
+            s3 = v.fma(FloatVector.fromMemorySegment(F, x, x3 + f, LE), s3);
         }
-        store2x4(out, ob, tokenStride, valid, ra, rb, sa0, sb0, sa1, sb1, sa2, sb2, sa3, sb3);
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, FL);
+        s2.intoArray(lanes, 2 * FL);
+        s3.intoArray(lanes, 3 * FL);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
+    }
+
+    /**
+     * The lane sums of row r's 4 accumulators (at {@code lanes[lanesOff ..]}) from {@link #dot1x4} or
+     * {@code dot2x4}, its columns [c, cols) in scalar code, then the stores.
+     */
+    private void tail1x4(int r, int c, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
+            long ob, long tokenStride, int valid, float[] lanes, int lanesOff) {
+        float s0 = Simd.laneSum(lanes, lanesOff);
+        float s1 = Simd.laneSum(lanes, lanesOff + FL);
+        float s2 = Simd.laneSum(lanes, lanesOff + 2 * FL);
+        float s3 = Simd.laneSum(lanes, lanesOff + 3 * FL);
+        long wr = r * cols * EB;
+        for (; c < cols; c++) {
+            long f = c * 4L;
+            float wv = w(wr + c * EB);
+            s0 += wv * x.get(FLOAT, x0 + f);
+            s1 += wv * x.get(FLOAT, x1 + f);
+            s2 += wv * x.get(FLOAT, x2 + f);
+            s3 += wv * x.get(FLOAT, x3 + f);
+        }
+        store1x4(out, ob, tokenStride, valid, r, s0, s1, s2, s3);
     }
 }

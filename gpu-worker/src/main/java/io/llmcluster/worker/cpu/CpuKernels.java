@@ -58,7 +58,7 @@ public final class CpuKernels {
             s0 = a.fma(a, s0);
             i += FL;
         }
-        float ss = Simd.sum(s0.add(s1));
+        float ss = s0.add(s1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             float v = x.get(FLOAT, xb + i * 4L);
             ss += v * v;
@@ -117,15 +117,18 @@ public final class CpuKernels {
         for (; i < bound2; i += 2 * FL) {
             long e = i * 4L;
             long e1 = e + FL * 4L;
-            s0 = FloatVector.fromMemorySegment(F, a, ab + e, LE).fma(FloatVector.fromMemorySegment(F, b, bb + e, LE), s0);
-            s1 = FloatVector.fromMemorySegment(F, a, ab + e1, LE).fma(FloatVector.fromMemorySegment(F, b, bb + e1, LE), s1);
+            FloatVector b0 = FloatVector.fromMemorySegment(F, b, bb + e, LE);
+            FloatVector b1 = FloatVector.fromMemorySegment(F, b, bb + e1, LE);
+            s0 = FloatVector.fromMemorySegment(F, a, ab + e, LE).fma(b0, s0);
+            s1 = FloatVector.fromMemorySegment(F, a, ab + e1, LE).fma(b1, s1);
         }
         if (i + FL <= n) {
             long e = i * 4L;
-            s0 = FloatVector.fromMemorySegment(F, a, ab + e, LE).fma(FloatVector.fromMemorySegment(F, b, bb + e, LE), s0);
+            FloatVector b0 = FloatVector.fromMemorySegment(F, b, bb + e, LE);
+            s0 = FloatVector.fromMemorySegment(F, a, ab + e, LE).fma(b0, s0);
             i += FL;
         }
-        float s = Simd.sum(s0.add(s1));
+        float s = s0.add(s1).reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             s += a.get(FLOAT, ab + i * 4L) * b.get(FLOAT, bb + i * 4L);
         }

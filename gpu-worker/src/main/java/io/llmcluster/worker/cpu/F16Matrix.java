@@ -1,12 +1,22 @@
 package io.llmcluster.worker.cpu;
 
 import static io.llmcluster.worker.cpu.Simd.F;
+import static io.llmcluster.worker.cpu.Simd.F16_MIN_NORMAL;
+import static io.llmcluster.worker.cpu.Simd.F16_REBIAS;
 import static io.llmcluster.worker.cpu.Simd.FL;
 import static io.llmcluster.worker.cpu.Simd.FLOAT;
+import static io.llmcluster.worker.cpu.Simd.I;
+import static io.llmcluster.worker.cpu.Simd.LE;
+import static io.llmcluster.worker.cpu.Simd.S;
+import static io.llmcluster.worker.cpu.Simd.SIGN_BIT;
+import static jdk.incubator.vector.VectorOperators.LSHL;
+import static jdk.incubator.vector.VectorOperators.S2I;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.ShortVector;
 
 /**
  * An IEEE half-precision (FP16) weight matrix over a segment it does not own (for example a memory-mapped
@@ -20,7 +30,7 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment data;
 
     F16Matrix(MemorySegment data, int rows, int cols) {
-        super(data, rows, cols, (int) EB, true);
+        super(data, rows, cols, (int) EB, false);
         this.data = data;
     }
 
@@ -54,37 +64,20 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
         int bound = F.loopBound(cols);
         int c = 0;
         for (; c < bound; c += FL) {
-            load(wb + c * EB).intoMemorySegment(dst, db + c * 4L, Simd.LE);
+            IntVector vh = (IntVector) ShortVector.fromMemorySegment(S, data, wb + c * EB, LE).convertShape(S2I, I, 0);
+            IntVector vm = vh.and(0x7fff).lanewise(LSHL, 13).add(F16_REBIAS);
+            FloatVector v = vm.min(vm.reinterpretAsFloats().fma(2f, -F16_MIN_NORMAL).reinterpretAsInts())
+                    .or(vh.and(SIGN_BIT)).reinterpretAsFloats();
+            v.intoMemorySegment(dst, db + c * 4L, LE);
         }
         for (; c < cols; c++) {
             dst.set(FLOAT, db + c * 4L, w(wb + c * EB));
         }
     }
 
-    /** FL weights from byte offset {@code b} of data, as floats. */
-    private FloatVector load(long b) {
-        return Simd.loadF16(data, b);
-    }
-
     /** The weight at byte offset {@code b} of data. */
     private float w(long b) {
         return Simd.f16ToFloat(data.get(Simd.SHORT, b));
-    }
-
-    /** Not called (this matrix is narrow, see {@link MatrixKernels}); two 2-row passes. */
-    @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
-            float[] lanes) {
-        dot2x1(ra, rb, x, xb, out, ob, lanes);
-        dot2x1(rc, rd, x, xb, out, ob, lanes);
-    }
-
-    /** Not called (this matrix is narrow, see {@link MatrixKernels}); two 1-row passes. */
-    @Override
-    void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid, float[] lanes) {
-        dot1x4(ra, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
-        dot1x4(rb, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
     }
 
     @Override
@@ -97,16 +90,28 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
         int bound = F.loopBound(cols);
         int c = 0;
         for (; c < bound; c += FL) {
-            FloatVector xv = Simd.loadF32(x, xb + c * 4L);
-            sa = load(wa + c * EB).fma(xv, sa);
-            sb = load(wb + c * EB).fma(xv, sb);
+            long e = c * EB;
+            IntVector vah = (IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0);
+            IntVector vam = vah.and(0x7fff).lanewise(LSHL, 13).add(F16_REBIAS);
+            FloatVector va = vam.min(vam.reinterpretAsFloats().fma(2f, -F16_MIN_NORMAL).reinterpretAsInts())
+                    .or(vah.and(SIGN_BIT)).reinterpretAsFloats();
+            IntVector vbh = (IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0);
+            IntVector vbm = vbh.and(0x7fff).lanewise(LSHL, 13).add(F16_REBIAS);
+            FloatVector vb = vbm.min(vbm.reinterpretAsFloats().fma(2f, -F16_MIN_NORMAL).reinterpretAsInts())
+                    .or(vbh.and(SIGN_BIT)).reinterpretAsFloats();
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            sa = va.fma(xv, sa);
+            sb = vb.fma(xv, sb);
         }
         sa.intoArray(lanes, 0);
         sb.intoArray(lanes, FL);
         tail2x1(ra, rb, c, x, xb, out, ob, lanes);
     }
 
-    /** The lane sums of {@link #dot2x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    /**
+     * The lane sums of {@link #dot2x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
+     * kept out of the vector method, whose C2 inlining budget goes to the vector loop.
+     */
     private void tail2x1(int ra, int rb, int c, MemorySegment x, long xb, MemorySegment out, long ob,
             float[] lanes) {
         float a = Simd.laneSum(lanes, 0);
@@ -133,26 +138,32 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
         int c = 0;
         for (; c < bound; c += FL) {
             long f = c * 4L;
-            FloatVector v = load(wr + c * EB);
-            s0 = v.fma(Simd.loadF32(x, x0 + f), s0);
-            s1 = v.fma(Simd.loadF32(x, x1 + f), s1);
-            s2 = v.fma(Simd.loadF32(x, x2 + f), s2);
-            s3 = v.fma(Simd.loadF32(x, x3 + f), s3);
+            IntVector vh = (IntVector) ShortVector.fromMemorySegment(S, data, wr + c * EB, LE).convertShape(S2I, I, 0);
+            IntVector vm = vh.and(0x7fff).lanewise(LSHL, 13).add(F16_REBIAS);
+            FloatVector v = vm.min(vm.reinterpretAsFloats().fma(2f, -F16_MIN_NORMAL).reinterpretAsInts())
+                    .or(vh.and(SIGN_BIT)).reinterpretAsFloats();
+            s0 = v.fma(FloatVector.fromMemorySegment(F, x, x0 + f, LE), s0);
+            s1 = v.fma(FloatVector.fromMemorySegment(F, x, x1 + f, LE), s1);
+            s2 = v.fma(FloatVector.fromMemorySegment(F, x, x2 + f, LE), s2);
+            s3 = v.fma(FloatVector.fromMemorySegment(F, x, x3 + f, LE), s3);
         }
         s0.intoArray(lanes, 0);
         s1.intoArray(lanes, FL);
         s2.intoArray(lanes, 2 * FL);
         s3.intoArray(lanes, 3 * FL);
-        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
     }
 
-    /** The lane sums of {@link #dot1x4}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    /**
+     * The lane sums of row r's 4 accumulators (at {@code lanes[lanesOff ..]}) from {@link #dot1x4} or
+     * {@code dot2x4}, its columns [c, cols) in scalar code, then the stores.
+     */
     private void tail1x4(int r, int c, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
-            long ob, long tokenStride, int valid, float[] lanes) {
-        float s0 = Simd.laneSum(lanes, 0);
-        float s1 = Simd.laneSum(lanes, FL);
-        float s2 = Simd.laneSum(lanes, 2 * FL);
-        float s3 = Simd.laneSum(lanes, 3 * FL);
+            long ob, long tokenStride, int valid, float[] lanes, int lanesOff) {
+        float s0 = Simd.laneSum(lanes, lanesOff);
+        float s1 = Simd.laneSum(lanes, lanesOff + FL);
+        float s2 = Simd.laneSum(lanes, lanesOff + 2 * FL);
+        float s3 = Simd.laneSum(lanes, lanesOff + 3 * FL);
         long wr = r * cols * EB;
         for (; c < cols; c++) {
             long f = c * 4L;
@@ -162,6 +173,6 @@ public final class F16Matrix extends MatrixKernels implements WeightMatrix {
             s2 += wv * x.get(FLOAT, x2 + f);
             s3 += wv * x.get(FLOAT, x3 + f);
         }
-        store2x4(out, ob, tokenStride, valid, r, r, s0, s0, s1, s1, s2, s2, s3, s3);
+        store1x4(out, ob, tokenStride, valid, r, s0, s1, s2, s3);
     }
 }

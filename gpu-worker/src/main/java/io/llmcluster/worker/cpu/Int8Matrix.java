@@ -1,13 +1,17 @@
 package io.llmcluster.worker.cpu;
 
+import static io.llmcluster.worker.cpu.Simd.B;
 import static io.llmcluster.worker.cpu.Simd.BYTE;
 import static io.llmcluster.worker.cpu.Simd.F;
 import static io.llmcluster.worker.cpu.Simd.FL;
 import static io.llmcluster.worker.cpu.Simd.FLOAT;
+import static io.llmcluster.worker.cpu.Simd.LE;
+import static jdk.incubator.vector.VectorOperators.B2F;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
+import jdk.incubator.vector.ByteVector;
 import jdk.incubator.vector.FloatVector;
 
 /**
@@ -30,7 +34,7 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     private final MemorySegment scales;
 
     private Int8Matrix(MemorySegment data, MemorySegment scales, int rows, int cols) {
-        super(data, rows, cols, (int) EB);
+        super(data, rows, cols, (int) EB, true);
         if (scales.byteSize() != (long) rows * Float.BYTES) {
             throw new IllegalArgumentException("scales of " + rows + " rows must hold " + rows * 4L + " bytes, not "
                     + scales.byteSize());
@@ -47,34 +51,38 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     /**
      * Quantizes {@code source} row by row on {@code pool}, into segments allocated from {@code arena}. The arena
      * (and the source's data) must be reachable from the pool's threads (a shared, global or automatic arena)
-     * when the pool has more than one thread. Load time only: this allocates per-thread scratch.
+     * when the pool has more than one thread. Load time only: this allocates scratch.
      */
     public static Int8Matrix quantize(WeightMatrix source, Arena arena, CpuThreadPool pool) {
         int rows = source.rows();
         int cols = source.cols();
         MemorySegment q = arena.allocate((long) rows * cols, 64);
         MemorySegment s = arena.allocate((long) rows * Float.BYTES, 64);
-        float[][] scratch = new float[pool.threads()][cols];
-        pool.parallelFor(rows, 1, (worker, start, end) -> {
-            float[] row = scratch[worker];
-            MemorySegment rowSegment = MemorySegment.ofArray(row);
-            for (int r = start; r < end; r++) {
-                source.copyRowTo(r, rowSegment, 0);
-                quantizeRow(row, q, (long) r * cols, s, r);
-            }
-        });
+        // native scratch, so the kernels' vector stores only ever see native segments (a heap one would widen
+        // their type profiles in the JDK's shared code)
+        try (Arena scratchArena = Arena.ofShared()) {
+            MemorySegment scratch = scratchArena.allocate((long) pool.threads() * cols * Float.BYTES, 64);
+            pool.parallelFor(rows, 1, (worker, start, end) -> {
+                long rowOffset = (long) worker * cols;
+                for (int r = start; r < end; r++) {
+                    source.copyRowTo(r, scratch, rowOffset);
+                    quantizeRow(scratch, rowOffset * Float.BYTES, cols, q, (long) r * cols, s, r);
+                }
+            });
+        }
         return new Int8Matrix(q, s, rows, cols);
     }
 
-    private static void quantizeRow(float[] row, MemorySegment q, long qOffset, MemorySegment s, int r) {
+    private static void quantizeRow(MemorySegment row, long rowBytes, int cols, MemorySegment q, long qOffset,
+            MemorySegment s, int r) {
         float maxAbs = 0;
-        for (float v : row) {
-            maxAbs = Math.max(maxAbs, Math.abs(v));
+        for (int c = 0; c < cols; c++) {
+            maxAbs = Math.max(maxAbs, Math.abs(row.get(FLOAT, rowBytes + c * 4L)));
         }
         float scale = maxAbs / Q_MAX;
         s.set(FLOAT, (long) r * Float.BYTES, scale);
-        for (int c = 0; c < row.length; c++) {
-            int v = scale == 0 ? 0 : (int) Math.rint(row[c] / scale);
+        for (int c = 0; c < cols; c++) {
+            int v = scale == 0 ? 0 : (int) Math.rint(row.get(FLOAT, rowBytes + c * 4L) / scale);
             q.set(BYTE, qOffset + c, (byte) Math.clamp(v, -Q_MAX, Q_MAX));
         }
     }
@@ -125,16 +133,13 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
         int c = 0;
         for (; c < bound; c += FL) {
-            load(wb + c * EB).mul(k).intoMemorySegment(dst, db + c * 4L, Simd.LE);
+            long e = wb + c * EB;
+            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(B, data, e, LE).convertShape(B2F, F, 0);
+            v.mul(k).intoMemorySegment(dst, db + c * 4L, LE);
         }
         for (; c < cols; c++) {
             dst.set(FLOAT, db + c * 4L, w(wb + c * EB) * k);
         }
-    }
-
-    /** FL quantized weights from byte offset {@code b} of data, as floats. */
-    private FloatVector load(long b) {
-        return Simd.loadI8(data, b);
     }
 
     /** The quantized weight at byte offset {@code b} of data, as a float. */
@@ -143,13 +148,12 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
-    void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
-            float[] lanes) {
+    void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        long wc = rc * rowBytes;
-        long wd = rd * rowBytes;
+        long wa = r * rowBytes;
+        long wb = wa + rowBytes;
+        long wc = wb + rowBytes;
+        long wd = wc + rowBytes;
         FloatVector sa = FloatVector.zero(F);
         FloatVector sb = FloatVector.zero(F);
         FloatVector sc = FloatVector.zero(F);
@@ -158,51 +162,81 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         int c = 0;
         for (; c < bound; c += FL) {
             long e = c * EB;
-            FloatVector xv = Simd.loadF32(x, xb + c * 4L);
-            sa = load(wa + e).fma(xv, sa);
-            sb = load(wb + e).fma(xv, sb);
-            sc = load(wc + e).fma(xv, sc);
-            sd = load(wd + e).fma(xv, sd);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            FloatVector va = (FloatVector) ByteVector.fromMemorySegment(B, data, wa + e, LE).convertShape(B2F, F, 0);
+            sa = va.fma(xv, sa);
+            FloatVector vb = (FloatVector) ByteVector.fromMemorySegment(B, data, wb + e, LE).convertShape(B2F, F, 0);
+            sb = vb.fma(xv, sb);
+            FloatVector vc = (FloatVector) ByteVector.fromMemorySegment(B, data, wc + e, LE).convertShape(B2F, F, 0);
+            sc = vc.fma(xv, sc);
+            FloatVector vd = (FloatVector) ByteVector.fromMemorySegment(B, data, wd + e, LE).convertShape(B2F, F, 0);
+            sd = vd.fma(xv, sd);
         }
         sa.intoArray(lanes, 0);
         sb.intoArray(lanes, FL);
         sc.intoArray(lanes, 2 * FL);
         sd.intoArray(lanes, 3 * FL);
-        tail4x1(ra, rb, rc, rd, c, x, xb, out, ob, lanes);
+        tail4x1(r, c, x, xb, out, ob, lanes);
     }
 
-    /**
-     * The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
-     * kept out of the vector method, whose inlining budget in C2 goes to the vector loop.
-     */
-    private void tail4x1(int ra, int rb, int rc, int rd, int c, MemorySegment x, long xb, MemorySegment out, long ob,
-            float[] lanes) {
-        float a = Simd.laneSum(lanes, 0);
-        float b = Simd.laneSum(lanes, FL);
-        float cc = Simd.laneSum(lanes, 2 * FL);
-        float d = Simd.laneSum(lanes, 3 * FL);
+    /** The lane sums of {@link #dot4x1}'s accumulators, its columns [c, cols) in scalar code, then the stores. */
+    private void tail4x1(int r, int c, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        long wc = rc * rowBytes;
-        long wd = rd * rowBytes;
-        for (; c < cols; c++) {
-            long e = c * EB;
-            float xv = x.get(FLOAT, xb + c * 4L);
-            a += w(wa + e) * xv;
-            b += w(wb + e) * xv;
-            cc += w(wc + e) * xv;
-            d += w(wd + e) * xv;
+        for (int k = 0; k < 4; k++) {
+            float s = Simd.laneSum(lanes, k * FL);
+            long w0 = (r + k) * rowBytes;
+            for (int i = c; i < cols; i++) {
+                s += w(w0 + i * EB) * x.get(FLOAT, xb + i * 4L);
+            }
+            out.set(FLOAT, ob + 4L * (r + k), s * scale(r + k));
         }
-        store4(out, ob, ra, rb, rc, rd, a * scale(ra), b * scale(rb), cc * scale(rc), d * scale(rd));
     }
 
     @Override
-    void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid, float[] lanes) {
+    void dot2x1(int ra, int rb, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
         long rowBytes = cols * EB;
         long wa = ra * rowBytes;
         long wb = rb * rowBytes;
+        FloatVector sa = FloatVector.zero(F);
+        FloatVector sb = FloatVector.zero(F);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            FloatVector va = (FloatVector) ByteVector.fromMemorySegment(B, data, wa + e, LE).convertShape(B2F, F, 0);
+            FloatVector vb = (FloatVector) ByteVector.fromMemorySegment(B, data, wb + e, LE).convertShape(B2F, F, 0);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, xb + c * 4L, LE);
+            sa = va.fma(xv, sa);
+            sb = vb.fma(xv, sb);
+        }
+        sa.intoArray(lanes, 0);
+        sb.intoArray(lanes, FL);
+        tail2x1(ra, rb, c, x, xb, out, ob, lanes);
+    }
+
+    /**
+     * The lane sums of {@link #dot2x1}'s accumulators, its columns [c, cols) in scalar code, then the stores;
+     * kept out of the vector method, whose C2 inlining budget goes to the vector loop.
+     */
+    private void tail2x1(int ra, int rb, int c, MemorySegment x, long xb, MemorySegment out, long ob,
+            float[] lanes) {
+        float a = Simd.laneSum(lanes, 0);
+        float b = Simd.laneSum(lanes, FL);
+        long rowBytes = cols * EB;
+        for (; c < cols; c++) {
+            float xv = x.get(FLOAT, xb + c * 4L);
+            a += w(ra * rowBytes + c * EB) * xv;
+            b += w(rb * rowBytes + c * EB) * xv;
+        }
+        out.set(FLOAT, ob + 4L * ra, a * scale(ra));
+        out.set(FLOAT, ob + 4L * rb, b * scale(rb));
+    }
+
+    @Override
+    void dot2x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long wa = r * cols * EB;
+        long wb = wa + cols * EB;
         FloatVector a0 = FloatVector.zero(F);
         FloatVector a1 = FloatVector.zero(F);
         FloatVector a2 = FloatVector.zero(F);
@@ -216,18 +250,18 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         for (; c < bound; c += FL) {
             long e = c * EB;
             long f = c * 4L;
-            FloatVector va = load(wa + e);
-            FloatVector vb = load(wb + e);
-            FloatVector xv = Simd.loadF32(x, x0 + f);
+            FloatVector va = (FloatVector) ByteVector.fromMemorySegment(B, data, wa + e, LE).convertShape(B2F, F, 0);
+            FloatVector vb = (FloatVector) ByteVector.fromMemorySegment(B, data, wb + e, LE).convertShape(B2F, F, 0);
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, x0 + f, LE);
             a0 = va.fma(xv, a0);
             b0 = vb.fma(xv, b0);
-            xv = Simd.loadF32(x, x1 + f);
+            xv = FloatVector.fromMemorySegment(F, x, x1 + f, LE);
             a1 = va.fma(xv, a1);
             b1 = vb.fma(xv, b1);
-            xv = Simd.loadF32(x, x2 + f);
+            xv = FloatVector.fromMemorySegment(F, x, x2 + f, LE);
             a2 = va.fma(xv, a2);
             b2 = vb.fma(xv, b2);
-            xv = Simd.loadF32(x, x3 + f);
+            xv = FloatVector.fromMemorySegment(F, x, x3 + f, LE);
             a3 = va.fma(xv, a3);
             b3 = vb.fma(xv, b3);
         }
@@ -239,44 +273,56 @@ public final class Int8Matrix extends MatrixKernels implements WeightMatrix {
         b1.intoArray(lanes, 5 * FL);
         b2.intoArray(lanes, 6 * FL);
         b3.intoArray(lanes, 7 * FL);
-        tail2x4(ra, rb, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
+        tail1x4(r + 1, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 4 * FL);
     }
 
-    /** Columns [c, cols) of {@link #dot2x4} in scalar code, then the stores (see {@link #tail4x1}). */
-    private void tail2x4(int ra, int rb, int c, MemorySegment x, long x0, long x1, long x2, long x3,
-            MemorySegment out, long ob, long tokenStride, int valid, float[] lanes) {
-        float sa0 = Simd.laneSum(lanes, 0);
-        float sa1 = Simd.laneSum(lanes, FL);
-        float sa2 = Simd.laneSum(lanes, 2 * FL);
-        float sa3 = Simd.laneSum(lanes, 3 * FL);
-        float sb0 = Simd.laneSum(lanes, 4 * FL);
-        float sb1 = Simd.laneSum(lanes, 5 * FL);
-        float sb2 = Simd.laneSum(lanes, 6 * FL);
-        float sb3 = Simd.laneSum(lanes, 7 * FL);
-        long rowBytes = cols * EB;
-        long wa = ra * rowBytes;
-        long wb = rb * rowBytes;
-        for (; c < cols; c++) {
-            long e = c * EB;
+    @Override
+    void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long wr = r * cols * EB;
+        FloatVector s0 = FloatVector.zero(F);
+        FloatVector s1 = FloatVector.zero(F);
+        FloatVector s2 = FloatVector.zero(F);
+        FloatVector s3 = FloatVector.zero(F);
+        int bound = F.loopBound(Math.max(0, cols - Simd.I8_OVERREAD));
+        int c = 0;
+        for (; c < bound; c += FL) {
             long f = c * 4L;
-            float wA = w(wa + e);
-            float wB = w(wb + e);
-            float xv = x.get(FLOAT, x0 + f);
-            sa0 += wA * xv;
-            sb0 += wB * xv;
-            xv = x.get(FLOAT, x1 + f);
-            sa1 += wA * xv;
-            sb1 += wB * xv;
-            xv = x.get(FLOAT, x2 + f);
-            sa2 += wA * xv;
-            sb2 += wB * xv;
-            xv = x.get(FLOAT, x3 + f);
-            sa3 += wA * xv;
-            sb3 += wB * xv;
+            long e = wr + c * EB;
+            FloatVector v = (FloatVector) ByteVector.fromMemorySegment(B, data, e, LE).convertShape(B2F, F, 0);
+            s0 = v.fma(FloatVector.fromMemorySegment(F, x, x0 + f, LE), s0);
+            s1 = v.fma(FloatVector.fromMemorySegment(F, x, x1 + f, LE), s1);
+            s2 = v.fma(FloatVector.fromMemorySegment(F, x, x2 + f, LE), s2);
+            s3 = v.fma(FloatVector.fromMemorySegment(F, x, x3 + f, LE), s3);
         }
-        float ka = scale(ra);
-        float kb = scale(rb);
-        store2x4(out, ob, tokenStride, valid, ra, rb, sa0 * ka, sb0 * kb, sa1 * ka, sb1 * kb, sa2 * ka, sb2 * kb,
-                sa3 * ka, sb3 * kb);
+        s0.intoArray(lanes, 0);
+        s1.intoArray(lanes, FL);
+        s2.intoArray(lanes, 2 * FL);
+        s3.intoArray(lanes, 3 * FL);
+        tail1x4(r, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 0);
+    }
+
+    /**
+     * The lane sums of row r's 4 accumulators (at {@code lanes[lanesOff ..]}) from {@link #dot1x4} or
+     * {@code dot2x4}, its columns [c, cols) in scalar code, then the stores.
+     */
+    private void tail1x4(int r, int c, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
+            long ob, long tokenStride, int valid, float[] lanes, int lanesOff) {
+        float s0 = Simd.laneSum(lanes, lanesOff);
+        float s1 = Simd.laneSum(lanes, lanesOff + FL);
+        float s2 = Simd.laneSum(lanes, lanesOff + 2 * FL);
+        float s3 = Simd.laneSum(lanes, lanesOff + 3 * FL);
+        long wr = r * cols * EB;
+        for (; c < cols; c++) {
+            long f = c * 4L;
+            float wv = w(wr + c * EB);
+            s0 += wv * x.get(FLOAT, x0 + f);
+            s1 += wv * x.get(FLOAT, x1 + f);
+            s2 += wv * x.get(FLOAT, x2 + f);
+            s3 += wv * x.get(FLOAT, x3 + f);
+        }
+        float k = scale(r);
+        store1x4(out, ob, tokenStride, valid, r, s0 * k, s1 * k, s2 * k, s3 * k);
     }
 }

@@ -8,7 +8,7 @@ import java.util.Objects;
  * rows. x is [tokens][cols], out [tokens][rows], both FP32 (offsets in floats). One preallocated task: a call
  * allocates nothing. Not thread-safe (one caller at a time, like the pool).
  *
- * <p>Grain: a multiple of 4 rows (the decode kernel's row block) and at least ~64 KiB of weights, so each chunk
+ * <p>Grain: a multiple of 4 rows (whole decode row pairs) and at least ~64 KiB of weights, so each chunk
  * streams long contiguous runs; the pool then cuts the rows into up to 8 chunks per thread, which keeps two
  * threads even when one of them starts late.
  */

@@ -7,13 +7,28 @@ import java.util.Objects;
 
 /**
  * The matmul loop shared by the {@link WeightMatrix} implementations: bounds checks, then either the decode
- * path (one token; 4 rows per weight pass) or the prefill path (tiles of 4 tokens by 2 rows, blocked so the
- * weight rows of a block and the activations of a token block stay in L2 while they are reused).
+ * path (one token; 4 rows per weight pass, 2 for F16, sharing each activation load) or the prefill path (tiles
+ * of 4 tokens by 2 rows, 1 for F16, each weight load reused by 4 tokens; blocked so the weight rows of a block
+ * and the activations of a token block stay in L2 while they are reused).
  *
- * <p>Each subclass supplies two vector kernels for its element type. Tails reuse them with a row or token
+ * <p>Each subclass supplies the two vector kernels for its element type. Tails reuse them with a row or token
  * repeated (a repeated row's result is simply stored twice), so no kernel has a special case for short blocks.
  * The kernels are separate methods of each final class, so they are compiled per dtype and never share a
  * megamorphic inner loop.
+ *
+ * <p>Keeping C2 able to compile a kernel whole is what makes it fast and allocation-free: a Vector API call
+ * that C2 does not inline (or whose intrinsic it gives up on) runs the Java fallback and boxes its vectors, and
+ * C2 stops inlining once a method's IR passes a node budget that the Vector API's layers fill quickly. So the
+ * kernel shapes are small (F16's 4-row decode and 2x4 prefill kernels ran out of budget under some profiles,
+ * leaving a load per iteration boxed), a kernel's method holds only its vector loop, and the lane sums (through
+ * a per-thread scratch array, {@link Simd#laneSum}), the scalar column tail and the stores live in a separate
+ * tail method. Vector code calls no helper method of ours that takes or returns a vector: C2 declines to inline
+ * a method that already has a big compiled body of its own (a shared helper gets one once it is hot), and the
+ * vector then crosses a real call, boxed. The widening loads are therefore written out in each kernel.
+ *
+ * <p>Every output is accumulated the same way whichever kernel computes it (one FMA chain per row and token in
+ * column order, a fixed lane-sum tree, then the scalar tail), so a token's result has the same bits alone or in
+ * a batch, in any row range, and so on any thread count. {@code HotPathAllocationTest} guards all of this.
  */
 abstract class MatrixKernels {
     /** Bytes of weight rows per prefill row block (re-read from L2 by each token tile of the block). */
@@ -26,21 +41,16 @@ abstract class MatrixKernels {
 
     final int rows;
     final int cols;
-    /** Kernels with a long widening (F16) use the narrow shapes: 2 rows per decode pass, 1 row per prefill tile. */
-    private final boolean narrow;
+    private final boolean wide;
     private final int rowBlock;
     private final int tokenBlock;
 
-    MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement) {
-        this(data, rows, cols, bytesPerElement, false);
-    }
-
     /**
-     * {@code narrow}: the subclass's widening is long enough that C2 cannot inline four copies of it in one
-     * method (its node budget runs out, and a widening left as a call boxes a vector per iteration), so the
-     * loops call {@link #dot2x1} and {@link #dot1x4} instead of {@link #dot4x1} and {@link #dot2x4}.
+     * {@code wide}: the subclass's widening is short enough for the wider kernels, {@link #dot4x1} for decode
+     * (4 concurrent weight streams per thread draw more memory bandwidth than 2) and {@link #dot2x4} for prefill
+     * (each activation load shared by 2 rows); F16's is not (4 inlined copies of it exceed C2's node budget).
      */
-    MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement, boolean narrow) {
+    MatrixKernels(MemorySegment data, int rows, int cols, int bytesPerElement, boolean wide) {
         if (rows <= 0 || cols <= 0) {
             throw new IllegalArgumentException("matrix shape must be positive: " + rows + "x" + cols);
         }
@@ -51,7 +61,7 @@ abstract class MatrixKernels {
         }
         this.rows = rows;
         this.cols = cols;
-        this.narrow = narrow;
+        this.wide = wide;
         long rowBytes = (long) cols * bytesPerElement;
         this.rowBlock = (int) Math.max(2, Math.min(rows, ROW_BLOCK_BYTES / rowBytes)) & ~1;
         this.tokenBlock = (int) Math.max(8, TOKEN_BLOCK_BYTES / (cols * 4L)) & ~3;
@@ -65,30 +75,29 @@ abstract class MatrixKernels {
         return cols;
     }
 
+    /** Rows r..r+3 times one token (as {@link #dot2x1}); only called when wide. */
+    void dot4x1(int r, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
+        throw new UnsupportedOperationException("no 4-row decode kernel");
+    }
+
+    /** Rows r and r+1 times four tokens (as {@link #dot1x4}); only called when wide. */
+    void dot2x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        throw new UnsupportedOperationException("no 2x4 prefill kernel");
+    }
+
     /**
-     * Rows ra..rd (maybe repeated) times one token at byte offset xb; out[r] at byte ob + 4r. {@code lanes} holds
+     * Rows ra, rb (maybe equal) times one token at byte offset xb; out[r] at byte ob + 4r. {@code lanes} holds
      * 8 * FL floats of scratch for the final lane sums.
      */
-    abstract void dot4x1(int ra, int rb, int rc, int rd, MemorySegment x, long xb, MemorySegment out, long ob,
-            float[] lanes);
+    abstract void dot2x1(int ra, int rb, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes);
 
     /**
-     * Rows ra, rb (maybe equal) times tokens at byte offsets x0..x3 (maybe repeated); stores the first
-     * {@code valid} tokens' results at {@code ob + k*tokenStride + 4r}.
+     * Row r times the tokens at byte offsets x0..x3 (maybe repeated); stores the first {@code valid} tokens'
+     * results at {@code ob + k*tokenStride + 4r}.
      */
-    abstract void dot2x4(int ra, int rb, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out,
-            long ob, long tokenStride, int valid, float[] lanes);
-
-    /** Two rows (maybe equal) times one token; only called for narrow kernels. */
-    void dot2x1(int ra, int rb, MemorySegment x, long xb, MemorySegment out, long ob, float[] lanes) {
-        dot4x1(ra, rb, ra, rb, x, xb, out, ob, lanes);
-    }
-
-    /** One row times four tokens (as {@link #dot2x4}); only called for narrow kernels. */
-    void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
-            long tokenStride, int valid, float[] lanes) {
-        dot2x4(r, r, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes);
-    }
+    abstract void dot1x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes);
 
     public final void multiply(MemorySegment x, long xOffset, int tokens, MemorySegment out, long outOffset,
             int rowStart, int rowEnd) {
@@ -114,22 +123,17 @@ abstract class MatrixKernels {
     private void multiplyOneToken(MemorySegment x, long xb, MemorySegment out, long ob, int rowStart, int rowEnd,
             float[] lanes) {
         int r = rowStart;
-        if (narrow) {
-            for (; r < rowEnd; r += 2) {
-                dot2x1(r, Math.min(r + 1, rowEnd - 1), x, xb, out, ob, lanes);
+        if (wide) {
+            for (; r + 4 <= rowEnd; r += 4) {
+                dot4x1(r, x, xb, out, ob, lanes);
             }
-            return;
         }
-        for (; r + 4 <= rowEnd; r += 4) {
-            dot4x1(r, r + 1, r + 2, r + 3, x, xb, out, ob, lanes);
-        }
-        if (r < rowEnd) {
-            int last = rowEnd - 1;
-            dot4x1(r, Math.min(r + 1, last), Math.min(r + 2, last), last, x, xb, out, ob, lanes);
+        for (; r < rowEnd; r += 2) {
+            dot2x1(r, Math.min(r + 1, rowEnd - 1), x, xb, out, ob, lanes);
         }
     }
 
-    /** Tokens [t0, t1) times rows [r0, r1), in tiles of 4 tokens by 2 rows. */
+    /** Tokens [t0, t1) times rows [r0, r1), in tiles of 4 tokens by 2 rows (wide) or 1 row. */
     private void multiplyBlock(MemorySegment x, long xb, MemorySegment out, long ob, int t0, int t1, int r0, int r1,
             float[] lanes) {
         long xStride = (long) cols * Float.BYTES;
@@ -143,17 +147,13 @@ abstract class MatrixKernels {
             int valid = Math.min(4, t1 - t);
             long o = ob + t * tokenStride;
             int r = r0;
-            if (narrow) {
-                for (; r < r1; r++) {
-                    dot1x4(r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
+            if (wide) {
+                for (; r + 2 <= r1; r += 2) {
+                    dot2x4(r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
                 }
-                continue;
             }
-            for (; r + 2 <= r1; r += 2) {
-                dot2x4(r, r + 1, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
-            }
-            if (r < r1) {
-                dot2x4(r, r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
+            for (; r < r1; r++) {
+                dot1x4(r, x, xa, xbb, xc, xd, out, o, tokenStride, valid, lanes);
             }
         }
     }
@@ -177,32 +177,19 @@ abstract class MatrixKernels {
         Objects.checkFromIndexSize(dstOffset, cols, dst.byteSize() / Float.BYTES);
     }
 
-    static void store4(MemorySegment out, long ob, int ra, int rb, int rc, int rd, float a, float b, float c,
-            float d) {
-        out.set(FLOAT, ob + 4L * ra, a);
-        out.set(FLOAT, ob + 4L * rb, b);
-        out.set(FLOAT, ob + 4L * rc, c);
-        out.set(FLOAT, ob + 4L * rd, d);
-    }
-
-    /** Stores the first {@code valid} tokens' results of rows ra and rb. */
-    static void store2x4(MemorySegment out, long ob, long tokenStride, int valid, int ra, int rb, float a0,
-            float b0, float a1, float b1, float a2, float b2, float a3, float b3) {
-        long oa = ob + 4L * ra;
-        long obb = ob + 4L * rb;
-        out.set(FLOAT, oa, a0);
-        out.set(FLOAT, obb, b0);
+    /** Stores the first {@code valid} of row r's four token results. */
+    static void store1x4(MemorySegment out, long ob, long tokenStride, int valid, int r, float s0, float s1,
+            float s2, float s3) {
+        long o = ob + 4L * r;
+        out.set(FLOAT, o, s0);
         if (valid > 1) {
-            out.set(FLOAT, oa + tokenStride, a1);
-            out.set(FLOAT, obb + tokenStride, b1);
+            out.set(FLOAT, o + tokenStride, s1);
         }
         if (valid > 2) {
-            out.set(FLOAT, oa + 2 * tokenStride, a2);
-            out.set(FLOAT, obb + 2 * tokenStride, b2);
+            out.set(FLOAT, o + 2 * tokenStride, s2);
         }
         if (valid > 3) {
-            out.set(FLOAT, oa + 3 * tokenStride, a3);
-            out.set(FLOAT, obb + 3 * tokenStride, b3);
+            out.set(FLOAT, o + 3 * tokenStride, s3);
         }
     }
 }

@@ -107,7 +107,7 @@ public final class PagedAttention {
             e.intoArray(s, off + i);
             sum = sum.add(e);
         }
-        float total = Simd.sum(sum);
+        float total = sum.reduceLanes(VectorOperators.ADD);
         for (; i < n; i++) {
             float e = (float) Math.exp(s[off + i] - max);
             s[off + i] = e;

@@ -123,7 +123,7 @@ class WeightMatrixTest {
         }
     }
 
-    /** Same accumulation order and a fixed reduction tree: the same bits in every JIT tier and batch. */
+    /** Same accumulation order and a fixed scalar lane-sum tree: the same bits in every JIT tier and batch. */
     @ParameterizedTest
     @EnumSource(DType.class)
     void shouldGiveEachTokenTheSameBitsAloneOrInABatch(DType dtype) {

@@ -24,12 +24,13 @@ import jdk.incubator.vector.VectorSpecies;
  * caches) and <b>stream</b> cycles through copies of it totalling at least 256 MiB, so the weights come from DRAM
  * as in a real forward pass. Each case runs in rounds; every round also measures the memory bandwidth right
  * there: a parallel {@code MemorySegment.copy} of 1 GiB (counted on the read side, 1 GiB / time) and a parallel
- * read-only vector sum of 1 GiB. Medians over the rounds are printed, so a noisy shared machine moves the
- * reference and the kernel together.
+ * read-only vector sum of 1 GiB (one contiguous 1 MiB stream per thread at a time: the best case, which a gemv
+ * reading 4 rows at once does not reach). Medians over the rounds are printed, so a noisy shared machine moves
+ * the reference and the kernel together. Columns s/copy and s/read compare the streamed weight bandwidth.
  *
  * <p>Run after {@code bin/test -pl gpu-worker -am}: {@code java --add-modules jdk.incubator.vector -cp
  * gpu-worker/target/classes io.llmcluster.worker.cpu.bench.GemvBench [threads] [rounds] [filter]}, where filter
- * selects cases by substring of "ROWSxCOLS DTYPE", e.g. "BF16".
+ * selects cases by substring of "ROWSxCOLS DTYPE", e.g. "BF16". It needs about 3.5 GiB of memory.
  */
 public final class GemvBench {
     private static final long GIB = 1L << 30;
