@@ -38,8 +38,8 @@ fi
 java_run() { "$JAVA_HOME/bin/java" "${LLMC_JVM_FLAGS[@]}" -cp "$cp" "$@"; }
 
 echo "[engine-bench] $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg), model $model" >&2
-work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+work=${BENCH_WORK_DIR:-$(mktemp -d)}
+[[ -n ${BENCH_WORK_DIR:-} ]] || trap 'rm -rf "$work"' EXIT
 java_run io.llmcluster.worker.tools.EngineBench "$model" throughput "$n" "$prompt" "$output" > "$work/throughput.txt"
 java_run io.llmcluster.batcher.bench.SchedulerStepBench > "$work/scheduler.txt"
 java_run io.llmcluster.worker.tools.EngineBench "$model" prefix "$systems" "$requests" "$system_tokens" "$suffix" > "$work/prefix.txt"
@@ -53,8 +53,8 @@ awk -F= -v n="$n" -v p="$prompt" -v o="$output" -v s="$systems" -v r="$requests"
     printf "  one after another  %8.2f tok/s  (%.1f s)\n", v["sequential_tok_s"], v["sequential_s"]
     printf "  all at once        %8.2f tok/s  (%.1f s)\n", v["concurrent_tok_s"], v["concurrent_s"]
     printf "  ratio              %8.2fx        (target >= 4)\n", v["ratio"]
-    step_us = 1e6 * v["concurrent_s"] / o  # mean time per step of the concurrent run
-    printf "\nscheduler, 256 decoding sequences: %.1f us per step (target < 200 us); %.4f of the concurrent run's mean step (%d sequences, %.0f us)\n", sched, sched / step_us, n, step_us
+    step_us = 1e6 * v["concurrent_s"] / o
+    printf "\nscheduler, 256 decoding sequences: %.1f us per step (target < 200 us); %.4f of the mean step of the concurrent run (%d sequences, %.0f us)\n", sched, sched / step_us, n, step_us
     printf "\n%d system prompts x %d requests (%d + %d tokens), one burst\n", s, r, st, sf
     printf "  %-10s %9s %14s %14s %14s %9s\n", "caching", "hit rate", "TTFT mean s", "TTFT p50 s", "TTFT p90 s", "wall s"
     printf "  %-10s %9.3f %14.3f %14.3f %14.3f %9.2f\n", "off", v["uncached_hit_rate"], v["uncached_ttft_mean_s"], v["uncached_ttft_p50_s"], v["uncached_ttft_p90_s"], v["uncached_wall_s"]
