@@ -47,6 +47,7 @@ public final class Engine implements AutoCloseable {
     private final StepMeter meter = new StepMeter();
     private final List<KvEvent> eventBuffer = new ArrayList<>();
     private final Consumer<List<KvEvent>> kvEventSink;
+    private final HashExtra hashExtra;
     private int[] sampled;
     private int[] rowOfEntry;
     private volatile EngineStats stats = EngineStats.EMPTY;
@@ -61,6 +62,7 @@ public final class Engine implements AutoCloseable {
         int blockSize = backend.kvBlockSize();
         BlockPool pool = new BlockPool(backend.numKvBlocks(), blockSize, System.nanoTime());
         HashExtra extra = HashExtra.base(model.modelId(), "fp32");
+        this.hashExtra = extra;
         this.kv = new KvCacheManager(pool, new BlockHasher(extra, blockSize));
         this.maxModelLen = (int) Math.min(model.config().maxContextTokens(), (long) backend.numKvBlocks() * blockSize);
         int batchTokens = Math.min(config.maxNumBatchedTokens(), backend.maxBatchTokens());
@@ -119,6 +121,31 @@ public final class Engine implements AutoCloseable {
                 s.emitEnd(FinishReason.ABORT);
             }
         });
+    }
+
+    /**
+     * The KV pool's snapshot for the cluster's directory, taken on the engine thread between steps, so it matches
+     * the events published so far exactly (its {@code seq} is the last of them).
+     */
+    public java.util.concurrent.CompletableFuture<io.llmcluster.kv.KvSnapshot> kvSnapshot(String workerId) {
+        var f = new java.util.concurrent.CompletableFuture<io.llmcluster.kv.KvSnapshot>();
+        command(() -> f.complete(io.llmcluster.kv.KvSnapshot.of(workerId, kv.pool())));
+        return f;
+    }
+
+    /** The KV pool's epoch (fixed for the engine's life). */
+    public long kvEpoch() {
+        return kv.pool().epoch();
+    }
+
+    /** Tokens per KV block. */
+    public int kvBlockSize() {
+        return backend.kvBlockSize();
+    }
+
+    /** The hasher's extra (model id, dtype) a gateway must use to hash prompts the way this engine does. */
+    public HashExtra hashExtra() {
+        return hashExtra;
     }
 
     public EngineStats stats() {
