@@ -57,7 +57,10 @@ public final class WorkerDirectory {
                 gone.add(id);
             }
         }
-        gone.forEach(this::drop);
+        gone.forEach(id -> {
+            drop(id);
+            listed.remove(id);
+        });
         List<String> added = new ArrayList<>();
         for (Map.Entry<String, String> e : workers.entrySet()) {
             if (!listed.containsKey(e.getKey()) && !unreachable.contains(e.getValue())) {

@@ -116,6 +116,15 @@ class TwoNodeClusterTest {
     awaitAdmin("workers", w -> w.get("workers").size() == 1);
   }
 
+  @Test
+  void shouldRequireTheAdminTokenForTheClusterViews() throws Exception {
+    for (String what : new String[] {"cluster", "workers", "kv"}) {
+      HttpResponse<String> r = HTTP.send(HttpRequest.newBuilder(URI.create(a.baseUrl() + "/admin/" + what))
+          .header("Authorization", "Bearer wrong").build(), HttpResponse.BodyHandlers.ofString());
+      assertEquals(401, r.statusCode(), what);
+    }
+  }
+
   /** Sends one greedy request of one token straight to {@code node}'s worker and waits for its end. */
   private static void generateOn(ServingNode node, int[] prompt) throws Exception {
     CompletableFuture<TokenChunk> last = new CompletableFuture<>();
