@@ -13,6 +13,7 @@ import io.llmcluster.kv.HashExtra;
 import io.llmcluster.kv.KvCacheManager;
 import io.llmcluster.kv.KvCacheStats;
 import io.llmcluster.kv.KvEvent;
+import io.llmcluster.kv.KvSnapshot;
 import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.model.ModelDirectory;
@@ -20,6 +21,7 @@ import io.llmcluster.worker.sample.Sampler;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -127,9 +129,9 @@ public final class Engine implements AutoCloseable {
      * The KV pool's snapshot for the cluster's directory, taken on the engine thread between steps, so it matches
      * the events published so far exactly (its {@code seq} is the last of them).
      */
-    public java.util.concurrent.CompletableFuture<io.llmcluster.kv.KvSnapshot> kvSnapshot(String workerId) {
-        var f = new java.util.concurrent.CompletableFuture<io.llmcluster.kv.KvSnapshot>();
-        command(() -> f.complete(io.llmcluster.kv.KvSnapshot.of(workerId, kv.pool())));
+    public CompletableFuture<KvSnapshot> kvSnapshot(String workerId) {
+        CompletableFuture<KvSnapshot> f = new CompletableFuture<>();
+        command(() -> f.complete(KvSnapshot.of(workerId, kv.pool())));
         return f;
     }
 
