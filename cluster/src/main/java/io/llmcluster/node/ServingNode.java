@@ -2,6 +2,7 @@ package io.llmcluster.node;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.llmcluster.cluster.gateway.KvDirectory;
 import io.llmcluster.http.HttpApi;
 import io.llmcluster.http.HttpServer;
 import io.llmcluster.http.ServedModel;
@@ -32,11 +33,14 @@ public final class ServingNode implements AutoCloseable {
 
     private final ActorSystem<Node.Command> system;
     private final ActorRef<GpuWorker.Command> worker;
+    private final ActorRef<KvDirectory.Command> directory;
     private final ServerBinding binding;
 
-    private ServingNode(ActorSystem<Node.Command> system, ActorRef<GpuWorker.Command> worker, ServerBinding binding) {
+    private ServingNode(ActorSystem<Node.Command> system, ActorRef<GpuWorker.Command> worker,
+                        ActorRef<KvDirectory.Command> directory, ServerBinding binding) {
         this.system = system;
         this.worker = worker;
+        this.directory = directory;
         this.binding = binding;
     }
 
@@ -70,7 +74,7 @@ public final class ServingNode implements AutoCloseable {
                         .get(ASK.toSeconds(), TimeUnit.SECONDS);
                 binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
             }
-            return new ServingNode(system, worker, binding);
+            return new ServingNode(system, worker, parts.directory(), binding);
         } catch (Exception e) {
             boolean engineFailed = terminatesWithin(system, Duration.ofSeconds(1)); // the worker stopped the node
             system.terminate();
@@ -172,6 +176,11 @@ public final class ServingNode implements AutoCloseable {
 
     public ActorRef<GpuWorker.Command> worker() {
         return worker;
+    }
+
+    /** The KV directory replica (gateway nodes), else null. */
+    public ActorRef<KvDirectory.Command> directory() {
+        return directory;
     }
 
     public ActorSystem<Node.Command> system() {

@@ -1,6 +1,8 @@
 package io.llmcluster.cluster.gateway;
 
 import io.llmcluster.cluster.ClusterKeys;
+import io.llmcluster.cluster.routing.RouteDecision;
+import io.llmcluster.cluster.routing.RouteRequest;
 import io.llmcluster.cluster.worker.WorkerReport;
 import io.llmcluster.kv.KvEventBatch;
 import io.llmcluster.kv.KvIndex;
@@ -25,7 +27,8 @@ import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.cluster.typed.Subscribe;
 
 /**
- * A gateway's replica of the cluster-wide KV directory, a thin shell around {@link WorkerDirectory}: subscribes
+ * A gateway's replica of the cluster-wide KV directory and its routing decisions ({@link Route}: the router reads
+ * the directory's index, so both live in one actor), a thin shell around {@link WorkerDirectory}: subscribes
  * to the workers' KV event batches and load reports (pub-sub topics), to the Receptionist's worker listing and
  * to cluster membership; asks a worker for its {@link KvSnapshot} when it joins and whenever the index says
  * {@code NEEDS_SNAPSHOT} (again every tick while one is awaited); drops a worker's entries when its node leaves
@@ -38,6 +41,19 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
 
     /** Asks for the directory as the admin API shows it. */
     public record GetView(ActorRef<WorkerDirectory.DirectoryView> replyTo) implements Command {}
+
+    /**
+     * Asks where a request should go: the routing policy's decision over the directory's cached prefixes and the
+     * workers' latest reports (local to the gateway: the request's chain is a {@code long[]} that never travels).
+     */
+    public record Route(RouteRequest request, ActorRef<RouteReply> replyTo) implements Command {}
+
+    /**
+     * The answer to {@link Route}.
+     *
+     * @param worker the chosen worker's reference for a {@link RouteDecision.Route}, else null
+     */
+    public record RouteReply(RouteDecision decision, ActorRef<GpuWorker.Command> worker) {}
 
     private record EventsPublished(KvEventBatch batch) implements Command {}
 
@@ -93,6 +109,7 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     public Receive<Command> createReceive() {
         return newReceiveBuilder()
                 .onMessage(GetView.class, this::onGetView)
+                .onMessage(Route.class, this::onRoute)
                 .onMessage(EventsPublished.class, this::onEventsPublished)
                 .onMessage(ReportPublished.class, this::onReportPublished)
                 .onMessage(SnapshotReceived.class, this::onSnapshotReceived)
@@ -105,6 +122,13 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
 
     private Behavior<Command> onGetView(GetView g) {
         g.replyTo().tell(directory.view());
+        return this;
+    }
+
+    private Behavior<Command> onRoute(Route r) {
+        RouteDecision d = directory.route(r.request());
+        ActorRef<GpuWorker.Command> worker = d instanceof RouteDecision.Route route ? refs.get(route.workerId()) : null;
+        r.replyTo().tell(new RouteReply(d, worker));
         return this;
     }
 

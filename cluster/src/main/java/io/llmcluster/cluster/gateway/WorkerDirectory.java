@@ -1,5 +1,9 @@
 package io.llmcluster.cluster.gateway;
 
+import io.llmcluster.cluster.routing.RouteDecision;
+import io.llmcluster.cluster.routing.RouteRequest;
+import io.llmcluster.cluster.routing.Router;
+import io.llmcluster.cluster.routing.RoutingPolicy;
 import io.llmcluster.cluster.worker.WorkerReport;
 import io.llmcluster.kv.KvEventBatch;
 import io.llmcluster.kv.KvIndex;
@@ -14,7 +18,7 @@ import java.util.TreeMap;
 
 /**
  * The gateway's view of the cluster's workers, the policy the {@link KvDirectory} actor is a thin shell around:
- * the KV directory replica ({@link KvIndex}), which worker lives on which node (from the Receptionist's
+ * the KV directory replica ({@link KvIndex}) and the routing policy over it and the reports, which worker lives on which node (from the Receptionist's
  * listing), which nodes are unreachable (from cluster membership) and each worker's latest report. A worker
  * counts as a member while it is listed and its node is reachable; events, snapshots and reports of
  * non-members are dropped (late messages of a worker that left), and a worker's entries go when it stops being
@@ -22,6 +26,7 @@ import java.util.TreeMap;
  */
 public final class WorkerDirectory {
     private final KvIndex index;
+    private final RoutingPolicy router;
     private final Map<String, String> listed = new TreeMap<>();       // worker id -> node address
     private final Set<String> unreachable = new HashSet<>();          // node addresses
     private final Map<String, WorkerReport> reports = new TreeMap<>();
@@ -30,8 +35,20 @@ public final class WorkerDirectory {
     private long lastRateNs;
     private double eventsPerSecond;
 
+    /** A directory whose routing policy is the KV-aware {@link Router} over {@code index}. */
     public WorkerDirectory(KvIndex index) {
+        this(index, new Router(index));
+    }
+
+    /** A directory over {@code index}; {@code router} must read the same index (or none: round robin). */
+    public WorkerDirectory(KvIndex index, RoutingPolicy router) {
         this.index = index;
+        this.router = router;
+    }
+
+    /** Where {@code request} should go among the member workers (reports and cached prefixes so far). */
+    public RouteDecision route(RouteRequest request) {
+        return router.route(request);
     }
 
     public KvIndex index() {
@@ -120,6 +137,7 @@ public final class WorkerDirectory {
             return false;
         }
         reports.put(report.load().workerId(), report);
+        router.updateLoad(report.load());
         return true;
     }
 
@@ -173,6 +191,7 @@ public final class WorkerDirectory {
     private void drop(String workerId) {
         index.removeWorker(workerId);
         reports.remove(workerId);
+        router.removeWorker(workerId);
     }
 
     /**

@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import io.llmcluster.cluster.routing.RouteDecision;
+import io.llmcluster.cluster.routing.RouteRequest;
 import io.llmcluster.cluster.routing.WorkerLoad;
 import io.llmcluster.cluster.worker.WorkerReport;
 import io.llmcluster.kv.KvEvent;
@@ -78,6 +80,22 @@ class WorkerDirectoryTest {
     assertEquals(List.of("w2"), dir.onReachable(NODE_B));
     assertTrue(dir.isMember("w2"));
     assertEquals(Map.of("w1", NODE_A, "w2", NODE_B), dir.view().workerNodes());
+  }
+
+  @Test
+  void shouldRouteToThePrefixHolderAndAwayFromItOnceItsNodeLeft() {
+    dir.onListing(Map.of("w1", NODE_A, "w2", NODE_B));
+    dir.onEvents(stored("w2", 1, 11, 12));
+    dir.onReport(report("w1"));
+    dir.onReport(report("w2"));
+    RouteRequest request = RouteRequest.of(new long[] {11, 12}, 16, 40, 8);
+    RouteDecision.Route first = (RouteDecision.Route) dir.route(request); // reserves on w2 until its next report
+    assertEquals("w2", first.workerId());
+    assertEquals(2, first.cachedBlocks());
+    dir.onNodeRemoved(NODE_B);
+    RouteDecision after = dir.route(request);
+    assertEquals("w1", ((RouteDecision.Route) after).workerId());
+    assertEquals(0, ((RouteDecision.Route) after).cachedBlocks());
   }
 
   @Test

@@ -2,6 +2,7 @@ package io.llmcluster.cluster.node;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertInstanceOf;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -9,6 +10,12 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.cluster.gateway.KvDirectory;
+import io.llmcluster.cluster.routing.RouteDecision;
+import io.llmcluster.cluster.routing.RouteRequest;
+import io.llmcluster.kv.BlockHasher;
+import io.llmcluster.kv.HashExtra;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import io.llmcluster.http.ServedModel;
 import io.llmcluster.node.CpuEngineFactory;
 import io.llmcluster.node.NodeSettings;
@@ -35,7 +42,7 @@ import org.junit.jupiter.api.Test;
 /**
  * Two nodes in one JVM on loopback: A (gateway + worker, joins itself) and B (worker only, seeds on A). A's KV
  * directory learns B's worker through the Receptionist, B's cached prefix through the kv-events topic, B's load
- * through the reports topic, and drops B's entries when B leaves. Generous timeouts: the CI machine is a loaded
+ * through the reports topic, routes a request with that prefix to B, and drops B's entries when B leaves. Generous timeouts: the CI machine is a loaded
  * 2-core box; every wait polls a condition, none sleeps a fixed time.
  */
 class TwoNodeClusterTest {
@@ -106,6 +113,16 @@ class TwoNodeClusterTest {
     JsonNode kv = awaitAdmin("kv", k -> k.at("/per_worker/gpu-worker-b/blocks").asInt() >= 3);
     assertEquals(0, kv.at("/per_worker/gpu-worker-a/blocks").asInt(), kv.toString());
     assertEquals("in_sync", kv.at("/per_worker/gpu-worker-b/sync").asText(), kv.toString());
+
+    // the gateway hashes the prompt as the engines do; its router sends it to B, which holds three blocks
+    long[] chain = new BlockHasher(HashExtra.base(model.modelId(), "fp32"), 16).hashFullBlocks(prompt);
+    KvDirectory.RouteReply reply = AskPattern.<KvDirectory.Command, KvDirectory.RouteReply>ask(a.directory(),
+        r -> new KvDirectory.Route(RouteRequest.of(chain, 16, prompt.length, 16), r), WAIT, a.system().scheduler())
+        .toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+    RouteDecision.Route route = assertInstanceOf(RouteDecision.Route.class, reply.decision());
+    assertEquals("gpu-worker-b", route.workerId());
+    assertEquals(3, route.cachedBlocks());
+    assertEquals("gpu-worker-b", reply.worker().path().name());
 
     b.close();
     b = null;
