@@ -15,5 +15,6 @@ fi
 export JAVA_HOME
 export PATH="$JAVA_HOME/bin:$PATH"
 LLMC_JVM_FLAGS=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -XX:+UseParallelGC
+  --add-exports java.base/jdk.internal.misc=ALL-UNNAMED
   -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
 export MAVEN_OPTS="${MAVEN_OPTS:-} --sun-misc-unsafe-memory-access=allow"

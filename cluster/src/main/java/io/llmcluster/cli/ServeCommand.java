@@ -79,6 +79,12 @@ final class ServeCommand implements Callable<Integer> {
     }
 
     private static void announce(ServingNode node, ModelDirectory dir, NodeSettings s) {
+        System.err.println("[llmc] cluster node " + node.clusterAddress() + ", roles " + s.cluster().roles()
+                + (s.cluster().seedNodes().isEmpty() ? ", alone (joined itself)" : ", seed nodes " + s.cluster().seedNodes()));
+        if (!s.cluster().isGateway()) {
+            System.err.println("[llmc] worker node: no HTTP server; model \"" + dir.modelId() + "\" loading");
+            return;
+        }
         String url = node.baseUrl();
         System.err.println("[llmc] serving model \"" + dir.modelId() + "\" (" + dir.config().architecture().hfClassName()
                 + ") at " + url + " — loading, /health says ready when it is");

@@ -2,6 +2,8 @@ package io.llmcluster.http;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import io.llmcluster.cluster.gateway.KvDirectory;
+import io.llmcluster.cluster.gateway.WorkerDirectory;
 import io.llmcluster.worker.actor.GpuWorker;
 import io.llmcluster.worker.actor.WorkerLoad;
 import io.llmcluster.worker.actor.WorkerState;
@@ -43,15 +45,22 @@ public final class HttpApi extends AllDirectives {
 
     private final ActorSystem<?> system;
     private final ActorRef<GpuWorker.Command> worker;
+    private final ActorRef<KvDirectory.Command> directory;
     private final ServedModel model;
     private final HttpSettings settings;
     private final ServingMetrics metrics;
     private final GenerationHandler generation;
 
-    public HttpApi(ActorSystem<?> system, ActorRef<GpuWorker.Command> worker, ServedModel model, HttpSettings settings,
+    /**
+     * @param directory the node's KV directory replica (admin views of workers and the directory), or null on a
+     *                  node that is not in a cluster (then those views answer 503)
+     */
+    public HttpApi(ActorSystem<?> system, ActorRef<GpuWorker.Command> worker,
+                   ActorRef<KvDirectory.Command> directory, ServedModel model, HttpSettings settings,
                    ServingMetrics metrics) {
         this.system = system;
         this.worker = worker;
+        this.directory = directory;
         this.model = model;
         this.settings = settings;
         this.metrics = metrics;
@@ -67,7 +76,12 @@ public final class HttpApi extends AllDirectives {
                 path("health", () -> get(this::health)),
                 path("metrics", () -> get(this::prometheus)),
                 path(PathMatchers.segment("admin").slash("engine"), () -> get(() -> admin(this::adminEngine))),
-                path(PathMatchers.segment("admin").slash("drain"), () -> post(() -> admin(this::adminDrain))))));
+                path(PathMatchers.segment("admin").slash("drain"), () -> post(() -> admin(this::adminDrain))),
+                path(PathMatchers.segment("admin").slash("cluster"), () -> get(() -> admin(this::adminCluster))),
+                path(PathMatchers.segment("admin").slash("workers"), () -> get(() -> admin(
+                        () -> adminDirectory(ClusterAdminReport::workers)))),
+                path(PathMatchers.segment("admin").slash("kv"), () -> get(() -> admin(
+                        () -> adminDirectory(ClusterAdminReport::kv)))))));
     }
 
     private Route generate(Endpoint endpoint) {
@@ -158,6 +172,23 @@ public final class HttpApi extends AllDirectives {
         worker.tell(new GpuWorker.Drain(system.ignoreRef()));
         return completeWithFuture(load().thenApply(l -> json(202, Json.object()
                 .put("status", "draining").put("in_flight", l.inFlight()))));
+    }
+
+    private Route adminCluster() {
+        if (!system.settings().config().getString("pekko.actor.provider").equals("cluster")) {
+            return complete(error(ApiError.notReady("this node is not in a cluster", 0)));
+        }
+        org.apache.pekko.cluster.typed.Cluster c = org.apache.pekko.cluster.typed.Cluster.get(system);
+        return complete(json(200, ClusterAdminReport.cluster(c.state(), c.selfMember())));
+    }
+
+    private Route adminDirectory(java.util.function.Function<WorkerDirectory.DirectoryView, JsonNode> body) {
+        if (directory == null) {
+            return complete(error(ApiError.notReady("this node has no KV directory (not a gateway)", 0)));
+        }
+        CompletionStage<WorkerDirectory.DirectoryView> view = AskPattern.ask(directory, KvDirectory.GetView::new,
+                ASK_TIMEOUT, system.scheduler());
+        return completeWithFuture(view.thenApply(v -> json(200, body.apply(v))).exceptionally(this::errorResponse));
     }
 
     private CompletionStage<WorkerLoad> load() {

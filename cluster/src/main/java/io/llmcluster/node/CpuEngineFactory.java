@@ -15,10 +15,10 @@ import io.llmcluster.worker.model.ModelDirectory;
 public record CpuEngineFactory(ModelDirectory model, CpuBackendOptions options, EngineConfig config)
         implements EngineFactory {
     @Override
-    public LoadedEngine start() {
+    public LoadedEngine start(java.util.function.Consumer<java.util.List<io.llmcluster.kv.KvEvent>> kvEvents) {
         CpuBackend backend = new CpuBackend(model, options);
         try {
-            Engine engine = new Engine(model, backend, config);
+            Engine engine = new Engine(model, backend, config, kvEvents);
             return new LoadedEngine(engine, backend.describe(), config, backend);
         } catch (RuntimeException e) {
             backend.close();

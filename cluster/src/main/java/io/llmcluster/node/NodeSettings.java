@@ -17,7 +17,7 @@ import java.util.Locale;
  * @param model a model directory, or empty for the embedded default
  */
 public record NodeSettings(String model, HttpSettings http, WorkerSettings worker, EngineConfig engine,
-                           CpuBackendOptions cpu) {
+                           CpuBackendOptions cpu, ClusterSettings cluster) {
 
     public static NodeSettings from(Config root) {
         Config c = root.getConfig("llmcluster");
@@ -28,7 +28,7 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
                 millis(h, "request-timeout"));
         HttpSettings http = new HttpSettings(h.getString("host"), h.getInt("port"), h.getBytes("max-request-body"),
                 limits, h.getString("admin-token").trim(), millis(h, "drain-timeout"));
-        WorkerSettings worker = new WorkerSettings("gpu-worker-0", w.getInt("max-in-flight"), millis(w, "retry-after"));
+        WorkerSettings worker = new WorkerSettings(w.getString("id"), w.getInt("max-in-flight"), millis(w, "retry-after"));
         SchedulingPolicy policy = SchedulingPolicy.valueOf(w.getString("scheduling-policy").toUpperCase(Locale.ROOT));
         EngineConfig engine = new EngineConfig(w.getInt("max-num-seqs"), w.getInt("max-num-batched-tokens"),
                 w.getBoolean("enable-prefix-caching"), policy);
@@ -40,7 +40,8 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
         CpuBackendOptions options = new CpuBackendOptions(threads, engine.maxNumBatchedTokens(), engine.maxNumSeqs(),
                 cpu.getInt("kv-block-size"), cpu.getBytes("kv-cache-size"), cpu.getDouble("kv-memory-fraction"),
                 quantize.equals("int8"));
-        return new NodeSettings(c.getString("model"), http, worker, engine, options);
+        return new NodeSettings(c.getString("model"), http, worker, engine, options,
+                ClusterSettings.from(c.getConfig("node")));
     }
 
     private static long millis(Config c, String key) {
@@ -49,18 +50,22 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
     }
 
     public NodeSettings withHttp(HttpSettings h) {
-        return new NodeSettings(model, h, worker, engine, cpu);
+        return new NodeSettings(model, h, worker, engine, cpu, cluster);
     }
 
     public NodeSettings withModel(String dir) {
-        return new NodeSettings(dir, http, worker, engine, cpu);
+        return new NodeSettings(dir, http, worker, engine, cpu, cluster);
     }
 
     public NodeSettings withCpu(CpuBackendOptions o) {
-        return new NodeSettings(model, http, worker, engine, o);
+        return new NodeSettings(model, http, worker, engine, o, cluster);
+    }
+
+    public NodeSettings withCluster(ClusterSettings c) {
+        return new NodeSettings(model, http, worker, engine, cpu, c);
     }
 
     public NodeSettings withWorker(WorkerSettings w) {
-        return new NodeSettings(model, http, w, engine, cpu);
+        return new NodeSettings(model, http, w, engine, cpu, cluster);
     }
 }

@@ -2,6 +2,7 @@ package io.llmcluster.node;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.llmcluster.cluster.gateway.KvDirectory;
 import io.llmcluster.http.HttpApi;
 import io.llmcluster.http.HttpServer;
 import io.llmcluster.http.ServedModel;
@@ -18,6 +19,8 @@ import org.apache.pekko.actor.CoordinatedShutdown;
 import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
+import org.apache.pekko.cluster.typed.Cluster;
+import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.http.javadsl.ServerBinding;
 
 /**
@@ -30,28 +33,48 @@ public final class ServingNode implements AutoCloseable {
 
     private final ActorSystem<Node.Command> system;
     private final ActorRef<GpuWorker.Command> worker;
+    private final ActorRef<KvDirectory.Command> directory;
     private final ServerBinding binding;
 
-    private ServingNode(ActorSystem<Node.Command> system, ActorRef<GpuWorker.Command> worker, ServerBinding binding) {
+    private ServingNode(ActorSystem<Node.Command> system, ActorRef<GpuWorker.Command> worker,
+                        ActorRef<KvDirectory.Command> directory, ServerBinding binding) {
         this.system = system;
         this.worker = worker;
+        this.directory = directory;
         this.binding = binding;
     }
 
-    /** Starts the node and binds the server; the engine keeps loading in the background ({@link #awaitReady}). */
+    /**
+     * Starts the node: the actor system joins the cluster (its seed nodes, or itself when it has none), and a
+     * gateway binds the HTTP server; the engine keeps loading in the background ({@link #awaitReady}).
+     */
     public static ServingNode start(NodeSettings settings, ServedModel model, EngineFactory factory, Config config) {
-        ActorSystem<Node.Command> system = ActorSystem.create(Node.create(settings.worker(), factory), "llmc",
+        ClusterSettings cluster = settings.cluster();
+        ActorSystem<Node.Command> system = ActorSystem.create(Node.create(settings.worker(), cluster, factory), "llmc",
                 systemConfig(settings, config));
         try {
-            ActorRef<GpuWorker.Command> worker = AskPattern.<Node.Command, ActorRef<GpuWorker.Command>>ask(system,
-                    Node.GetWorker::new, ASK, system.scheduler()).toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
-            HttpApi api = new HttpApi(system, worker, model, settings.http(), new ServingMetrics());
-            ServerBinding binding = HttpServer.bind(system, api, settings.http()).toCompletableFuture()
-                    .get(ASK.toSeconds(), TimeUnit.SECONDS);
+            if (cluster.seedNodes().isEmpty()) { // alone: form a cluster of one
+                Cluster c = Cluster.get(system);
+                c.manager().tell(Join.create(c.selfMember().address()));
+            }
+            Node.Parts parts = AskPattern.<Node.Command, Node.Parts>ask(system, Node.GetParts::new, ASK,
+                    system.scheduler()).toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
+            ActorRef<GpuWorker.Command> worker = parts.worker();
+            if (worker == null) {
+                throw new IllegalArgumentException("a gateway without the worker role needs cluster routing, which "
+                        + "is not there yet: give the node roles [gateway, worker] or [worker]");
+            }
             CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "drain-worker",
                     () -> drain(system, worker, settings.http().drainTimeoutMs()));
-            binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
-            return new ServingNode(system, worker, binding);
+            ServerBinding binding = null;
+            if (cluster.isGateway()) {
+                HttpApi api = new HttpApi(system, worker, parts.directory(), model, settings.http(),
+                        new ServingMetrics());
+                binding = HttpServer.bind(system, api, settings.http()).toCompletableFuture()
+                        .get(ASK.toSeconds(), TimeUnit.SECONDS);
+                binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
+            }
+            return new ServingNode(system, worker, parts.directory(), binding);
         } catch (Exception e) {
             boolean engineFailed = terminatesWithin(system, Duration.ofSeconds(1)); // the worker stopped the node
             system.terminate();
@@ -68,6 +91,7 @@ public final class ServingNode implements AutoCloseable {
 
     private static Config systemConfig(NodeSettings settings, Config config) {
         long phaseMs = settings.http().drainTimeoutMs() + 5_000;
+        ClusterSettings c = settings.cluster();
         return ConfigFactory.parseString("""
                 pekko.loggers = ["org.apache.pekko.event.slf4j.Slf4jLogger"]
                 pekko.logging-filter = "org.apache.pekko.event.slf4j.Slf4jLoggingFilter"
@@ -75,7 +99,18 @@ public final class ServingNode implements AutoCloseable {
                 pekko.log-dead-letters = off
                 pekko.log-dead-letters-during-shutdown = off
                 pekko.coordinated-shutdown.phases.before-service-unbind.timeout = %d ms
-                """.formatted(phaseMs)).withFallback(config);
+                pekko.actor.provider = cluster
+                pekko.remote.artery.canonical.hostname = "%s"
+                pekko.remote.artery.canonical.port = %d
+                pekko.cluster.roles = %s
+                pekko.cluster.seed-nodes = %s
+                """.formatted(phaseMs, c.host(), c.port(), hocon(c.roles()), hocon(c.seedNodes())))
+                .withFallback(config);
+    }
+
+    private static String hocon(java.util.List<String> values) {
+        return com.typesafe.config.ConfigValueFactory.fromIterable(values).render(
+                com.typesafe.config.ConfigRenderOptions.concise());
     }
 
     private static boolean terminatesWithin(ActorSystem<?> system, Duration wait) {
@@ -122,6 +157,12 @@ public final class ServingNode implements AutoCloseable {
                 .toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
     }
 
+    /** This node's cluster address, {@code pekko://llmc@host:port} (what other nodes name as a seed). */
+    public String clusterAddress() {
+        return Cluster.get(system).selfMember().address().toString();
+    }
+
+    /** The HTTP server's address (gateway nodes only). */
     public InetSocketAddress address() {
         return binding.localAddress();
     }
@@ -137,6 +178,11 @@ public final class ServingNode implements AutoCloseable {
         return worker;
     }
 
+    /** The KV directory replica (gateway nodes), else null. */
+    public ActorRef<KvDirectory.Command> directory() {
+        return directory;
+    }
+
     public ActorSystem<Node.Command> system() {
         return system;
     }
@@ -145,7 +191,7 @@ public final class ServingNode implements AutoCloseable {
         return system.getWhenTerminated();
     }
 
-    /** Drains, unbinds and stops (the coordinated shutdown), and waits for it. */
+    /** Drains, unbinds, leaves the cluster and stops (the coordinated shutdown), and waits for it. */
     @Override
     public void close() {
         CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.unknownReason()).toCompletableFuture().join();

@@ -18,7 +18,7 @@ class ServingMetricsTest {
         m.countFinish(FinishReason.STOP);
         m.countError(ApiError.queueFull("full", 1000));
         m.updateLoad(new WorkerLoad("w", WorkerState.READY, 3, 8, 256, "cpu", null,
-                new EngineStats(2, 1, 100, 75, 25, 0.5, 40, 20, 0, 9, 0, 0, 0, 0), 0, -1));
+                new EngineStats(2, 1, 100, 75, 25, 0.5, 40, 20, 0, 9, 0, 0, 0, 0), 0, -1, 1, 16));
         String text = m.scrape();
         for (String line : new String[] {
             "llmc_time_to_first_token_seconds_bucket{le=\"0.04\"} 1",

@@ -71,6 +71,7 @@ final class TestServer implements AutoCloseable {
     static TestServer start(String overrides, CountDownLatch startGate) throws Exception {
         Config base = ConfigFactory.parseString("""
                 llmcluster.http.port = 0
+                llmcluster.node.port = 0
                 llmcluster.http.admin-token = "%s"
                 llmcluster.http.request-timeout = 60 s
                 llmcluster.http.drain-timeout = 5 s
@@ -82,12 +83,12 @@ final class TestServer implements AutoCloseable {
         ModelDirectory model = ModelDirectory.openDefault();
         AtomicReference<Engine> engine = new AtomicReference<>();
         AtomicReference<PausableBackend> backend = new AtomicReference<>();
-        EngineFactory gated = () -> {
+        EngineFactory gated = kvEvents -> {
             if (!startGate.await(60, TimeUnit.SECONDS)) {
                 throw new IllegalStateException("the test never opened the start gate");
             }
             PausableBackend b = new PausableBackend(new CpuBackend(model, settings.cpu()));
-            Engine e = new Engine(model, b, settings.engine());
+            Engine e = new Engine(model, b, settings.engine(), kvEvents);
             backend.set(b);
             engine.set(e);
             return new LoadedEngine(e, b.describe(), settings.engine(), b);

@@ -31,12 +31,31 @@ public final class KryoCodec {
   /** Every registered class with its id, in id order: the one place that lists them. */
   public static final SequencedMap<Class<?>, Integer> REGISTRATIONS = registrations();
 
+  /**
+   * The first id of the messages that carry actor references, registered by the Pekko binding
+   * ({@code KryoSerializer}) with serializers that write references as Pekko's string format; never below this.
+   */
+  public static final int FIRST_REF_ID = 200;
+
+  private final java.util.function.Consumer<Kryo> extraRegistrations;
   private final Pool<Kryo> kryos = new Pool<>(true, false, 16) {
     @Override
     protected Kryo create() {
-      return newKryo();
+      Kryo kryo = newKryo();
+      extraRegistrations.accept(kryo);
+      return kryo;
     }
   };
+
+  /** A codec of {@link #REGISTRATIONS}. */
+  public KryoCodec() {
+    this(kryo -> {});
+  }
+
+  /** A codec of {@link #REGISTRATIONS} plus what {@code extraRegistrations} registers (ids from {@link #FIRST_REF_ID}). */
+  public KryoCodec(java.util.function.Consumer<Kryo> extraRegistrations) {
+    this.extraRegistrations = extraRegistrations;
+  }
   private final Pool<Output> outputs = new Pool<>(true, false, 16) {
     @Override
     protected Output create() {
@@ -55,6 +74,7 @@ public final class KryoCodec {
         KvSnapshotRequest.class,
         KvSnapshot.class,
         WorkerLoad.class,
+        io.llmcluster.cluster.worker.WorkerReport.class,
     };
     SequencedMap<Class<?>, Integer> ids = new LinkedHashMap<>();
     for (int i = 0; i < classes.length; i++) {

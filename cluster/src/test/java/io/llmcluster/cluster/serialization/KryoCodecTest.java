@@ -36,6 +36,9 @@ class KryoCodecTest {
     s.put(KvSnapshotRequest.class, new KvSnapshotRequest("w1", 99, 1000));
     s.put(KvSnapshot.class, new KvSnapshot("w1", 99, 1000, new long[] {5, 6, 7}));
     s.put(WorkerLoad.class, new WorkerLoad("w1", 99, 3, 2, 4096, 120, 1000, 16, 512, 2345.5, 98.25, true));
+    s.put(io.llmcluster.cluster.worker.WorkerReport.class, new io.llmcluster.cluster.worker.WorkerReport(
+        new WorkerLoad("w1", 99, 3, 2, -1, 120, 1000, 16, 512, 2345.5, 98.25, false), "ready", 5, 256, 880, 0.625,
+        4242, "cpu (2 threads)"));
     return s;
   }
 

@@ -1,6 +1,10 @@
 package io.llmcluster.worker.actor;
 
 import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.kv.KvEventBatch;
+import io.llmcluster.kv.KvSnapshot;
+import io.llmcluster.kv.KvSnapshotRequest;
+import java.util.function.Consumer;
 import io.llmcluster.worker.engine.EngineStats;
 import io.llmcluster.worker.engine.TokenChunk;
 import io.llmcluster.worker.engine.TokenSink;
@@ -51,6 +55,12 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
     /** Stops admitting; the reply comes once every request in flight has finished. */
     public record Drain(ActorRef<WorkerLoad> replyTo) implements Command {}
 
+    /**
+     * Asks for the engine's KV snapshot (a directory replica saw a gap or a new epoch); it is taken on the engine
+     * thread between steps. Cross-node: serialized with Kryo. No reply before the engine has started.
+     */
+    public record GetKvSnapshot(KvSnapshotRequest request, ActorRef<KvSnapshot> replyTo) implements Command {}
+
     /** The answer to {@link Generate}. */
     public sealed interface GenerateReply {}
 
@@ -82,16 +92,27 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
 
     /** A worker that starts its engine with {@code factory} and serves once it has. */
     public static Behavior<Command> create(WorkerSettings settings, EngineFactory factory) {
-        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new GpuWorker(ctx, timers, settings, factory)));
+        return create(settings, factory, batch -> {});
+    }
+
+    /**
+     * A worker whose engine's KV events go to {@code kvEvents} (one batch per step, called on the engine
+     * thread: it must not block; a {@code tell} to a pub-sub topic is what the node passes).
+     */
+    public static Behavior<Command> create(WorkerSettings settings, EngineFactory factory,
+                                           Consumer<KvEventBatch> kvEvents) {
+        return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> new GpuWorker(ctx, timers, settings, factory,
+                kvEvents)));
     }
 
     private GpuWorker(ActorContext<Command> ctx, TimerScheduler<Command> timers, WorkerSettings settings,
-                      EngineFactory factory) {
+                      EngineFactory factory, Consumer<KvEventBatch> kvEvents) {
         super(ctx);
         this.settings = settings;
         this.timers = timers;
         this.admission = new Admission(settings.maxInFlight());
-        this.starting = startAsync(settings.workerId(), factory);
+        String id = settings.workerId();
+        this.starting = startAsync(id, () -> factory.start(events -> kvEvents.accept(KvEventBatch.of(id, events))));
         ctx.pipeToSelf(starting, (engine, error) -> error == null ? new EngineStarted(engine) : new EngineFailed(error));
     }
 
@@ -102,6 +123,7 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
                 .onMessage(Cancel.class, this::onCancel)
                 .onMessage(GetLoad.class, this::onGetLoad)
                 .onMessage(Drain.class, this::onDrain)
+                .onMessage(GetKvSnapshot.class, this::onGetKvSnapshot)
                 .onMessage(EngineStarted.class, this::onEngineStarted)
                 .onMessage(EngineFailed.class, this::onEngineFailed)
                 .onMessage(SequenceFinished.class, this::onSequenceFinished)
@@ -186,6 +208,13 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
         return this;
     }
 
+    private Behavior<Command> onGetKvSnapshot(GetKvSnapshot g) {
+        if (loaded != null) { // before: the replica asks again on its next tick
+            loaded.engine().kvSnapshot(settings.workerId()).thenAccept(g.replyTo()::tell);
+        }
+        return this;
+    }
+
     private Behavior<Command> onDrain(Drain d) {
         admission.startDraining();
         drainWaiters.add(d.replyTo());
@@ -237,14 +266,19 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
     private WorkerLoad load() {
         if (loaded == null) {
             return new WorkerLoad(settings.workerId(), admission.state(), admission.inFlight(),
-                    admission.maxInFlight(), 0, "", null, EngineStats.EMPTY, cancels, lastCancelAtStep);
+                    admission.maxInFlight(), 0, "", null, EngineStats.EMPTY, cancels, lastCancelAtStep, 0, 0);
         }
         return new WorkerLoad(settings.workerId(), admission.state(), admission.inFlight(), admission.maxInFlight(),
                 loaded.engine().maxModelLen(), loaded.backendDescription(), loaded.config(), loaded.engine().stats(),
-                cancels, lastCancelAtStep);
+                cancels, lastCancelAtStep, loaded.engine().kvEpoch(), loaded.engine().kvBlockSize());
     }
 
-    private static CompletableFuture<LoadedEngine> startAsync(String workerId, EngineFactory factory) {
+    /** Builds the engine (the factory bound to this worker's KV event sink). */
+    private interface Starter {
+        LoadedEngine start() throws Exception;
+    }
+
+    private static CompletableFuture<LoadedEngine> startAsync(String workerId, Starter factory) {
         CompletableFuture<LoadedEngine> f = new CompletableFuture<>();
         Thread.ofPlatform().name(workerId + "-start").daemon().start(() -> {
             try {

@@ -16,9 +16,10 @@ import io.llmcluster.worker.engine.EngineStats;
  * @param lastCancelAtStep   the engine's step count read right after the last cancel was queued (-1: none
  *                           yet): the engine frees that request's blocks before step {@code lastCancelAtStep + 2}
  */
+// kvEpoch, kvBlockSize: the engine's KV pool epoch and tokens per block (0 before the engine started)
 public record WorkerLoad(String workerId, WorkerState state, int inFlight, int maxInFlight,
                          int maxModelLen, String backendDescription, EngineConfig config, EngineStats engine,
-                         long cancels, long lastCancelAtStep) {
+                         long cancels, long lastCancelAtStep, long kvEpoch, int kvBlockSize) {
     public boolean isReady() {
         return state == WorkerState.READY;
     }

@@ -13,6 +13,7 @@ import io.llmcluster.kv.HashExtra;
 import io.llmcluster.kv.KvCacheManager;
 import io.llmcluster.kv.KvCacheStats;
 import io.llmcluster.kv.KvEvent;
+import io.llmcluster.kv.KvSnapshot;
 import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.model.ModelDirectory;
@@ -21,6 +22,7 @@ import java.lang.foreign.MemorySegment;
 import org.agrona.collections.Long2ObjectHashMap;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
@@ -49,6 +51,7 @@ public final class Engine implements AutoCloseable {
     private final StepMeter meter = new StepMeter();
     private final List<KvEvent> eventBuffer = new ArrayList<>();
     private final Consumer<List<KvEvent>> kvEventSink;
+    private final HashExtra hashExtra;
     private int[] sampled;
     private int[] rowOfEntry;
     private volatile EngineStats stats = EngineStats.EMPTY;
@@ -63,6 +66,7 @@ public final class Engine implements AutoCloseable {
         int blockSize = backend.kvBlockSize();
         BlockPool pool = new BlockPool(backend.numKvBlocks(), blockSize, System.nanoTime());
         HashExtra extra = HashExtra.base(model.modelId(), "fp32");
+        this.hashExtra = extra;
         this.kv = new KvCacheManager(pool, new BlockHasher(extra, blockSize));
         this.maxModelLen = (int) Math.min(model.config().maxContextTokens(), (long) backend.numKvBlocks() * blockSize);
         int batchTokens = Math.min(config.maxNumBatchedTokens(), backend.maxBatchTokens());
@@ -121,6 +125,31 @@ public final class Engine implements AutoCloseable {
                 s.emitEnd(FinishReason.ABORT);
             }
         });
+    }
+
+    /**
+     * The KV pool's snapshot for the cluster's directory, taken on the engine thread between steps, so it matches
+     * the events published so far exactly (its {@code seq} is the last of them).
+     */
+    public CompletableFuture<KvSnapshot> kvSnapshot(String workerId) {
+        CompletableFuture<KvSnapshot> f = new CompletableFuture<>();
+        command(() -> f.complete(KvSnapshot.of(workerId, kv.pool())));
+        return f;
+    }
+
+    /** The KV pool's epoch (fixed for the engine's life). */
+    public long kvEpoch() {
+        return kv.pool().epoch();
+    }
+
+    /** Tokens per KV block. */
+    public int kvBlockSize() {
+        return backend.kvBlockSize();
+    }
+
+    /** The hasher's extra (model id, dtype) a gateway must use to hash prompts the way this engine does. */
+    public HashExtra hashExtra() {
+        return hashExtra;
     }
 
     public EngineStats stats() {

@@ -47,12 +47,12 @@ class GpuWorkerTest {
     }
 
     private EngineFactory tinyEngine(CountDownLatch startGate) {
-        return () -> {
+        return kvEvents -> {
             startGate.await();
             ModelDirectory model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-llama"));
             CpuBackend cpu = new CpuBackend(model, CpuBackendOptions.defaults().withThreads(1).withKvCacheBytes(4L << 20));
             SlowBackend backend = new SlowBackend(cpu, 2); // 200 tokens take at least 0.4 s, longer than the test needs
-            Engine e = new Engine(model, backend, EngineConfig.defaults());
+            Engine e = new Engine(model, backend, EngineConfig.defaults(), kvEvents);
             engine.set(e);
             return new LoadedEngine(e, backend.describe(), EngineConfig.defaults(), () -> {
                 backend.close();

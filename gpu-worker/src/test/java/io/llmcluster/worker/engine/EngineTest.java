@@ -67,6 +67,38 @@ class EngineTest {
     }
 
     @Test
+    void shouldTakeAKvSnapshotThatMatchesThePublishedEventsExactly() throws Exception {
+        List<io.llmcluster.kv.KvEvent> published = java.util.Collections.synchronizedList(new ArrayList<>());
+        model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-llama"));
+        backend = new CpuBackend(model, CpuBackendOptions.defaults().withThreads(2).withKvCacheBytes(8L << 20).withMaxBatchTokens(256));
+        engine = new Engine(model, backend, EngineConfig.defaults(), published::addAll);
+        int[] prompt = new int[40];
+        for (int i = 0; i < prompt.length; i++) {
+            prompt[i] = 5 + i;
+        }
+        run(prompt, SamplingParams.builder().temperature(0).maxTokens(1).build());
+        io.llmcluster.kv.KvSnapshot snap = engine.kvSnapshot("w").get(30, java.util.concurrent.TimeUnit.SECONDS);
+        org.agrona.collections.LongHashSet stored = new org.agrona.collections.LongHashSet();
+        long lastSeq = 0;
+        synchronized (published) {
+            for (io.llmcluster.kv.KvEvent e : published) {
+                lastSeq = e.seq();
+                if (e instanceof io.llmcluster.kv.KvEvent.BlockStored b) {
+                    for (long h : b.blockHashes()) {
+                        stored.add(h);
+                    }
+                }
+            }
+        }
+        assertEquals(lastSeq, snap.seq());
+        assertEquals(engine.kvEpoch(), snap.epoch());
+        assertEquals(2, snap.blockHashes().length); // 40 tokens: two full blocks of 16 are cached
+        for (long h : snap.blockHashes()) {
+            assertTrue(stored.contains(h));
+        }
+    }
+
+    @Test
     void shouldReproduceTransformersGreedyContinuationThroughTheEngine() throws Exception {
         start(8L << 20, EngineConfig.defaults());
         for (ReferenceRecord.Prompt p : ReferenceRecord.load("tiny-llama").prompts()) {

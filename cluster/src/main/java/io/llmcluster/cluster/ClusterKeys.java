@@ -1,0 +1,31 @@
+package io.llmcluster.cluster;
+
+import io.llmcluster.cluster.worker.WorkerReport;
+import io.llmcluster.kv.KvEventBatch;
+import io.llmcluster.worker.actor.GpuWorker;
+import org.apache.pekko.actor.typed.Behavior;
+import org.apache.pekko.actor.typed.pubsub.Topic;
+import org.apache.pekko.actor.typed.receptionist.ServiceKey;
+
+/** The names nodes find each other by: the Receptionist's worker key, the pub-sub topics, the roles. */
+public final class ClusterKeys {
+    private ClusterKeys() {}
+
+    /** Role of nodes that take HTTP traffic and hold a KV directory replica. */
+    public static final String GATEWAY = "gateway";
+    /** Role of nodes that run engines. */
+    public static final String WORKER = "worker";
+
+    /** Every {@code GpuWorker} of the cluster registers under this key; its actor name is its worker id. */
+    public static final ServiceKey<GpuWorker.Command> WORKERS = ServiceKey.create(GpuWorker.Command.class, "gpu-worker");
+
+    /** The topic of the workers' KV event batches (one per engine step with events). */
+    public static Behavior<Topic.Command<KvEventBatch>> kvEventsTopic() {
+        return Topic.create(KvEventBatch.class, "kv-events");
+    }
+
+    /** The topic of the workers' periodic load reports. */
+    public static Behavior<Topic.Command<WorkerReport>> reportsTopic() {
+        return Topic.create(WorkerReport.class, "worker-reports");
+    }
+}
