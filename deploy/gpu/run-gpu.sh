@@ -33,6 +33,8 @@ pack() {
   tr ':' '\n' < "$out/classpath.txt" | grep -v -E '/(junit-|opentest4j|apiguardian)' | while read -r jar; do
     case "$jar" in
       */tokenizers-*.jar) strip_djl "$jar" "$out/lib/$(basename "$jar")" ;;
+      */jcuda-natives-*.jar) strip_jcuda "$jar" "$out/lib/$(basename "$jar")" ;;
+      */*-testkit*.jar) ;; # the actor tests' kits: not in the GPU suite
       *) cp "$jar" "$out/lib/" ;;
     esac
   done
@@ -48,6 +50,12 @@ pack() {
 strip_djl() {
   cp "$1" "$2"
   zip -q -d "$2" 'native/lib/linux-aarch64/*' 'native/lib/win-x86_64/*' 'native/lib/osx-aarch64/*' || true
+}
+
+# jcuda-natives carries the PTX compiler's JNI library (24 MB) that the project never loads (nvcc builds the fatbin).
+strip_jcuda() {
+  cp "$1" "$2"
+  zip -q -d "$2" 'lib/libJNvPTXCompiler-*' 'lib/libJNvrtc-*' || true
 }
 
 stage() {
