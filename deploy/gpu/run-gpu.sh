@@ -34,13 +34,15 @@ pack() {
     case "$jar" in
       */tokenizers-*.jar) strip_djl "$jar" "$out/lib/$(basename "$jar")" ;;
       */jcuda-natives-*.jar) strip_jcuda "$jar" "$out/lib/$(basename "$jar")" ;;
-      */*-testkit*.jar) ;; # the actor tests' kits: not in the GPU suite
+      */*-testkit*.jar|*/pekko-*.jar|*/scala-*.jar) ;; # actors and their kits: neither the GPU suite nor generate loads them
       *) cp "$jar" "$out/lib/" ;;
     esac
   done
   cp gpu-worker/target/gpu-worker-*.jar "$out/lib/"
   cp -r gpu-worker/target/test-classes "$out/test-classes"
-  bash /work/shared/gpu/make-jre.sh "$out"
+  # java.desktop for java.beans, which jinjava (ChatTemplate, opened with every model directory) needs
+  JRE_MODULES=${JRE_MODULES:-java.base,java.desktop,java.logging,java.management,java.naming,java.net.http,java.sql,java.xml,jdk.crypto.ec,jdk.incubator.vector,jdk.management,jdk.unsupported,jdk.zipfs} \
+    bash /work/shared/gpu/make-jre.sh "$out"
   cp "$here/run-gpu.sh" "$here/bench-gpu.sh" "$out/"
   rm -rf "$out/bench"; mkdir -p "$out/bench"; cp "$here/bench_gpu.py" "$out/bench/"; cp -r "$root/deploy/bench/tokenizer-32k" "$out/bench/"
   du -sh "$out"; du -b -s "$out" | awk '{ if ($1 > 60*1024*1024) { print "over 60 MiB: too big to carry"; exit 1 } }'
