@@ -33,12 +33,16 @@ pack() {
   tr ':' '\n' < "$out/classpath.txt" | grep -v -E '/(junit-|opentest4j|apiguardian)' | while read -r jar; do
     case "$jar" in
       */tokenizers-*.jar) strip_djl "$jar" "$out/lib/$(basename "$jar")" ;;
+      */jcuda-natives-*.jar) strip_jcuda "$jar" "$out/lib/$(basename "$jar")" ;;
+      */*-testkit*.jar|*/pekko-*.jar|*/scala-*.jar) ;; # actors and their kits: neither the GPU suite nor generate loads them
       *) cp "$jar" "$out/lib/" ;;
     esac
   done
   cp gpu-worker/target/gpu-worker-*.jar "$out/lib/"
   cp -r gpu-worker/target/test-classes "$out/test-classes"
-  bash /work/shared/gpu/make-jre.sh "$out"
+  # java.desktop for java.beans, which jinjava (ChatTemplate, opened with every model directory) needs
+  JRE_MODULES=${JRE_MODULES:-java.base,java.desktop,java.logging,java.management,java.naming,java.net.http,java.sql,java.xml,jdk.crypto.ec,jdk.incubator.vector,jdk.management,jdk.unsupported,jdk.zipfs} \
+    bash /work/shared/gpu/make-jre.sh "$out"
   cp "$here/run-gpu.sh" "$here/bench-gpu.sh" "$out/"
   rm -rf "$out/bench"; mkdir -p "$out/bench"; cp "$here/bench_gpu.py" "$out/bench/"; cp -r "$root/deploy/bench/tokenizer-32k" "$out/bench/"
   du -sh "$out"; du -b -s "$out" | awk '{ if ($1 > 60*1024*1024) { print "over 60 MiB: too big to carry"; exit 1 } }'
@@ -48,6 +52,12 @@ pack() {
 strip_djl() {
   cp "$1" "$2"
   zip -q -d "$2" 'native/lib/linux-aarch64/*' 'native/lib/win-x86_64/*' 'native/lib/osx-aarch64/*' || true
+}
+
+# jcuda-natives carries the PTX compiler's JNI library (24 MB) that the project never loads (nvcc builds the fatbin).
+strip_jcuda() {
+  cp "$1" "$2"
+  zip -q -d "$2" 'lib/libJNvPTXCompiler-*' 'lib/libJNvrtc-*' || true
 }
 
 stage() {
@@ -72,11 +82,11 @@ device() {
   timeout "${TEST_TIMEOUT_S:-150}" "$java" "${flags[@]}" -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
     --disable-banner --disable-ansi-colors --details=tree --select-package io.llmcluster.worker.cuda ${TEST_ARGS:-} > "$out/tests.log" 2>&1
   local trc=$? tsec=$((SECONDS - t0))
-  grep -E '^\[(kernels|model|cuda)\]' "$out/tests.log" | cut -c1-150
+  grep -E '^\[(kernels|model|cuda|sampling)\]' "$out/tests.log" | cut -c1-150
   grep -E '✘|MethodSource|=> ' "$out/tests.log" | cut -c1-400 | head -60
   local crc=0
-  echo "== llmc generate --device auto (then --device cuda --dtype bf16) on the embedded tiny Llama, greedy"
-  for dev in "--device auto" "--device cuda --dtype bf16"; do
+  echo "== llmc generate --device auto (then --device cuda --dtype bf16, --device cuda --gemm mma) on the embedded tiny Llama, greedy"
+  for dev in "--device auto" "--device cuda --dtype bf16" "--device cuda --gemm mma"; do
     timeout 60 "$java" "${flags[@]}" -cp "$b/lib/*:$b/cli/*" io.llmcluster.cli.Main generate $dev --prompt "The GPU" \
       --max-tokens 12 --temperature 0 2>&1 | grep -v -E '^WARNING|SLF4J' | cut -c1-300 || crc=1
   done
@@ -85,7 +95,10 @@ device() {
   if [[ ${MEMCHECK:-1} == 1 ]]; then
     timeout "${MEMCHECK_TIMEOUT_S:-120}" compute-sanitizer --tool memcheck --error-exitcode 99 \
       "$java" "${flags[@]}" -cp "$cp" org.junit.platform.console.ConsoleLauncher execute --disable-banner --disable-ansi-colors \
-      --details=summary --select-class io.llmcluster.worker.cuda.CudaKernelsTest > "$out/memcheck.log" 2>&1
+      --details=summary --select-class io.llmcluster.worker.cuda.CudaKernelsTest \
+      --select-method 'io.llmcluster.worker.cuda.CudaMmaGemmTest#shouldMatchAPlainMatmulForEveryTokenCountAndTail(io.llmcluster.worker.cuda.CudaDtype)' \
+      --select-method 'io.llmcluster.worker.cuda.CudaSamplingTest#shouldRepeatADrawForTheSameSeedAndCounter' \
+      > "$out/memcheck.log" 2>&1
     mrc=$? msec=$((SECONDS - t0))
     grep -E '========= (Invalid|ERROR|Program hit|    at|Address)' "$out/memcheck.log" | head -20
   fi
@@ -94,7 +107,7 @@ device() {
   echo "| --- | --- | --- |"
   echo "| GPU tests (JUnit console) | $(summary "$out/tests.log") rc=$trc | $tsec |"
   echo "| CLI generate --device auto / cuda bf16 | rc=$crc | - |"
-  echo "| memcheck over CudaKernelsTest | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
+  echo "| memcheck over CudaKernelsTest + gemm_mma + sampler | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
 }
 
 summary() {

@@ -7,6 +7,7 @@ import io.llmcluster.worker.cpu.CpuBackendOptions;
 import io.llmcluster.worker.cuda.CudaAvailability;
 import io.llmcluster.worker.cuda.CudaBackend;
 import io.llmcluster.worker.cuda.CudaBackendOptions;
+import io.llmcluster.worker.cuda.GemmChoice;
 import io.llmcluster.worker.cuda.CudaDtype;
 import io.llmcluster.worker.cuda.CudaException;
 import io.llmcluster.worker.engine.Engine;
@@ -81,6 +82,11 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--dtype", defaultValue = "fp16", description = "CUDA run dtype: fp16 | bf16 (default ${DEFAULT-VALUE})")
     String dtype;
+
+    @Option(names = "--gemm", defaultValue = "auto",
+            description = "CUDA GEMM: auto | cublas | mma (mma: the project's tensor-core kernel; auto: cuBLAS until the "
+                    + "per-shape autotuner chooses)")
+    String gemm;
 
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
     int concurrency;
@@ -178,7 +184,7 @@ final class GenerateCommand implements Callable<Integer> {
         if (quantize != null) {
             throw new IllegalArgumentException("--quantize " + quantize + " is CPU-only; the CUDA backend runs fp16 or bf16");
         }
-        return CudaBackendOptions.defaults().withDtype(CudaDtype.parse(dtype))
+        return CudaBackendOptions.defaults().withDtype(CudaDtype.parse(dtype)).withGemm(GemmChoice.parse(gemm))
                 .withMaxSequences(Math.max(64, concurrency));
     }
 

@@ -63,6 +63,9 @@ public final class CudaBackend implements ModelBackend {
     private final int tokensPerTile;
     private Gemm cublasGemm;
     private Gemm decodeGemm;
+    private Gemm mmaGemm;
+    /** The GEMM of shapes the GEMV kernel does not serve: cuBLAS or the own tensor-core kernel (options.gemm). */
+    private Gemm large;
     private boolean useGraphs;
     private int[] buckets;
     /** [bucket index][split class]: captured decode steps, made on first use. */
@@ -124,8 +127,10 @@ public final class CudaBackend implements ModelBackend {
         uploadRope(ropePositions);
         cublas = new Cublas(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
         cublasGemm = new CublasGemm(cublas, o.dtype());
-        decodeGemm = new DecodeGemm(k, cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
-        gemm = o.decodeGemv() ? decodeGemm : cublasGemm;
+        mmaGemm = new MmaGemm(k);
+        large = o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm;
+        decodeGemm = new DecodeGemm(k, large, DecodeGemm.DEFAULT_MAX_TOKENS);
+        gemm = o.decodeGemv() ? decodeGemm : large;
         useGraphs = o.cudaGraphs();
         buckets = buckets(o.maxSequences(), o.maxBatchTokens());
         graphs = new CUgraphExec[buckets.length][32];
@@ -173,7 +178,7 @@ public final class CudaBackend implements ModelBackend {
                 a.take(4L * o.maxSequences() * c.numHeads() * splits * 2, "split max/sum"),
                 a.take(4L * ropePositions * (c.headDim() / 2), "rope cos"), a.take(4L * ropePositions * (c.headDim() / 2), "rope sin"),
                 a.take(4 * StepInputs.capacityInts(t, o.maxSequences(), Math.max(context, 1), o.kvBlockSize()), "step inputs"),
-                a.take(4L * t, "sampled ids"), a.take(CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace"), kc, vc);
+                a.take(4L * t * (1 + CudaKernels.SAMPLE_PARAM_INTS), "sampled ids + sampling params"), a.take(CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace"), kc, vc);
         long layerBytes = (long) blocks * o.kvBlockSize() * c.kvDim() * e;
         for (int l = 0; l < c.numLayers(); l++) {
             kc[l] = a.take(layerBytes, "K cache");
@@ -238,6 +243,36 @@ public final class CudaBackend implements ModelBackend {
         if (rows > 0) {
             logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
         }
+        ctx.synchronize();
+        for (int r = 0; r < rows; r++) {
+            out[r] = logitsHost.segment().getAtIndex(JAVA_INT, r);
+        }
+    }
+
+    /**
+     * The GPU sampling path for any sampling parameters: the forward pass, then temperature, top-k, top-p, min-p and
+     * a seeded draw per logits row on the device (sampling_topkp.cu); only the parameters go up and the ids come
+     * back. {@code params} holds {@link CudaKernels#SAMPLE_PARAM_INTS} ints per row as {@link SamplingRow} writes
+     * them; {@code out[r]} gets the token of logits row r. Penalties and logprobs are not applied here.
+     */
+    public void forwardSampled(ForwardBatch b, MemorySegment params, int[] out) {
+        run(b);
+        int rows = b.numLogits();
+        sampleOnDevice(params, rows, out);
+    }
+
+    /** Samples the {@code rows} logits rows the last step left on the device; see {@link #forwardSampled}. */
+    void sampleOnDevice(MemorySegment params, int rows, int[] out) {
+        if (rows == 0) {
+            return;
+        }
+        long paramBytes = 4L * CudaKernels.SAMPLE_PARAM_INTS * rows;
+        long paramsDev = buf.sampled() + 4L * o.maxBatchTokens();
+        MemorySegment.copy(params, 0, logitsHost.segment(), 0, paramBytes);
+        logitsHost.copyToDevice(ctx, arena, paramsDev, paramBytes);
+        k.sample(buf.logits(), c.vocabSize(), rows, c.vocabSize(), paramsDev, buf.sampled());
+        // stream order: the parameters are on the device before the ids overwrite the host buffer's start
+        logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
         ctx.synchronize();
         for (int r = 0; r < rows; r++) {
             out[r] = logitsHost.segment().getAtIndex(JAVA_INT, r);
@@ -378,7 +413,7 @@ public final class CudaBackend implements ModelBackend {
     void setDecodePaths(boolean graphsOn, boolean gemvOn) {
         ctx.makeCurrent();
         ctx.synchronize();
-        Gemm next = gemvOn ? decodeGemm : cublasGemm;
+        Gemm next = gemvOn ? decodeGemm : large;
         if (next != gemm) {
             gemm = next;
             for (CUgraphExec[] row : graphs) {
@@ -411,6 +446,10 @@ public final class CudaBackend implements ModelBackend {
 
     Gemm decodeGemm() {
         return decodeGemm;
+    }
+
+    Gemm mmaGemm() {
+        return mmaGemm;
     }
 
     CudaWeights weights() {

@@ -36,6 +36,9 @@ public final class CudaKernels {
     private final KernelCall argmax;
     private final KernelCall gemv;
     private final KernelCall spin;
+    private final KernelCall gemmMma;
+    private final KernelCall gemmMmaAny;
+    private final KernelCall sample;
 
     public CudaKernels(CudaContext ctx, CudaDtype dtype) {
         this.ctx = ctx;
@@ -63,6 +66,13 @@ public final class CudaKernels {
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
         gemv = new KernelCall(ctx, "gemv" + s, "pppiiii");
         spin = new KernelCall(ctx, "spin_ns", "p");
+        gemmMma = new KernelCall(ctx, "gemm_mma" + s, "pppiiii");
+        gemmMmaAny = new KernelCall(ctx, "gemm_mma_any" + s, "pppiiii");
+        for (KernelCall g : new KernelCall[] {gemmMma, gemmMmaAny}) {
+            Cuda.check(cuFuncSetAttribute(g.function(), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    MMA_SHARED_BYTES), "cuFuncSetAttribute(gemm_mma, dynamic shared memory " + MMA_SHARED_BYTES + ")");
+        }
+        sample = new KernelCall(ctx, "sample_f32", "piipp");
     }
 
     public CudaDtype dtype() {
@@ -196,6 +206,33 @@ public final class CudaKernels {
     /** y[r][c] += bias[c], both FP32. */
     public void addBias(long y, long bias, int rows, int cols) {
         addBias.p(0, y).p(1, bias).i(2, rows).i(3, cols).launch(ctx, grid((long) rows * cols), 1, 1, 256, 0);
+    }
+
+    /** Tile of the tensor-core GEMM (gemm_mma.cu): 128 x 128 outputs per CTA, K in steps of 32, 3 stages. */
+    static final int MMA_TILE = 128;
+    /** Shared memory of one gemm_mma CTA: 3 stages of two 128 x 40 (32 + 8 padding) 16-bit tiles. */
+    static final int MMA_SHARED_BYTES = 3 * 2 * MMA_TILE * 40 * 2;
+
+    /**
+     * y[tokens][out] = x[tokens][in] · w[out][in]ᵀ on the tensor cores (mma.sync m16n8k16, FP32 accumulation), FP32
+     * or run-dtype output; any sizes (tails in every dimension). {@code in % 8 == 0} takes the cp.async path.
+     */
+    public void gemmMma(long x, long w, long y, int tokens, int in, int out, boolean fp32Out) {
+        KernelCall g = in % 8 == 0 && x % 16 == 0 && w % 16 == 0 ? gemmMma : gemmMmaAny;
+        g.p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, out).i(5, in).i(6, fp32Out ? 1 : 0)
+                .launch(ctx, (out + MMA_TILE - 1) / MMA_TILE, (tokens + MMA_TILE - 1) / MMA_TILE, 1, 256, MMA_SHARED_BYTES);
+    }
+
+    /** Ints per row of {@link #sample}'s parameters (see {@link SamplingRow}). */
+    public static final int SAMPLE_PARAM_INTS = 8;
+
+    /**
+     * out[r] = a token drawn from FP32 logits row r ({@code logits + r * rowStrideFloats}; stride 0 reuses one row)
+     * under row r's parameters ({@link #SAMPLE_PARAM_INTS} ints at {@code params + 32 r}): temperature, top-k, top-p,
+     * min-p, seeded counter-based draw (sampling_topkp.cu).
+     */
+    public void sample(long logits, int rowStrideFloats, int rows, int vocab, long params, long out) {
+        sample.p(0, logits).i(1, rowStrideFloats).i(2, vocab).p(3, params).p(4, out).launch(ctx, rows, 1, 1, 1024, 0);
     }
 
     /** out[r] = argmax of FP32 logits row r (lowest index on ties). */

@@ -43,13 +43,18 @@ class CudaBackendReferenceTest {
     }
 
     private static void assertLogits(String model, CudaDtype dt, double bound) throws Exception {
+        assertLogits(model, options(dt), bound, "");
+    }
+
+    private static void assertLogits(String model, CudaBackendOptions o, double bound, String label) throws Exception {
+        CudaDtype dt = o.dtype();
         ReferenceRecord ref = ReferenceRecord.load(model);
         try (ModelDirectory dir = ModelDirectory.open(ReferenceRecord.modelDir(model));
-             CudaBackend backend = new CudaBackend(dir, options(dt))) {
+             CudaBackend backend = new CudaBackend(dir, o)) {
             for (ReferenceRecord.Prompt p : ref.prompts()) {
                 double worst = worstRowError(backend, p);
-                System.out.printf("[model] %-16s %s logits worst row rel err %.2e (bound %.0e), %d tokens%n", model, dt, worst,
-                        bound, p.inputIds().length);
+                System.out.printf("[model] %-16s %s%s logits worst row rel err %.2e (bound %.0e), %d tokens%n", model, dt, label,
+                        worst, bound, p.inputIds().length);
                 assertTrue(worst <= bound, model + " " + dt + " logits rel err " + worst + " for: " + p.text());
             }
         }
@@ -67,6 +72,49 @@ class CudaBackendReferenceTest {
                         model + " (GPU argmax): " + p.text());
             }
         }
+    }
+
+    /** Every projection (prefill and decode: the GEMV path off) through the project's own tensor-core GEMM. */
+    static CudaBackendOptions mmaOptions() {
+        return options(CudaDtype.F16).withGemm(GemmChoice.MMA).withDecodeGemv(false);
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"tiny-llama", "tiny-llama-bf16", "tiny-qwen2", "tiny-mistral"})
+    void shouldContinueGreedilyExactlyLikeTransformersWithTheOwnTensorCoreGemmAndTheGpuSampler(String model)
+            throws Exception {
+        assertLogits(model, mmaOptions(), FP16_TOLERANCE, " (own mma GEMM)");
+        ReferenceRecord ref = ReferenceRecord.load(model);
+        try (ModelDirectory dir = ModelDirectory.open(ReferenceRecord.modelDir(model));
+             CudaBackend backend = new CudaBackend(dir, mmaOptions())) {
+            assertTrue(backend.describe().contains("mma.sync"), backend.describe());
+            for (ReferenceRecord.Prompt p : ref.prompts()) {
+                assertArrayEquals(p.greedyIds(), greedy(backend, p.inputIds(), p.greedyIds().length, false), model + ": " + p.text());
+                assertArrayEquals(p.greedyIds(), greedySampled(backend, p.inputIds(), p.greedyIds().length, 0f, 0),
+                        model + " (GPU sampler, temperature 0): " + p.text());
+                assertArrayEquals(p.greedyIds(), greedySampled(backend, p.inputIds(), p.greedyIds().length, 1.3f, 1),
+                        model + " (GPU sampler, top-k 1): " + p.text());
+            }
+        }
+    }
+
+    /** Prefill, then decode steps sampled on the GPU with the given temperature and top-k (greedy settings). */
+    static int[] greedySampled(CudaBackend backend, int[] prompt, int count, float temperature, int topK) {
+        int[] tokens = Arrays.copyOf(prompt, prompt.length + count);
+        int[] table = identityTable(backend);
+        int[] next = new int[1];
+        MemorySegment params = java.lang.foreign.Arena.ofAuto().allocate(4L * CudaKernels.SAMPLE_PARAM_INTS, 64);
+        ForwardBatch batch = new ForwardBatch(backend.maxBatchTokens(), 1);
+        batch.addSequence(tokens, 0, prompt.length, 0, table, ForwardBatch.Logits.LAST);
+        int length = prompt.length;
+        for (int i = 0; i < count; i++) {
+            SamplingRow.write(params, 0, temperature, topK, 1f, 0f, 1234, i);
+            backend.forwardSampled(batch, params, next);
+            tokens[length++] = next[0];
+            batch.clear();
+            batch.addSequence(tokens, length - 1, 1, length - 1, table, ForwardBatch.Logits.LAST);
+        }
+        return Arrays.copyOfRange(tokens, prompt.length, length);
     }
 
     @Test
