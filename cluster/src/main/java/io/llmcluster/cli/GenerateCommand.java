@@ -1,15 +1,12 @@
 package io.llmcluster.cli;
 
 import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.worker.backend.ModelBackend;
-import io.llmcluster.worker.cpu.CpuBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
-import io.llmcluster.worker.cuda.CudaAvailability;
-import io.llmcluster.worker.cuda.CudaBackend;
 import io.llmcluster.worker.cuda.CudaBackendOptions;
 import io.llmcluster.worker.cuda.GemmChoice;
 import io.llmcluster.worker.cuda.CudaDtype;
-import io.llmcluster.worker.cuda.CudaException;
 import io.llmcluster.worker.engine.Engine;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.engine.EngineStats;
@@ -154,30 +151,8 @@ final class GenerateCommand implements Callable<Integer> {
                 .build();
     }
 
-    /** --device: cpu; cuda (a clear error when CUDA is not usable); auto (CUDA when usable, says which). */
     private ModelBackend openBackend(ModelDirectory dir, CpuBackendOptions cpu) {
-        if (device.equals("cpu")) {
-            return new CpuBackend(dir, cpu);
-        }
-        CudaAvailability cuda = CudaAvailability.probe();
-        if (device.equals("cuda")) {
-            if (!cuda.available()) {
-                throw new IllegalArgumentException("--device cuda: CUDA is not usable here: " + cuda.reason());
-            }
-            return new CudaBackend(dir, cudaOptions());
-        }
-        if (!cuda.available()) {
-            System.err.println("[llmc] device auto: CUDA not usable (" + cuda.reason() + "); using the CPU");
-            return new CpuBackend(dir, cpu);
-        }
-        try {
-            CudaBackend b = new CudaBackend(dir, cudaOptions());
-            System.err.println("[llmc] device auto: using CUDA on " + cuda.device());
-            return b;
-        } catch (CudaException e) {
-            System.err.println("[llmc] device auto: the CUDA backend failed to start (" + e.getMessage() + "); using the CPU");
-            return new CpuBackend(dir, cpu);
-        }
+        return DeviceChoice.parse(device).open(dir, cpu, this::cudaOptions);
     }
 
     private CudaBackendOptions cudaOptions() {
@@ -189,9 +164,7 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private CpuBackendOptions backendOptions() {
-        if (!device.equals("auto") && !device.equals("cpu") && !device.equals("cuda")) {
-            throw new IllegalArgumentException("--device " + device + " is not one of auto, cuda, cpu");
-        }
+        DeviceChoice.parse(device); // a clear error for an unknown device before anything loads
         if (quantize != null && !quantize.equalsIgnoreCase("int8")) {
             throw new IllegalArgumentException("--quantize " + quantize + " is not supported (only int8)");
         }

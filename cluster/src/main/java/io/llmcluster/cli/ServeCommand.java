@@ -3,7 +3,8 @@ package io.llmcluster.cli;
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
 import io.llmcluster.http.ServedModel;
-import io.llmcluster.node.CpuEngineFactory;
+import io.llmcluster.node.BackendEngineFactory;
+import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
 import io.llmcluster.worker.model.ModelDirectory;
@@ -31,19 +32,17 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--threads", description = "CPU threads (default: llmcluster.cpu.threads, 0 = all cores)")
     Integer threads;
 
-    @Option(names = "--device", defaultValue = "auto", description = "auto | cpu (cuda comes with the CUDA backend)")
+    @Option(names = "--device", defaultValue = "auto", description = "auto | cuda | cpu (auto: CUDA when usable, says which)")
     String device;
 
     @Override
     public Integer call() throws Exception {
-        if (!device.equals("auto") && !device.equals("cpu")) {
-            throw new IllegalArgumentException("--device " + device + " is not available in this build (use auto or cpu)");
-        }
+        DeviceChoice choice = DeviceChoice.parse(device);
         Config config = ConfigFactory.load();
         NodeSettings settings = overrides(NodeSettings.from(config));
         try (ModelDirectory dir = settings.model().isEmpty() ? ModelDirectory.openDefault() : ModelDirectory.open(Path.of(settings.model()))) {
             ServingNode node = ServingNode.start(settings, ServedModel.of(dir),
-                    new CpuEngineFactory(dir, settings.cpu(), settings.engine()), config);
+                    new BackendEngineFactory(dir, choice, settings.cpu(), settings.engine()), config);
             announce(node, dir, settings);
             boolean ready = node.awaitReady(Duration.ofDays(365));
             if (ready) {

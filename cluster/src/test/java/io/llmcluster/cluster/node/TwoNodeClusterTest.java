@@ -17,7 +17,7 @@ import io.llmcluster.kv.BlockHasher;
 import io.llmcluster.kv.HashExtra;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import io.llmcluster.http.ServedModel;
-import io.llmcluster.node.CpuEngineFactory;
+import io.llmcluster.node.BackendEngineFactory;
 import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
 import io.llmcluster.worker.actor.GpuWorker;
@@ -92,7 +92,7 @@ class TwoNodeClusterTest {
         llmcluster.cpu.kv-cache-size = 8 MiB
         """.formatted(TOKEN, roles, seeds, workerId)).withFallback(ConfigFactory.load()).resolve();
     NodeSettings s = NodeSettings.from(config);
-    return ServingNode.start(s, ServedModel.of(model), new CpuEngineFactory(model, s.cpu(), s.engine()), config);
+    return ServingNode.start(s, ServedModel.of(model), BackendEngineFactory.cpu(model, s.cpu(), s.engine()), config);
   }
 
   @Test
