@@ -108,10 +108,10 @@ awk -F= '{ v[$1] = $2 }
     printf "%-34s %12.2f %12.2f %9.2fx   (target >= 1.2)\n", "decode tok/s", v["llmcluster_decode_tok_s"], v["jlama_decode_tok_s"], v["llmcluster_decode_tok_s"] / v["jlama_decode_tok_s"]
     printf "%-34s %12.2f %12.2f %9.2fx\n", "prefill tok/s", v["llmcluster_prefill_tok_s"], v["jlama_prefill_tok_s"], v["llmcluster_prefill_tok_s"] / v["jlama_prefill_tok_s"]
     printf "\n%-34s %12.3f\n", "weight GB read per decode token", v["weight_bytes_per_token"] / 1e9
-    printf "%-34s %12.2f   (bytes read; the copy also writes as many)\n", "copy bandwidth GB/s", v["copy_read_gb_s"]
-    printf "%-34s %12.2f\n", "read-stream bandwidth GB/s", v["stream_read_gb_s"]
-    printf "%-34s %12.2f   ours %.2f of it (target >= 0.70)\n", "copy bound tok/s", v["bound_copy_tok_s"], v["fraction_of_copy_bound"]
-    printf "%-34s %12.2f   ours %.2f of it\n", "read-stream bound tok/s", v["bound_stream_tok_s"], v["fraction_of_stream_bound"]
+    printf "\n%-44s %8s %10s %12s\n", "memory bandwidth (all cores, 1 GiB, best of 5)", "GB/s", "bound tok/s", "ours of it"
+    printf "%-44s %8.2f %10.2f %12.2f   (target >= 0.70)\n", "copy, bytes read only", v["copy_read_gb_s"], v["bound_copy_read_tok_s"], v["fraction_of_copy_read_bound"]
+    printf "%-44s %8.2f %10.2f %12.2f\n", "copy, bytes read + written", v["copy_rw_gb_s"], v["bound_copy_rw_tok_s"], v["fraction_of_copy_rw_bound"]
+    printf "%-44s %8.2f %10.2f %12.2f\n", "read stream (vector sum)", v["stream_read_gb_s"], v["bound_stream_read_tok_s"], v["fraction_of_stream_read_bound"]
     printf "\n%-34s %12s %12s\n", "1-min load before / after", v["llmcluster_load_before"] " / " v["llmcluster_load_after"], v["jlama_load_before"] " / " v["jlama_load_after"]
     printf "%-34s %12s %12s\n", "CPU s used by others during run", v["llmcluster_foreign_cpu_s"], v["jlama_foreign_cpu_s"]
     if (v["llmcluster_quiet"] != "yes" || v["jlama_quiet"] != "yes") print "WARNING: the machine was not quiet (load >= max) when a run started"
