@@ -204,4 +204,74 @@ class ClusterRoutingTest {
         assertEquals(20, body.at("/usage/completion_tokens").asInt(), finished.body());
         b.backend().stepDelayMs(0);
     }
+
+    @Test
+    @Order(5)
+    void shouldCancelOnTheRemoteWorkerAndFreeItsBlocksWhenTheClientGoesAway() throws Exception {
+        d.backend().stepDelayMs(20);
+        long cancelsBefore = d.node.load().cancels();
+        try (java.net.Socket s = g.postRaw("/v1/completions", "{\"prompt\": \"Tell me a long story\", \"stream\": true,"
+                + " \"max_tokens\": 200, \"temperature\": 0, \"ignore_eos\": true}")) {
+            String head = TestNode.readEvents(s.getInputStream(), 3);
+            assertTrue(head.contains("x-llmc-worker: gpu-worker-d"), head); // B drains, C is gone
+        }
+        long deadline = System.nanoTime() + WAIT.toNanos();
+        var load = d.node.load();
+        while (load.cancels() == cancelsBefore || load.inFlight() > 0 || load.engine().usedBlocks() > 0) {
+            assertTrue(System.nanoTime() < deadline, "D never cancelled the request: " + load);
+            Thread.sleep(10);
+            load = d.node.load();
+        }
+        assertEquals(cancelsBefore + 1, load.cancels());
+        assertTrue(load.engine().generatedTokens() < 200 + 60, "cancelled long before max_tokens: " + load.engine());
+        d.backend().stepDelayMs(0);
+    }
+
+    @Test
+    @Order(6)
+    void shouldLeaveTheClusterAfterTheInFlightRequestFinishes() throws Exception {
+        TestNode e = TestNode.start(model, "gpu-worker-e", "[gateway, worker]", "[\"" + g.clusterAddress() + "\"]", WORKERS);
+        try {
+            e.awaitReady();
+            int[] ePrefix = IntStream.range(0, 40).map(i -> 7 + (i * 13) % 250).toArray();
+            e.generateDirectly(ePrefix);
+            e.awaitAdmin("kv", k -> k.at("/per_worker/gpu-worker-e/blocks").asInt() >= 2
+                    && k.at("/per_worker/gpu-worker-d") != null && !k.at("/per_worker/gpu-worker-d").isMissingNode());
+            e.backend().stepDelayMs(30);
+            CompletableFuture<HttpResponse<String>> inFlight = e.postAsync("/v1/completions", "{\"prompt\": "
+                    + tokens(ePrefix, 3) + ", \"max_tokens\": 15, \"temperature\": 0, \"ignore_eos\": true}");
+            e.awaitInFlight(n -> n >= 1);
+
+            HttpResponse<String> leave = e.admin("POST", "nodes/leave");
+            assertEquals(202, leave.statusCode(), leave.body());
+            assertEquals("leaving", JSON.readTree(leave.body()).get("status").asText());
+
+            HttpResponse<String> done = inFlight.get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            assertEquals(200, done.statusCode(), done.body());
+            assertEquals("gpu-worker-e", served(done));
+            assertEquals(15, JSON.readTree(done.body()).at("/usage/completion_tokens").asInt(), done.body());
+            e.node.whenTerminated().toCompletableFuture().get(WAIT.toSeconds(), TimeUnit.SECONDS);
+            g.awaitAdmin("cluster", cl -> cl.get("members").findValuesAsText("address").stream()
+                    .noneMatch(a -> a.equals(e.clusterAddress())));
+        } finally {
+            e.close();
+        }
+    }
+
+    @Test
+    @Order(7)
+    void shouldEndTheStreamWithAnErrorWhenTheWorkerIsLostAfterTheFirstToken() throws Exception {
+        d.backend().stepDelayMs(30);
+        try (java.net.Socket s = g.postRaw("/v1/chat/completions", "{\"messages\": [{\"role\": \"user\", "
+                + "\"content\": \"Hi\"}], \"stream\": true, \"max_tokens\": 200, \"ignore_eos\": true}")) {
+            s.setSoTimeout((int) WAIT.toMillis()); // a hang fails the test instead of blocking it
+            String head = TestNode.readEvents(s.getInputStream(), 3);
+            assertTrue(head.contains("x-llmc-worker: gpu-worker-d"), head);
+            Cluster.get(g.node.system()).manager().tell(new Down(Cluster.get(d.node.system()).selfMember().address()));
+            String all = TestNode.readUntil(s.getInputStream(), head, "data: [DONE]");
+            String error = all.substring(all.lastIndexOf("data: {\"error\""));
+            assertTrue(error.contains("\"code\":\"worker_lost\""), all);
+            assertTrue(error.contains("gpu-worker-d"), all);
+        }
+    }
 }
