@@ -167,6 +167,9 @@ class ClusterRoutingTest {
         assertFalse(r.body().contains("\"error\""), r.body());
         assertEquals("length", events.getLast().at("/choices/0/finish_reason").asText(), r.body());
         g.awaitAdmin("workers", w -> w.get("workers").size() == 1);
+        JsonNode gateway = g.awaitAdmin("cluster", cl -> cl.at("/gateway/requests").asInt() == 0).get("gateway");
+        assertEquals("kv", gateway.get("router").asText());
+        assertEquals(0, gateway.get("queued").asInt());
     }
 
     @Test
