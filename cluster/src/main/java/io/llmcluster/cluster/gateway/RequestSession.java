@@ -309,6 +309,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         }
         if (phase == Phase.STREAMING) {
             for (TokenChunk c : b.chunks()) {
+                if (c.isLast() && c.finishReason() == FinishReason.ABORT && !pastDeadline()) {
+                    return workerLost("stopped while streaming (it aborted the request)");
+                }
                 if (c.isLast()) {
                     sequencesEnded++;
                 }
