@@ -194,6 +194,8 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             return this;
         }
         KvDirectory.RouteReply reply = r.reply();
+        getContext().getLog().debug("{}: {} (members {})", getContext().getSelf().path().name(), reply.decision(),
+                reply.members());
         return switch (reply.decision()) {
             case RouteDecision.Route route -> reply.worker() == null
                     ? noRoom("worker " + route.workerId() + " is not listed yet")
@@ -269,6 +271,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     }
 
     private Behavior<Command> onRefused(Refused r) {
+        getContext().getLog().debug("{}: refused by {}: {}", getContext().getSelf().path().name(), workerId, r);
         if (r.attempt() != attempt || phase != Phase.SUBMITTED && phase != Phase.ADMITTED) {
             return this;
         }

@@ -49,6 +49,10 @@ class ClusterRoutingTest {
     /** Three full blocks and a bit: what C caches, and the shared prefix of the requests routed to it. */
     private static final int[] PREFIX = IntStream.range(0, 50).map(i -> 3 + (i * 7) % 200).toArray();
 
+    static { // what each request's session decides, in the test's log
+        System.setProperty("org.slf4j.simpleLogger.log.io.llmcluster.cluster.gateway.RequestSession", "debug");
+    }
+
     private static ModelDirectory model;
     private static TestNode g;
     private static TestNode b;

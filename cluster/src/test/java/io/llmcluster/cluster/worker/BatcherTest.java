@@ -87,8 +87,12 @@ class BatcherTest {
         TestProbe<GpuWorker.Command> engine = KIT.createTestProbe();
         ActorRef<GpuWorker.Command> worker = KIT.spawn(fakeEngine(engine.getRef()), name + "-engine");
         ActorRef<Topic.Command<WorkerReport>> reports = KIT.spawn(Topic.create(WorkerReport.class, name + "-reports"));
+        TestProbe<WorkerReport> published = KIT.createTestProbe();
+        reports.tell(Topic.subscribe(published.getRef()));
         ActorRef<Batcher.Command> batcher = KIT.spawn(Batcher.create(name, worker, reports,
                 new BatcherSettings(4, maxQueued, window, 50, 1000)), name);
+        WorkerReport first = published.expectMessageClass(WorkerReport.class, Duration.ofSeconds(10));
+        assertEquals(10, first.load().freeBlocks()); // it knows the pool: admissions from now on are by footprint
         return new Setup(batcher, engine);
     }
 
