@@ -1,0 +1,107 @@
+package io.llmcluster.worker.cuda;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import jcuda.driver.CUevent;
+
+/**
+ * Times the projection kernels on the GPU and fills {@link Projections}' choice table: for each of the model's
+ * projection shapes and each token bucket of {@link AutotunePolicy#BUCKETS} up to maxBatchTokens, every candidate
+ * ({@link AutotunePolicy#candidates}) runs on the real weights (layer 0, the LM head) with zeroed inputs, timed
+ * with events over enough repetitions to cover about 300 µs; the fastest wins ({@link AutotunePolicy#choose}).
+ * Choices are kept in the on-disk {@link AutotuneCache} of this GPU and driver and reused at the next start
+ * (RETUNE measures again and rewrites them). Each decision is logged with every candidate's time.
+ */
+final class Autotuner {
+    private static final double TARGET_US = 300;
+
+    private final CudaContext ctx;
+    private final Projections proj;
+    private final PrintStream log;
+
+    Autotuner(CudaContext ctx, Projections proj, PrintStream log) {
+        this.ctx = ctx;
+        this.proj = proj;
+        this.log = log;
+    }
+
+    /** The cache file for this GPU and driver in {@code dir} (null: ~/.cache/llmcluster). */
+    static Path cacheFile(Path dir, CudaContext ctx) {
+        Path d = dir != null ? dir : Path.of(System.getProperty("user.home"), ".cache", "llmcluster");
+        return d.resolve(AutotunePolicy.cacheFileName(ctx.deviceName(), ctx.driverVersion()));
+    }
+
+    /**
+     * Tunes every shape in {@code shapes} (indexed by {@link DeviceMatrix#shape()}) for buckets up to
+     * {@code maxTokens}; {@code inputs[shape]}/{@code outputs[shape]} are device buffers large enough for the
+     * largest bucket. Returns the number of (shape, bucket) choices set.
+     */
+    int tune(DeviceMatrix[] shapes, long[] inputs, long[] outputs, int maxTokens, CudaDtype dtype,
+            CudaQuantization quant, Path file, boolean retune) {
+        AutotuneCache cache = retune ? new AutotuneCache(ctx.deviceName(), ctx.driverVersion())
+                : AutotuneCache.load(file, ctx.deviceName(), ctx.driverVersion());
+        if (cache.loadProblem() != null) {
+            log.println("[autotune] " + cache.loadProblem());
+        }
+        int set = 0;
+        int measured = 0;
+        for (DeviceMatrix w : shapes) {
+            for (int bi = 0; bi < AutotunePolicy.BUCKETS.length && AutotunePolicy.BUCKETS[bi] <= maxTokens; bi++) {
+                int bucket = AutotunePolicy.BUCKETS[bi];
+                String key = AutotunePolicy.key(dtype, quant, w.rows(), w.cols(), bucket);
+                AutotunePolicy.Choice choice = cache.get(key);
+                if (choice == null || !choice.kernel().serves(w.int8(), bucket, w.cols())) {
+                    choice = measure(w, inputs[w.shape()], outputs[w.shape()], bucket);
+                    cache.put(key, choice);
+                    measured++;
+                    log.println("[autotune] " + key + ": " + choice.reason());
+                }
+                proj.choose(w.shape(), bi, choice.kernel());
+                set++;
+            }
+        }
+        if (measured > 0) {
+            try {
+                cache.save(file);
+            } catch (IOException | RuntimeException e) {
+                log.println("[autotune] could not write " + file + " (" + e + "); the choices hold for this run only");
+            }
+        }
+        log.println("[autotune] " + set + " choices (" + measured + " measured now, " + (set - measured)
+                + " from " + file + ")");
+        return set;
+    }
+
+    private AutotunePolicy.Choice measure(DeviceMatrix w, long x, long y, int tokens) {
+        List<ProjectionKernel> candidates = AutotunePolicy.candidates(w.int8(), tokens, w.cols());
+        Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
+        for (ProjectionKernel k : candidates) {
+            double estimate = time(k, w, x, y, tokens, 3);
+            int reps = (int) Math.max(5, Math.min(200, Math.ceil(TARGET_US / Math.max(estimate, 1e-3))));
+            us.put(k, time(k, w, x, y, tokens, reps));
+        }
+        return AutotunePolicy.choose(us);
+    }
+
+    /** Microseconds per run of {@code kernel} (one untimed run first). */
+    private double time(ProjectionKernel kernel, DeviceMatrix w, long x, long y, int tokens, int reps) {
+        proj.run(kernel, x, w, y, tokens, true);
+        CUevent a = ctx.newEvent();
+        CUevent z = ctx.newEvent();
+        try {
+            ctx.record(a);
+            for (int i = 0; i < reps; i++) {
+                proj.run(kernel, x, w, y, tokens, true);
+            }
+            ctx.record(z);
+            return 1000.0 * ctx.elapsedMs(a, z) / reps;
+        } finally {
+            ctx.destroy(a);
+            ctx.destroy(z);
+        }
+    }
+}
