@@ -27,10 +27,10 @@ final class AutotunePolicy {
     }
 
     /** The kernels that compete for a bucket: those serving every token count in it, in enum order. */
-    static List<ProjectionKernel> candidates(boolean int8, int bucket, int cols) {
+    static List<ProjectionKernel> candidates(boolean int8, int group, int bucket, int cols) {
         List<ProjectionKernel> out = new ArrayList<>();
         for (ProjectionKernel k : ProjectionKernel.values()) {
-            if (k.serves(int8, bucket, cols)) {
+            if (k.serves(int8, group, bucket, cols)) {
                 out.add(k);
             }
         }
@@ -40,15 +40,19 @@ final class AutotunePolicy {
     /**
      * The kernel used without a tuned choice (autotuner off, an explicit --gemm, or more than 64 tokens): run-dtype
      * weights take the GEMV kernel (1 warp per row) up to {@link DecodeGemm#DEFAULT_MAX_TOKENS} tokens when the
-     * decode GEMV is on, else the configured large GEMM; INT8 weights take the INT8 GEMV up to 8 tokens, else
-     * dequantization + cuBLAS.
+     * decode GEMV is on, else the configured large GEMM; INT8 weights take the INT8 skinny GEMM (1 warp per tile)
+     * up to 64 tokens where it serves the shape, else the INT8 GEMV up to 8 tokens, else dequantization + cuBLAS.
      */
-    static ProjectionKernel fallback(boolean int8, int tokens, int cols, boolean decodeGemv, GemmChoice gemm) {
+    static ProjectionKernel fallback(boolean int8, int group, int tokens, int cols, boolean decodeGemv, GemmChoice gemm) {
         if (int8) {
-            return ProjectionKernel.W8_GEMV_R1.serves(true, tokens, cols) ? ProjectionKernel.W8_GEMV_R1
-                    : ProjectionKernel.W8_DEQUANT_CUBLAS;
+            for (ProjectionKernel k : new ProjectionKernel[] {ProjectionKernel.W8_SKINNY_R1, ProjectionKernel.W8_GEMV_R1}) {
+                if (k.serves(true, group, tokens, cols)) {
+                    return k;
+                }
+            }
+            return ProjectionKernel.W8_DEQUANT_CUBLAS;
         }
-        if (decodeGemv && tokens <= DecodeGemm.DEFAULT_MAX_TOKENS && ProjectionKernel.GEMV_R1.serves(false, tokens, cols)) {
+        if (decodeGemv && tokens <= DecodeGemm.DEFAULT_MAX_TOKENS && ProjectionKernel.GEMV_R1.serves(false, 0, tokens, cols)) {
             return ProjectionKernel.GEMV_R1;
         }
         return gemm == GemmChoice.MMA ? ProjectionKernel.MMA : ProjectionKernel.CUBLAS;

@@ -54,7 +54,7 @@ final class Autotuner {
                 int bucket = AutotunePolicy.BUCKETS[bi];
                 String key = AutotunePolicy.key(dtype, quant, w.rows(), w.cols(), bucket);
                 AutotunePolicy.Choice choice = cache.get(key);
-                if (choice == null || !choice.kernel().serves(w.int8(), bucket, w.cols())) {
+                if (choice == null || !choice.kernel().serves(w.int8(), w.group(), bucket, w.cols())) {
                     choice = measure(w, inputs[w.shape()], outputs[w.shape()], bucket);
                     cache.put(key, choice);
                     measured++;
@@ -77,7 +77,7 @@ final class Autotuner {
     }
 
     private AutotunePolicy.Choice measure(DeviceMatrix w, long x, long y, int tokens) {
-        List<ProjectionKernel> candidates = AutotunePolicy.candidates(w.int8(), tokens, w.cols());
+        List<ProjectionKernel> candidates = AutotunePolicy.candidates(w.int8(), w.group(), tokens, w.cols());
         Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
         for (ProjectionKernel k : candidates) {
             double estimate = time(k, w, x, y, tokens, 3);

@@ -37,6 +37,9 @@ public final class CudaKernels {
     /** [log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row. */
     private final KernelCall[] gemv = new KernelCall[4];
     private final KernelCall[] gemvW8 = new KernelCall[4];
+    /** [log2 warps per tile (1, 2, 4)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
+    private final KernelCall[][] skinny = new KernelCall[3][4];
+    private final KernelCall[][] skinnyW8 = new KernelCall[3][4];
     private final KernelCall dequantW8;
     private final KernelCall quantizeW8;
     private final KernelCall spin;
@@ -71,6 +74,13 @@ public final class CudaKernels {
         for (int i = 0; i < gemv.length; i++) {
             gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiii");
             gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiii");
+        }
+        for (int r = 0; r < 3; r++) {
+            for (int n = 0; n < 4; n++) {
+                String tail = s + "_r" + (1 << r) + "_n" + (1 << n);
+                skinny[r][n] = new KernelCall(ctx, "skinny" + tail, "pppiiii");
+                skinnyW8[r][n] = new KernelCall(ctx, "skinny_w8" + tail, "ppppiiiii");
+            }
         }
         dequantW8 = new KernelCall(ctx, "dequant_w8" + s, "pppiii");
         quantizeW8 = new KernelCall(ctx, "quantize_w8" + s, "pppiii");
@@ -293,6 +303,48 @@ public final class CudaKernels {
         long vecs = (long) rows * (cols / 16);
         dequantW8.p(0, w).p(1, scales).p(2, out).i(3, rows).i(4, cols).i(5, group)
                 .launch(ctx, (int) Math.min((vecs + 255) / 256, 132 * 16), 1, 1, 256, 0);
+    }
+
+    /** Tokens the tensor-core skinny GEMMs serve in one launch. */
+    public static final int SKINNY_MAX_TOKENS = 64;
+
+    /**
+     * y[t][o] = x[t][:] · w[o][:] for t < tokens (1..64) on the tensor cores (skinny_mma.cu), each weight read once;
+     * in % 32 == 0; {@code warpsPerTile} (1, 2, 4) warps split each 16-row tile's K.
+     */
+    public void skinny(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerTile) {
+        if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 32 != 0) {
+            throw new IllegalArgumentException("skinny GEMM serves 1.." + SKINNY_MAX_TOKENS + " tokens and in % 32 == 0, got "
+                    + tokens + " x " + in);
+        }
+        skinny[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out)
+                .i(6, fp32Out ? 1 : 0).launch(ctx, skinnyGrid(out, warpsPerTile), 1, 1, 256, 0);
+    }
+
+    /**
+     * The INT8 skinny GEMM: like {@link #gemvW8} for 1..64 tokens; in % 64 == 0, group == in (per channel) or a power
+     * of two of at least 64.
+     */
+    public void skinnyW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
+            int warpsPerTile) {
+        boolean perChannel = group == in;
+        if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 64 != 0
+                || !(perChannel || (group >= 64 && Integer.bitCount(group) == 1))) {
+            throw new IllegalArgumentException("INT8 skinny GEMM serves 1.." + SKINNY_MAX_TOKENS + " tokens, in % 64 == 0 "
+                    + "and per-channel or power-of-two groups >= 64, got " + tokens + " x " + in + " group " + group);
+        }
+        int groupLog2 = perChannel ? 30 : Integer.numberOfTrailingZeros(group);
+        skinnyW8[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
+                .i(6, out).i(7, groupLog2).i(8, fp32Out ? 1 : 0).launch(ctx, skinnyGrid(out, warpsPerTile), 1, 1, 256, 0);
+    }
+
+    private static int nTilesLog2(int tokens) {
+        return tokens <= 8 ? 0 : tokens <= 16 ? 1 : tokens <= 32 ? 2 : 3;
+    }
+
+    private static int skinnyGrid(int out, int warpsPerTile) {
+        int rowsPerCta = 16 * (8 / warpsPerTile);
+        return (out + rowsPerCta - 1) / rowsPerCta;
     }
 
     /** INT8 quantization of 16-bit rows w [rows][cols] into offset-binary q and FP32 scales, per group (load time). */

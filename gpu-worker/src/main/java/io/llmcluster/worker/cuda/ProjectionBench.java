@@ -10,7 +10,7 @@ import jcuda.driver.CUevent;
  * The projection benchmark of issue #6 (deploy/gpu/bench-gpu.sh runs it after GpuBench): for FP16 weights and
  * INT8 weight-only (per channel and per group of 128), batch-1 decode ms per token (CUDA graphs, autotuned
  * projections) and every projection shape's read bandwidth at M = 1..64 tokens through the chosen kernel, cuBLAS,
- * and the best GEMV configuration, with the autotuner's choice. Prints {@code key=value} lines.
+ * and the best own kernel (GEMV or skinny GEMM configuration), with the autotuner's choice. Prints {@code key=value} lines.
  * Usage: {@code ProjectionBench MODEL_DIR [modes, default f16,int8-ch,int8-g128]}.
  */
 public final class ProjectionBench {
@@ -97,7 +97,7 @@ public final class ProjectionBench {
                 ProjectionKernel large = w.int8() ? ProjectionKernel.W8_DEQUANT_CUBLAS : ProjectionKernel.CUBLAS;
                 double best = Double.MAX_VALUE;
                 ProjectionKernel bestGemv = null;
-                for (ProjectionKernel k : AutotunePolicy.candidates(w.int8(), m, w.cols())) {
+                for (ProjectionKernel k : AutotunePolicy.candidates(w.int8(), w.group(), m, w.cols())) {
                     if (k.warpsPerRow > 0) {
                         double t = time(ctx, () -> p.run(k, scratch[0], w, scratch[1], m, true));
                         if (t < best) {
@@ -112,7 +112,7 @@ public final class ProjectionBench {
                 GpuBench.kv(tag + "_ours_gbs", bytes / ours / 1e6);
                 GpuBench.kv(tag + "_" + (w.int8() ? "dequant_cublas" : "cublas") + "_gbs", bytes / lib / 1e6);
                 if (bestGemv != null) {
-                    GpuBench.kv(tag + "_best_gemv", bestGemv.label() + " " + String.format("%.0f", bytes / best / 1e6));
+                    GpuBench.kv(tag + "_best_own", bestGemv.label() + " " + String.format("%.0f", bytes / best / 1e6));
                 }
             }
         }

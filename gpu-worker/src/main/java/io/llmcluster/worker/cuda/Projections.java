@@ -46,10 +46,10 @@ final class Projections {
     ProjectionKernel kernelFor(DeviceMatrix w, int tokens) {
         int bi = AutotunePolicy.bucketIndex(tokens);
         ProjectionKernel t = bi < 0 || !useTuned ? null : tuned[w.shape()][bi];
-        if (t != null && t.serves(w.int8(), tokens, w.cols())) {
+        if (t != null && t.serves(w.int8(), w.group(), tokens, w.cols())) {
             return t;
         }
-        return AutotunePolicy.fallback(w.int8(), tokens, w.cols(), decodeGemv && gemvOn, gemm);
+        return AutotunePolicy.fallback(w.int8(), w.group(), tokens, w.cols(), decodeGemv && gemvOn, gemm);
     }
 
     /** Runs one projection on {@code kernel} (which must serve it). */
@@ -62,6 +62,9 @@ final class Projections {
             case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemv(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
             case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
                     k.gemvW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
+            case SKINNY_R1, SKINNY_R2, SKINNY_R4 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
+            case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4 ->
+                    k.skinnyW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
             case W8_DEQUANT_CUBLAS -> dequantThenCublas(x, w, y, tokens, fp32Out);
         }
     }
@@ -96,7 +99,8 @@ final class Projections {
 
     String describe(boolean int8, int tunedCount) {
         String large = gemm == GemmChoice.MMA ? mma.describe() : cublas.describe();
-        return (int8 ? "INT8 GEMV up to " + CudaKernels.GEMV_MAX_TOKENS + " tokens, else dequantize + " + cublas.describe()
+        return (int8 ? "INT8 skinny tensor-core GEMM / GEMV up to " + CudaKernels.SKINNY_MAX_TOKENS + " tokens, else dequantize + "
+                + cublas.describe()
                 : (decodeGemv ? "GEMV kernel for 1.." + DecodeGemm.DEFAULT_MAX_TOKENS + " tokens, else " : "") + large)
                 + (tunedCount > 0 ? "; autotuned choices for " + tunedCount + " (shape, bucket) pairs" : "");
     }

@@ -6,6 +6,12 @@ import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R8;
 import static io.llmcluster.worker.cuda.ProjectionKernel.MMA;
+import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R1;
+import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R2;
+import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R4;
+import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R1;
+import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R2;
+import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_DEQUANT_CUBLAS;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_GEMV_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_GEMV_R2;
@@ -39,23 +45,32 @@ class AutotunePolicyTest {
     }
 
     @Test
-    void shouldOfferTheGemvConfigsOnlyUpToEightTokensAndOnlyForTheirWeightFormat() {
-        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8), AutotunePolicy.candidates(false, 8, 4096));
-        assertEquals(List.of(CUBLAS, MMA), AutotunePolicy.candidates(false, 16, 4096));
-        assertEquals(List.of(CUBLAS, MMA), AutotunePolicy.candidates(false, 1, 4100)); // rows of whole 16-byte vectors only
+    void shouldOfferTheGemvConfigsUpToEightTokensTheSkinnyGemmsUpTo64AndEachOnlyForItsWeightFormat() {
+        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4),
+                AutotunePolicy.candidates(false, 0, 8, 4096));
+        assertEquals(List.of(CUBLAS, MMA, SKINNY_R1, SKINNY_R2, SKINNY_R4), AutotunePolicy.candidates(false, 0, 64, 4096));
+        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8), AutotunePolicy.candidates(false, 0, 1, 4104));
+        assertEquals(List.of(CUBLAS, MMA), AutotunePolicy.candidates(false, 0, 1, 4100)); // rows of whole 16-byte vectors only
+        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4,
+                W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 4, 4096));
+        assertEquals(List.of(W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_DEQUANT_CUBLAS),
+                AutotunePolicy.candidates(true, 14336, 32, 14336)); // per channel
         assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_DEQUANT_CUBLAS),
-                AutotunePolicy.candidates(true, 4, 4096));
-        assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 32, 4096));
+                AutotunePolicy.candidates(true, 32, 1, 4096)); // groups under 64 columns: no skinny GEMM
+        assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 96, 16, 4032)); // not a power of two
+        assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 65, 4096));
     }
 
     @Test
     void shouldFallBackToTheOldRuleWithoutATunedChoice() {
-        assertEquals(GEMV_R1, AutotunePolicy.fallback(false, 2, 4096, true, GemmChoice.AUTO));
-        assertEquals(CUBLAS, AutotunePolicy.fallback(false, 3, 4096, true, GemmChoice.AUTO));
-        assertEquals(CUBLAS, AutotunePolicy.fallback(false, 1, 4096, false, GemmChoice.AUTO));
-        assertEquals(MMA, AutotunePolicy.fallback(false, 1, 4096, false, GemmChoice.MMA));
-        assertEquals(W8_GEMV_R1, AutotunePolicy.fallback(true, 8, 4096, false, GemmChoice.CUBLAS));
-        assertEquals(W8_DEQUANT_CUBLAS, AutotunePolicy.fallback(true, 9, 4096, true, GemmChoice.AUTO));
+        assertEquals(GEMV_R1, AutotunePolicy.fallback(false, 0, 2, 4096, true, GemmChoice.AUTO));
+        assertEquals(CUBLAS, AutotunePolicy.fallback(false, 0, 3, 4096, true, GemmChoice.AUTO));
+        assertEquals(CUBLAS, AutotunePolicy.fallback(false, 0, 1, 4096, false, GemmChoice.AUTO));
+        assertEquals(MMA, AutotunePolicy.fallback(false, 0, 1, 4096, false, GemmChoice.MMA));
+        assertEquals(W8_SKINNY_R1, AutotunePolicy.fallback(true, 128, 64, 4096, false, GemmChoice.CUBLAS));
+        assertEquals(W8_GEMV_R1, AutotunePolicy.fallback(true, 32, 8, 4096, true, GemmChoice.AUTO));
+        assertEquals(W8_DEQUANT_CUBLAS, AutotunePolicy.fallback(true, 32, 9, 4096, true, GemmChoice.AUTO));
+        assertEquals(W8_DEQUANT_CUBLAS, AutotunePolicy.fallback(true, 128, 65, 4096, true, GemmChoice.AUTO));
     }
 
     @Test

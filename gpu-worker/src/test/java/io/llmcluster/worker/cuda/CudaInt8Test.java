@@ -200,12 +200,62 @@ class CudaInt8Test {
         }
     }
 
+    @ParameterizedTest
+    @EnumSource(CudaDtype.class)
+    void shouldMultiplyLikeAPlainMatmulInTheTensorCoreSkinnyGemmsFor1To64Tokens(CudaDtype dt) {
+        // {tokens, in, out, group}: every n-tile class, a partial last 16-row tile, per channel and groups of 64/128
+        int[][] shapes = {{1, 256, 40, 256}, {3, 4096, 77, 128}, {8, 512, 16, 64}, {13, 1024, 130, 1024}, {32, 2048, 33, 128},
+            {64, 768, 100, 64}, {50, 14336, 24, 14336}};
+        try (Dev d = new Dev(ctx, dt, 512L << 20)) {
+            CudaKernels k = new CudaKernels(ctx, dt);
+            for (int[] s : shapes) {
+                int tokens = s[0];
+                int in = s[1];
+                int out = s[2];
+                Random r = new Random(SEED ^ Arrays.hashCode(s) ^ 5);
+                float[] w = Dev.random(r, out * in, 0.1f);
+                Quantized m = quantize(d, w, out, in, s[3], k); // rounds w to the dtype too
+                long w16 = d.halfs(w);
+                float[] x = Dev.random(r, tokens * in, 1f);
+                long xA = d.halfs(x);
+                float[] want8 = expected(m, x, tokens);
+                float[] want16 = new float[tokens * out];
+                for (int t = 0; t < tokens; t++) {
+                    for (int o = 0; o < out; o++) {
+                        double acc = 0;
+                        for (int i = 0; i < in; i++) {
+                            acc += (double) x[t * in + i] * w[o * in + i];
+                        }
+                        want16[t * out + o] = (float) acc;
+                    }
+                }
+                for (int warps : new int[] {1, 2, 4}) {
+                    String what = " r" + warps + " " + Arrays.toString(s);
+                    long y = d.poisoned(4L * tokens * out + 64);
+                    k.skinnyW8(xA, m.data(), m.scaleAddr(), y, tokens, in, out, s[3], true, warps);
+                    CudaKernelsTest.assertRows("w8 skinny fp32 out" + what, d.readFloats(y, tokens * out), want8, tokens, out, 1e-5);
+                    long yT = d.poisoned(2L * tokens * out + 64);
+                    k.skinnyW8(xA, m.data(), m.scaleAddr(), yT, tokens, in, out, s[3], false, warps);
+                    CudaKernelsTest.assertRows("w8 skinny" + what, d.readHalfs(yT, tokens * out), want8, tokens, out, Dev.bound(dt));
+                    long y16 = d.poisoned(4L * tokens * out + 64);
+                    k.skinny(xA, w16, y16, tokens, in, out, true, warps);
+                    CudaKernelsTest.assertRows("skinny fp32 out" + what, d.readFloats(y16, tokens * out), want16, tokens, out, 1e-5);
+                    for (long a : new long[] {y + 4L * tokens * out, y16 + 4L * tokens * out}) {
+                        for (float v : d.readFloats(a, 16)) {
+                            assertTrue(Float.isNaN(v), "skinny wrote past its output" + what + seed());
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     static CudaBackendOptions int8Options(CudaQuantization q) {
         return CudaBackendReferenceTest.options(CudaDtype.F16).withQuantization(q);
     }
 
     /**
-     * Whole models, INT8 per channel (the CPU backend's rule) and per group of 32: logits within the CPU INT8 bound
+     * Whole models, INT8 per channel (the CPU backend's rule) and per group of 32 and 64: logits within the CPU INT8 bound
      * of transformers at every position; per channel also close to the CPU backend's INT8 logits (same rule; the GPU
      * quantizes the FP16-rounded weights, FP16 activations); greedy continuations compared with transformers'.
      */
@@ -213,7 +263,8 @@ class CudaInt8Test {
     @ValueSource(strings = {"tiny-llama", "tiny-llama-bf16", "tiny-qwen2", "tiny-mistral"})
     void shouldStayWithinTheInt8BoundOfTransformersPerChannelAndPerGroup(String model) throws Exception {
         ReferenceRecord ref = ReferenceRecord.load(model);
-        for (CudaQuantization q : new CudaQuantization[] {CudaQuantization.int8PerChannel(), CudaQuantization.int8Groups(32)}) {
+        for (CudaQuantization q : new CudaQuantization[] {CudaQuantization.int8PerChannel(), CudaQuantization.int8Groups(32),
+                CudaQuantization.int8Groups(64)}) {
             try (ModelDirectory dir = ModelDirectory.open(ReferenceRecord.modelDir(model));
                  CudaBackend gpu = new CudaBackend(dir, int8Options(q));
                  CpuBackend cpu = new CpuBackend(dir, CpuBackendOptions.defaults().withThreads(2).withKvCacheBytes(8L << 20)
