@@ -104,6 +104,8 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
     const uint4* xr = reinterpret_cast<const uint4*>(x);
     const float* sr = kInt8 ? scales + (size_t)row * ((in + group - 1) / group) : nullptr;
     const int vecsPerGroup = kInt8 ? group / kPerVec : 1;
+    // per channel: one scale for the row, applied once at the end (no per-vector scale load and division)
+    const bool perRow = !kInt8 || group >= in;
     int v = part * 32 + lane;
     for (; v + 32 * R * (kUnroll - 1) < vecs; v += 32 * R * kUnroll) {
       uint4 wv[kUnroll];
@@ -112,11 +114,16 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
 #pragma unroll
       for (int u = 0; u < kUnroll; ++u) {
         const int vu = v + 32 * R * u;
-        dot_vec<T, M>(wv[u], xr, xvecs, vu, acc, kInt8 ? __ldg(sr + vu / vecsPerGroup) : 1.f, (const W*)nullptr);
+        dot_vec<T, M>(wv[u], xr, xvecs, vu, acc, perRow ? 1.f : __ldg(sr + vu / vecsPerGroup), (const W*)nullptr);
       }
     }
     for (; v < vecs; v += 32 * R) {
-      dot_vec<T, M>(__ldcs(wr + v), xr, xvecs, v, acc, kInt8 ? __ldg(sr + v / vecsPerGroup) : 1.f, (const W*)nullptr);
+      dot_vec<T, M>(__ldcs(wr + v), xr, xvecs, v, acc, perRow ? 1.f : __ldg(sr + v / vecsPerGroup), (const W*)nullptr);
+    }
+    if (kInt8 && perRow) {
+      const float s = __ldg(sr);
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[m] *= s;
     }
   }
 #pragma unroll

@@ -12,7 +12,7 @@
 // and one packed subtraction (FP16) or via FP32 (BF16); the scale multiplies the FP32 accumulator (per channel:
 // once at the end; per group: per 64-column step into the running sum).
 // Memory access: streaming 16-byte weight loads (each row segment 64 or 32 contiguous bytes per warp step,
-// two steps in flight), x through the read-only cache (L1/L2 resident). CTA: 8 warps = 8 / R row tiles of 16
+// up to four steps in flight), x through the read-only cache (L1/L2 resident). CTA: 8 warps = 8 / R row tiles of 16
 // rows, R warps splitting K per tile (deterministic shared-memory reduction in a fixed order).
 // Requires in % 64 == 0 (INT8) or in % 32 == 0 (16-bit); INT8 groups: group == in or a power of two >= 64.
 // grid.x = ceil(out / (16 * 8 / R)), 256 threads.
@@ -107,7 +107,7 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
   const int ca = min(ra, out - 1), cb = min(rb, out - 1);
   const uint8_t* wa = w + (size_t)ca * in * kBytes;
   const uint8_t* wb = w + (size_t)cb * in * kBytes;
-#pragma unroll 2
+#pragma unroll 4
   for (int s = part; s < steps; s += R) {
     const int k0 = s * kCols + t * (kCols / 4);
     const uint4 va = __ldcs(reinterpret_cast<const uint4*>(wa + (size_t)k0 * kBytes));
@@ -174,7 +174,7 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
 }  // namespace llmc_skinny
 
 // skinny_<S>_r<R>_n<NT>(x, w, y, tokens, in, out, fp32_out) for 16-bit weights and skinny_w8_<S>_r<R>_n<NT>(x, wq,
-// scales, y, tokens, in, out, group_log2, fp32_out) for INT8 (group_log2 >= log2(in): per channel): R = 1, 2, 4
+// scales, y, tokens, in, out, group_log2, fp32_out) for INT8 (group_log2 >= log2(in): per channel): R = 1, 2, 4, 8
 // warps per 16-row tile, NT = 1, 2, 4, 8 n-tiles of 8 tokens (one kernel each, so that M = 1 is not held to the
 // registers of M = 64).
 #define LLMC_SKINNY_RN(S, T, R, NT)                                                                           \
@@ -190,5 +190,5 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
   }
 #define LLMC_SKINNY_R(S, T, R) LLMC_SKINNY_RN(S, T, R, 1) LLMC_SKINNY_RN(S, T, R, 2) LLMC_SKINNY_RN(S, T, R, 4) \
   LLMC_SKINNY_RN(S, T, R, 8)
-#define LLMC_SKINNY(S, T) LLMC_SKINNY_R(S, T, 1) LLMC_SKINNY_R(S, T, 2) LLMC_SKINNY_R(S, T, 4)
+#define LLMC_SKINNY(S, T) LLMC_SKINNY_R(S, T, 1) LLMC_SKINNY_R(S, T, 2) LLMC_SKINNY_R(S, T, 4) LLMC_SKINNY_R(S, T, 8)
 LLMC_FOR_DTYPES(LLMC_SKINNY)

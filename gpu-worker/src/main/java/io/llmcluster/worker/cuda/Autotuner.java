@@ -12,7 +12,8 @@ import jcuda.driver.CUevent;
  * Times the projection kernels on the GPU and fills {@link Projections}' choice table: for each of the model's
  * projection shapes and each token bucket of {@link AutotunePolicy#BUCKETS} up to maxBatchTokens, every candidate
  * ({@link AutotunePolicy#candidates}) runs on the real weights (layer 0, the LM head) with zeroed inputs, timed
- * with events over enough repetitions to cover about 300 µs; the fastest wins ({@link AutotunePolicy#choose}).
+ * with events over enough repetitions to cover about 300 µs of GPU time (queued behind a spin kernel, so host launch
+ * cost is not measured); the fastest wins ({@link AutotunePolicy#choose}).
  * Choices are kept in the on-disk {@link AutotuneCache} of this GPU and driver and reused at the next start
  * (RETUNE measures again and rewrites them). Each decision is logged with every candidate's time.
  */
@@ -81,18 +82,27 @@ final class Autotuner {
         Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
         for (ProjectionKernel k : candidates) {
             double estimate = time(k, w, x, y, tokens, 3);
-            int reps = (int) Math.max(5, Math.min(200, Math.ceil(TARGET_US / Math.max(estimate, 1e-3))));
+            int reps = (int) Math.max(5, Math.min(MAX_REPS, Math.ceil(TARGET_US / Math.max(estimate, 1e-3))));
             us.put(k, time(k, w, x, y, tokens, reps));
         }
         return AutotunePolicy.choose(us);
     }
 
-    /** Microseconds per run of {@code kernel} (one untimed run first). */
+    private static final int MAX_REPS = 100;
+    /**
+     * A launch costs the host ~10 µs (JCuda), longer than a small projection runs: timed back to back, the GPU would
+     * wait for the host and every kernel would measure the launch. So a spin kernel runs first while the host queues
+     * all repetitions; the events after it see the GPU time alone (as in a CUDA graph replay).
+     */
+    private static final long SPIN_NS_PER_REP = 25_000;
+
+    /** Microseconds per run of {@code kernel} (one untimed run first), device time only. */
     private double time(ProjectionKernel kernel, DeviceMatrix w, long x, long y, int tokens, int reps) {
         proj.run(kernel, x, w, y, tokens, true);
         CUevent a = ctx.newEvent();
         CUevent z = ctx.newEvent();
         try {
+            proj.spin(SPIN_NS_PER_REP * reps + 200_000);
             ctx.record(a);
             for (int i = 0; i < reps; i++) {
                 proj.run(kernel, x, w, y, tokens, true);

@@ -37,9 +37,9 @@ public final class CudaKernels {
     /** [log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row. */
     private final KernelCall[] gemv = new KernelCall[4];
     private final KernelCall[] gemvW8 = new KernelCall[4];
-    /** [log2 warps per tile (1, 2, 4)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
-    private final KernelCall[][] skinny = new KernelCall[3][4];
-    private final KernelCall[][] skinnyW8 = new KernelCall[3][4];
+    /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
+    private final KernelCall[][] skinny = new KernelCall[4][4];
+    private final KernelCall[][] skinnyW8 = new KernelCall[4][4];
     private final KernelCall dequantW8;
     private final KernelCall quantizeW8;
     private final KernelCall spin;
@@ -75,7 +75,7 @@ public final class CudaKernels {
             gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiii");
             gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiii");
         }
-        for (int r = 0; r < 3; r++) {
+        for (int r = 0; r < 4; r++) {
             for (int n = 0; n < 4; n++) {
                 String tail = s + "_r" + (1 << r) + "_n" + (1 << n);
                 skinny[r][n] = new KernelCall(ctx, "skinny" + tail, "pppiiii");
@@ -310,7 +310,7 @@ public final class CudaKernels {
 
     /**
      * y[t][o] = x[t][:] · w[o][:] for t < tokens (1..64) on the tensor cores (skinny_mma.cu), each weight read once;
-     * in % 32 == 0; {@code warpsPerTile} (1, 2, 4) warps split each 16-row tile's K.
+     * in % 32 == 0; {@code warpsPerTile} (1, 2, 4, 8) warps split each 16-row tile's K.
      */
     public void skinny(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerTile) {
         if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 32 != 0) {

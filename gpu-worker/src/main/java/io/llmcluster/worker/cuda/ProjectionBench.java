@@ -99,15 +99,15 @@ public final class ProjectionBench {
                 ProjectionKernel bestGemv = null;
                 for (ProjectionKernel k : AutotunePolicy.candidates(w.int8(), w.group(), m, w.cols())) {
                     if (k.warpsPerRow > 0) {
-                        double t = time(ctx, () -> p.run(k, scratch[0], w, scratch[1], m, true));
+                        double t = time(be, () -> p.run(k, scratch[0], w, scratch[1], m, true));
                         if (t < best) {
                             best = t;
                             bestGemv = k;
                         }
                     }
                 }
-                double ours = time(ctx, () -> p.run(used, scratch[0], w, scratch[1], m, true));
-                double lib = time(ctx, () -> p.run(large, scratch[0], w, scratch[1], m, true));
+                double ours = time(be, () -> p.run(used, scratch[0], w, scratch[1], m, true));
+                double lib = time(be, () -> p.run(large, scratch[0], w, scratch[1], m, true));
                 GpuBench.kv(tag + "_kernel", used.label());
                 GpuBench.kv(tag + "_ours_gbs", bytes / ours / 1e6);
                 GpuBench.kv(tag + "_" + (w.int8() ? "dequant_cublas" : "cublas") + "_gbs", bytes / lib / 1e6);
@@ -118,13 +118,15 @@ public final class ProjectionBench {
         }
     }
 
-    /** Milliseconds per run, median of 3 timings of 20 runs each. */
-    private static double time(CudaContext ctx, Runnable work) {
+    /** Milliseconds per run of device time, median of 3 timings of 20 runs each queued behind a spin (see Autotuner). */
+    private static double time(CudaBackend be, Runnable work) {
+        CudaContext ctx = be.context();
         work.run();
         double[] t = new double[3];
         CUevent a = ctx.newEvent();
         CUevent z = ctx.newEvent();
         for (int i = 0; i < t.length; i++) {
+            be.kernels().spin(1_000_000L);
             ctx.record(a);
             for (int r = 0; r < 20; r++) {
                 work.run();

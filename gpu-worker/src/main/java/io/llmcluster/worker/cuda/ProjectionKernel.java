@@ -6,7 +6,7 @@ import java.util.Locale;
  * The ways one projection {@code y = x · wᵀ} can run, the autotuner's candidates: cuBLAS GemmEx, the project's
  * tensor-core GEMM, the GEMV kernel with 1, 2, 4 or 8 warps per output row (1..8 tokens; more warps per row
  * split K inside a CTA, for narrow matrices), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
- * read once for all of them; 1, 2 or 4 warps per 16-row tile), and for INT8 weights the INT8 GEMV and skinny GEMM
+ * read once for all of them; 1, 2, 4 or 8 warps per 16-row tile), and for INT8 weights the INT8 GEMV and skinny GEMM
  * (same configs) or a dequantization of row chunks to the run dtype followed by cuBLAS (any token count).
  */
 enum ProjectionKernel {
@@ -19,6 +19,7 @@ enum ProjectionKernel {
     SKINNY_R1(false, 1, CudaKernels.SKINNY_MAX_TOKENS),
     SKINNY_R2(false, 2, CudaKernels.SKINNY_MAX_TOKENS),
     SKINNY_R4(false, 4, CudaKernels.SKINNY_MAX_TOKENS),
+    SKINNY_R8(false, 8, CudaKernels.SKINNY_MAX_TOKENS),
     W8_GEMV_R1(true, 1, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R2(true, 2, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R4(true, 4, CudaKernels.GEMV_MAX_TOKENS),
@@ -26,6 +27,7 @@ enum ProjectionKernel {
     W8_SKINNY_R1(true, 1, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R2(true, 2, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R4(true, 4, CudaKernels.SKINNY_MAX_TOKENS),
+    W8_SKINNY_R8(true, 8, CudaKernels.SKINNY_MAX_TOKENS),
     W8_DEQUANT_CUBLAS(true, 0, Integer.MAX_VALUE);
 
     /** Whether it takes INT8 weights (else run-dtype weights). */

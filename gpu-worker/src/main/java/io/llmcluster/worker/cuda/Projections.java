@@ -62,8 +62,8 @@ final class Projections {
             case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemv(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
             case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
                     k.gemvW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
-            case SKINNY_R1, SKINNY_R2, SKINNY_R4 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
-            case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4 ->
+            case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
+            case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8 ->
                     k.skinnyW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
             case W8_DEQUANT_CUBLAS -> dequantThenCublas(x, w, y, tokens, fp32Out);
         }
@@ -81,6 +81,11 @@ final class Projections {
             k.dequantW8(w.data() + (long) r0 * in, w.scales() + 4L * r0 * groups, scratch, rows, in, w.group());
             cublas.linearRows(x, scratch, y, tokens, in, w.rows(), r0, rows, fp32Out);
         }
+    }
+
+    /** Keeps the GPU busy for {@code ns} (timing: the host queues work meanwhile). */
+    void spin(long ns) {
+        k.spin(ns);
     }
 
     void choose(int shape, int bucketIndex, ProjectionKernel kernel) {

@@ -9,9 +9,11 @@ import static io.llmcluster.worker.cuda.ProjectionKernel.MMA;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R4;
+import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R8;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R4;
+import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R8;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_DEQUANT_CUBLAS;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_GEMV_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_GEMV_R2;
@@ -46,14 +48,14 @@ class AutotunePolicyTest {
 
     @Test
     void shouldOfferTheGemvConfigsUpToEightTokensTheSkinnyGemmsUpTo64AndEachOnlyForItsWeightFormat() {
-        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4),
+        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8),
                 AutotunePolicy.candidates(false, 0, 8, 4096));
-        assertEquals(List.of(CUBLAS, MMA, SKINNY_R1, SKINNY_R2, SKINNY_R4), AutotunePolicy.candidates(false, 0, 64, 4096));
+        assertEquals(List.of(CUBLAS, MMA, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8), AutotunePolicy.candidates(false, 0, 64, 4096));
         assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8), AutotunePolicy.candidates(false, 0, 1, 4104));
         assertEquals(List.of(CUBLAS, MMA), AutotunePolicy.candidates(false, 0, 1, 4100)); // rows of whole 16-byte vectors only
-        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4,
+        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8,
                 W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 4, 4096));
-        assertEquals(List.of(W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_DEQUANT_CUBLAS),
+        assertEquals(List.of(W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8, W8_DEQUANT_CUBLAS),
                 AutotunePolicy.candidates(true, 14336, 32, 14336)); // per channel
         assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_DEQUANT_CUBLAS),
                 AutotunePolicy.candidates(true, 32, 1, 4096)); // groups under 64 columns: no skinny GEMM
