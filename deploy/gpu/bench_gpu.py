@@ -205,6 +205,8 @@ def table(args):
             ms = f(q + "_decode_b1_ms")
             row(f"batch-1 decode ms/token, {q} weights (ProjectionBench, graphs, autotuned)", f"{ms:.2f}",
                 f"our FP16 {f16:.2f}", f"{f16 / ms:.2f}x" if q != "f16" else "", ">= 1.7x" if q != "f16" else "")
+            row(f"  of which projections (M=1 device times x layers) / everything else, {q}",
+                f"{f(q + '_decode_b1_projections_ms'):.2f} / {f(q + '_decode_b1_other_ms'):.2f} ms", "", "", "")
     for q in ("int8-ch", "int8-g128"):
         for g in ("qkv", "o", "gate_up", "down", "lm_head"):
             for m in (1, 2, 4, 8, 16, 32, 64):

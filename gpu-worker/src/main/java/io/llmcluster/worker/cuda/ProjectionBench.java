@@ -42,7 +42,14 @@ public final class ProjectionBench {
                 } else if (!Double.isNaN(f16Ms)) {
                     GpuBench.kv(mode + "_decode_b1_speedup_vs_f16", f16Ms / ms);
                 }
-                sweep(be, MS, mode + "_");
+                double[] m1 = sweep(be, MS, mode + "_");
+                // where a batch-1 step goes: the projections at their measured M = 1 device times, the rest is
+                // norms, RoPE + KV write, attention, SwiGLU, embedding and the launch gaps of the graph
+                int layers = model.config().numLayers();
+                double proj = layers * (m1[CudaWeights.SHAPE_QKV] + m1[CudaWeights.SHAPE_O] + m1[CudaWeights.SHAPE_GATE_UP]
+                        + m1[CudaWeights.SHAPE_DOWN]) + m1[CudaWeights.SHAPE_LM_HEAD];
+                GpuBench.kv(mode + "_decode_b1_projections_ms", proj);
+                GpuBench.kv(mode + "_decode_b1_other_ms", ms - proj);
             }
         }
     }
@@ -78,13 +85,13 @@ public final class ProjectionBench {
     }
 
     /**
-     * For each shape and M: GB/s (weight bytes read / time) of the kernel the backend uses ("ours"), of cuBLAS
+     * Returns each shape's M = 1 device ms. For each shape and M: GB/s (weight bytes read / time) of the kernel the backend uses ("ours"), of cuBLAS
      * (16-bit weights) or dequantize + cuBLAS (INT8), and of the fastest GEMV configuration, plus the kernel used.
      */
-    static void sweep(CudaBackend be, int[] ms, String prefix) {
+    static double[] sweep(CudaBackend be, int[] ms, String prefix) {
+        double[] m1Ms = new double[CudaWeights.SHAPES];
         Projections p = be.projections();
         long[] scratch = be.gemmScratch();
-        CudaContext ctx = be.context();
         int e = be.kernels().dtype().bytes();
         for (DeviceMatrix w : be.weights().shapes()) {
             double bytes = w.bytesRead(e);
@@ -107,6 +114,9 @@ public final class ProjectionBench {
                     }
                 }
                 double ours = time(be, () -> p.run(used, scratch[0], w, scratch[1], m, true));
+                if (m == 1) {
+                    m1Ms[w.shape()] = ours;
+                }
                 double lib = time(be, () -> p.run(large, scratch[0], w, scratch[1], m, true));
                 GpuBench.kv(tag + "_kernel", used.label());
                 GpuBench.kv(tag + "_ours_gbs", bytes / ours / 1e6);
@@ -116,6 +126,7 @@ public final class ProjectionBench {
                 }
             }
         }
+        return m1Ms;
     }
 
     /** Milliseconds per run of device time, median of 3 timings of 20 runs each queued behind a spin (see Autotuner). */
