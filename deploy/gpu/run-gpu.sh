@@ -100,6 +100,8 @@ device() {
       --select-method 'io.llmcluster.worker.cuda.CudaSamplingTest#shouldRepeatADrawForTheSameSeedAndCounter' \
       --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldQuantizeExactlyLikeTheTwinAndMultiplyLikeAPlainMatmulOnTheDequantizedWeights(io.llmcluster.worker.cuda.CudaDtype)' \
       --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldDequantizeInChunksAndMultiplyThroughCublasForManyTokens(io.llmcluster.worker.cuda.CudaDtype)' \
+      --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldMultiplyLikeAPlainMatmulInTheTensorCoreSkinnyGemmsFor1To64Tokens(io.llmcluster.worker.cuda.CudaDtype)' \
+      --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldGiveTheSameProductsWithEveryWarpsPerRowConfigOfThe16BitGemv(io.llmcluster.worker.cuda.CudaDtype)' \
       > "$out/memcheck.log" 2>&1
     mrc=$? msec=$((SECONDS - t0))
     grep -E '========= (Invalid|ERROR|Program hit|    at|Address)' "$out/memcheck.log" | head -20
@@ -109,7 +111,7 @@ device() {
   echo "| --- | --- | --- |"
   echo "| GPU tests (JUnit console) | $(summary "$out/tests.log") rc=$trc | $tsec |"
   echo "| CLI generate --device auto / cuda bf16 | rc=$crc | - |"
-  echo "| memcheck over CudaKernelsTest + gemm_mma + sampler | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
+  echo "| memcheck over CudaKernelsTest + gemm_mma + sampler + INT8/skinny/GEMV | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
 }
 
 summary() {
