@@ -37,11 +37,13 @@ final class Autotuner {
     }
 
     /**
-     * Tunes every shape in {@code shapes} (indexed by {@link DeviceMatrix#shape()}) for buckets up to
-     * {@code maxTokens}; {@code inputs[shape]}/{@code outputs[shape]} are device buffers large enough for the
-     * largest bucket. Returns the number of (shape, bucket) choices set.
+     * Tunes every shape of {@code byShape} (indexed by {@link DeviceMatrix#shape()}; each row holds every layer's
+     * matrix of that shape, and repetitions rotate through them, so that weights smaller than the 50 MB L2 cache of
+     * an H200 are read from HBM as in a real step) for buckets up to {@code maxTokens}; {@code inputs[shape]} and
+     * {@code outputs[shape]} are device buffers large enough for the largest bucket. Returns the number of
+     * (shape, bucket) choices set.
      */
-    int tune(DeviceMatrix[] shapes, long[] inputs, long[] outputs, int maxTokens, CudaDtype dtype,
+    int tune(DeviceMatrix[][] byShape, long[] inputs, long[] outputs, int maxTokens, CudaDtype dtype,
             CudaQuantization quant, Path file, boolean retune) {
         AutotuneCache cache = retune ? new AutotuneCache(ctx.deviceName(), ctx.driverVersion())
                 : AutotuneCache.load(file, ctx.deviceName(), ctx.driverVersion());
@@ -50,13 +52,14 @@ final class Autotuner {
         }
         int set = 0;
         int measured = 0;
-        for (DeviceMatrix w : shapes) {
+        for (DeviceMatrix[] copies : byShape) {
+            DeviceMatrix w = copies[0];
             for (int bi = 0; bi < AutotunePolicy.BUCKETS.length && AutotunePolicy.BUCKETS[bi] <= maxTokens; bi++) {
                 int bucket = AutotunePolicy.BUCKETS[bi];
                 String key = AutotunePolicy.key(dtype, quant, w.rows(), w.cols(), bucket);
                 AutotunePolicy.Choice choice = cache.get(key);
                 if (choice == null || !choice.kernel().serves(w.int8(), w.group(), bucket, w.cols())) {
-                    choice = measure(w, inputs[w.shape()], outputs[w.shape()], bucket);
+                    choice = measure(copies, inputs[w.shape()], outputs[w.shape()], bucket);
                     cache.put(key, choice);
                     measured++;
                     log.println("[autotune] " + key + ": " + choice.reason());
@@ -77,8 +80,8 @@ final class Autotuner {
         return set;
     }
 
-    private AutotunePolicy.Choice measure(DeviceMatrix w, long x, long y, int tokens) {
-        List<ProjectionKernel> candidates = AutotunePolicy.candidates(w.int8(), w.group(), tokens, w.cols());
+    private AutotunePolicy.Choice measure(DeviceMatrix[] w, long x, long y, int tokens) {
+        List<ProjectionKernel> candidates = AutotunePolicy.candidates(w[0].int8(), w[0].group(), tokens, w[0].cols());
         Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
         for (ProjectionKernel k : candidates) {
             double estimate = time(k, w, x, y, tokens, 3);
@@ -97,15 +100,15 @@ final class Autotuner {
     private static final long SPIN_NS_PER_REP = 25_000;
 
     /** Microseconds per run of {@code kernel} (one untimed run first), device time only. */
-    private double time(ProjectionKernel kernel, DeviceMatrix w, long x, long y, int tokens, int reps) {
-        proj.run(kernel, x, w, y, tokens, true);
+    private double time(ProjectionKernel kernel, DeviceMatrix[] w, long x, long y, int tokens, int reps) {
+        proj.run(kernel, x, w[0], y, tokens, true);
         CUevent a = ctx.newEvent();
         CUevent z = ctx.newEvent();
         try {
             proj.spin(SPIN_NS_PER_REP * reps + 200_000);
             ctx.record(a);
             for (int i = 0; i < reps; i++) {
-                proj.run(kernel, x, w, y, tokens, true);
+                proj.run(kernel, x, w[(i + 1) % w.length], y, tokens, true);
             }
             ctx.record(z);
             return 1000.0 * ctx.elapsedMs(a, z) / reps;

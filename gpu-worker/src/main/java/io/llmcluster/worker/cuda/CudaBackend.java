@@ -160,7 +160,7 @@ public final class CudaBackend implements ModelBackend {
         ctx.fill32(arena, buf.act(), 0, e * maxTokens * inter / 4);
         ctx.fill32(arena, buf.attn(), 0, e * maxTokens * c.qDim() / 4);
         ctx.fill32(arena, buf.xn(), 0, e * maxTokens * c.hiddenSize() / 4);
-        tunedChoices = new Autotuner(ctx, proj, System.err).tune(shapes, inputs, outputs, maxTokens, o.dtype(),
+        tunedChoices = new Autotuner(ctx, proj, System.err).tune(w.byShape(), inputs, outputs, maxTokens, o.dtype(),
                 o.quantization(), Autotuner.cacheFile(o.autotuneDir(), ctx), retune);
     }
 

@@ -105,6 +105,14 @@ final class CudaWeights {
         return new DeviceMatrix(data, scales, rows, cols, group, shape);
     }
 
+    /**
+     * Every layer's matrix of each shape (the LM head alone in its row), indexed by {@link DeviceMatrix#shape()}:
+     * timing rotates through them so that a matrix smaller than the L2 cache is not measured from the cache.
+     */
+    DeviceMatrix[][] byShape() {
+        return new DeviceMatrix[][] {qkv, o, gateUp, down, {lmHead}};
+    }
+
     /** One matrix of each shape (layer 0's and the LM head), indexed by {@link DeviceMatrix#shape()}. */
     DeviceMatrix[] shapes() {
         return new DeviceMatrix[] {qkv[0], o[0], gateUp[0], down[0], lmHead};

@@ -93,7 +93,8 @@ public final class ProjectionBench {
         Projections p = be.projections();
         long[] scratch = be.gemmScratch();
         int e = be.kernels().dtype().bytes();
-        for (DeviceMatrix w : be.weights().shapes()) {
+        for (DeviceMatrix[] copies : be.weights().byShape()) {
+            DeviceMatrix w = copies[0];
             double bytes = w.bytesRead(e);
             for (int m : ms) {
                 if (m > be.maxBatchTokens()) {
@@ -106,18 +107,18 @@ public final class ProjectionBench {
                 ProjectionKernel bestGemv = null;
                 for (ProjectionKernel k : AutotunePolicy.candidates(w.int8(), w.group(), m, w.cols())) {
                     if (k.warpsPerRow > 0) {
-                        double t = time(be, () -> p.run(k, scratch[0], w, scratch[1], m, true));
+                        double t = time(be, i -> p.run(k, scratch[0], copies[i % copies.length], scratch[1], m, true));
                         if (t < best) {
                             best = t;
                             bestGemv = k;
                         }
                     }
                 }
-                double ours = time(be, () -> p.run(used, scratch[0], w, scratch[1], m, true));
+                double ours = time(be, i -> p.run(used, scratch[0], copies[i % copies.length], scratch[1], m, true));
                 if (m == 1) {
                     m1Ms[w.shape()] = ours;
                 }
-                double lib = time(be, () -> p.run(large, scratch[0], w, scratch[1], m, true));
+                double lib = time(be, i -> p.run(large, scratch[0], copies[i % copies.length], scratch[1], m, true));
                 GpuBench.kv(tag + "_kernel", used.label());
                 GpuBench.kv(tag + "_ours_gbs", bytes / ours / 1e6);
                 GpuBench.kv(tag + "_" + (w.int8() ? "dequant_cublas" : "cublas") + "_gbs", bytes / lib / 1e6);
@@ -129,10 +130,13 @@ public final class ProjectionBench {
         return m1Ms;
     }
 
-    /** Milliseconds per run of device time, median of 3 timings of 20 runs each queued behind a spin (see Autotuner). */
-    private static double time(CudaBackend be, Runnable work) {
+    /**
+     * Milliseconds per run of device time, median of 3 timings of 20 runs each queued behind a spin (see Autotuner);
+     * run i gets index i (callers rotate through the layers' copies of a matrix, so it is not read from L2).
+     */
+    private static double time(CudaBackend be, java.util.function.IntConsumer work) {
         CudaContext ctx = be.context();
-        work.run();
+        work.accept(0);
         double[] t = new double[3];
         CUevent a = ctx.newEvent();
         CUevent z = ctx.newEvent();
@@ -140,7 +144,7 @@ public final class ProjectionBench {
             be.kernels().spin(1_000_000L);
             ctx.record(a);
             for (int r = 0; r < 20; r++) {
-                work.run();
+                work.accept(r + 1);
             }
             ctx.record(z);
             t[i] = ctx.elapsedMs(a, z) / 20;
