@@ -94,8 +94,8 @@ final class GenerateCommand implements Callable<Integer> {
     String dtype;
 
     @Option(names = "--gemm", defaultValue = "auto",
-            description = "CUDA GEMM: auto | cublas | mma (mma: the project's tensor-core kernel; auto: cuBLAS until the "
-                    + "per-shape autotuner chooses)")
+            description = "CUDA GEMM: auto | cublas | mma (mma: the project's tensor-core kernel; auto: the autotuner "
+                    + "chooses per shape for 1..64 tokens, cuBLAS above)")
     String gemm;
 
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
