@@ -9,7 +9,8 @@
 #        the GPU-idle fraction, prefill TTFT, kernels, Engine throughput, ITL at long contexts;
 #     3. bench_gpu.py table: ratios against the references and the table, last.
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
-# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170).
+# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
+# decode,prefill,kernels,engine,long), BENCH_SKIP_HF=1 (no Hugging Face generate reference).
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp/gpu-out}
@@ -24,6 +25,6 @@ t0=$SECONDS
 timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
   io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256}" "${BENCH_LONG:-1024,8192,32768}" \
-  > "$out/bench-java.log" 2>&1
+  "${BENCH_SECTIONS:-decode,prefill,kernels,engine,long}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
 python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log"

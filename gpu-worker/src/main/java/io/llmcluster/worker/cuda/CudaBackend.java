@@ -22,8 +22,8 @@ import jcuda.driver.CUgraphExec;
  * emulation of the same roundings alike.
  *
  * <p>Per layer: residual-add + RMSNorm kernel; one GEMM for q|k|v; RoPE + KV-cache write kernel; attention
- * (flash-style prefill kernel for sequences with several new tokens, split-K paged decode kernel for single
- * tokens); o_proj GEMM; residual-add + RMSNorm; one GEMM for gate|up; SwiGLU kernel; down GEMM. Then the final
+ * ({@link AttentionKernels}: tensor-core flash prefill kernel for sequences with several new tokens, tensor-core
+ * split-K paged decode kernel for single tokens); o_proj GEMM; residual-add + RMSNorm; one GEMM for gate|up; SwiGLU kernel; down GEMM. Then the final
  * norm for the logits rows only, the LM head GEMM with FP32 output, one copy to the host.
  *
  * <p>Memory: one {@link DeviceArena}, sized at start: weights, activations for {@code maxBatchTokens}, split-K
@@ -52,6 +52,7 @@ public final class CudaBackend implements ModelBackend {
     private Cublas cublas;
     private Gemm gemm;
     private CudaKernels k;
+    private AttentionKernels att;
     private CudaWeights w;
     private PinnedBuffer stagingHost;
     private PinnedBuffer logitsHost;
@@ -59,6 +60,7 @@ public final class CudaBackend implements ModelBackend {
     private Buffers buf;
     private int numBlocks;
     private int maxContext;
+    /** Whether a split-K decode kernel serves this model's shape (else decode tokens take the prefill kernel). */
     private final boolean decodeKernel;
     private final int tokensPerTile;
     private Gemm cublasGemm;
@@ -71,6 +73,9 @@ public final class CudaBackend implements ModelBackend {
     /** [bucket index][split class]: captured decode steps, made on first use. */
     private CUgraphExec[][] graphs;
     private int graphsCaptured;
+    /** The split plan of the last step's decode attention (for {@link #repeatDecodeAttention}). */
+    private int lastSplits;
+    private int lastChunk;
 
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
@@ -85,8 +90,8 @@ public final class CudaBackend implements ModelBackend {
                     + " and hidden_size <= " + CudaKernels.MAX_HIDDEN + "; this model has " + c.headDim() + " and "
                     + c.hiddenSize());
         }
-        this.decodeKernel = CudaKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
-        this.tokensPerTile = CudaKernels.prefillTokensPerTile(c.groupSize());
+        this.decodeKernel = AttentionKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
+        this.tokensPerTile = AttentionKernels.prefillTokensPerTile(c.groupSize(), c.headDim());
         this.ctx = CudaContext.open(options.device());
         try {
             start(model);
@@ -98,6 +103,7 @@ public final class CudaBackend implements ModelBackend {
 
     private void start(ModelDirectory model) {
         k = new CudaKernels(ctx, o.dtype());
+        att = new AttentionKernels(ctx, k);
         boolean ownHead = CudaWeights.separateLmHead(c, model.checkpoint());
         // 1. Plan everything but the KV pool on a counting arena.
         DeviceArena plan = DeviceArena.counting();
@@ -288,6 +294,8 @@ public final class CudaBackend implements ModelBackend {
         in.pack(b);
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
         int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext) : new int[3];
+        lastSplits = plan[1];
+        lastChunk = plan[2];
         queueStep(plan[1], plan[2]);
     }
 
@@ -340,6 +348,8 @@ public final class CudaBackend implements ModelBackend {
             return false;
         }
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
+        lastSplits = splits;
+        lastChunk = chunk;
         CUgraphExec g = graphs[bi][cls];
         if (g == null) {
             ctx.beginCapture();
@@ -392,11 +402,11 @@ public final class CudaBackend implements ModelBackend {
 
     private void attention(int layer, long positions, long tables, int splits, int chunk) {
         if (in.numTiles > 0) {
-            k.prefillAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
+            att.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
                     positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
         }
         if (in.numDecodes > 0) {
-            k.decodeAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
+            att.decode(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
                     at(in.decodes), in.numDecodes, positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(),
                     c.headDim(), o.kvBlockSize(), chunk, splits);
         }
@@ -459,9 +469,17 @@ public final class CudaBackend implements ModelBackend {
     /** The last layer's prefill attention again, on what the last step left in q and the KV cache. */
     void repeatPrefillAttention() {
         int l = c.numLayers() - 1;
-        k.prefillAttention(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.attn(), at(in.tiles), in.numTiles,
+        att.prefill(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.attn(), at(in.tiles), in.numTiles,
                 at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(),
                 o.kvBlockSize());
+    }
+
+    /** The last layer's decode attention again (split kernel and reduce), with the last step's inputs and split plan. */
+    void repeatDecodeAttention() {
+        int l = c.numLayers() - 1;
+        att.decode(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.partO(), buf.partMl(), buf.attn(), at(in.decodes),
+                in.numDecodes, at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(),
+                c.headDim(), o.kvBlockSize(), lastChunk, lastSplits);
     }
 
     /** Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output. */
@@ -509,7 +527,7 @@ public final class CudaBackend implements ModelBackend {
         return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
                 + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
-                + (decodeKernel ? "prefill flash + split-K decode" : "prefill flash (decode too: group > 8)");
+                + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim());
     }
 
     @Override
