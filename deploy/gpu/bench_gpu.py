@@ -195,6 +195,10 @@ def table(args):
     row("prefill TTFT 2048 tokens (backend step)", f"{f('prefill_2048_ttft_ms'):.1f} ms", "", "", "")
     row("prefill attention 2048 (1 seq, h32/kv8/d128, causal)", f"{f('attn_prefill_2048_ms'):.3f} ms",
         f"SDPA {f('torch_sdpa_2048_ms'):.3f} ms", f"{f('torch_sdpa_2048_ms') / f('attn_prefill_2048_ms'):.0%} of SDPA", ">= 90%")
+    for v in range(8):
+        if f"attn_prefill_2048_v{v}_ms" in d:
+            row(f"prefill attention 2048, tensor-core variant v{v}" + (" (used)" if d.get("attn_prefill_variant") == str(v) else ""),
+                f"{f(f'attn_prefill_2048_v{v}_ms'):.3f} ms", "", f"{f('torch_sdpa_2048_ms') / f(f'attn_prefill_2048_v{v}_ms'):.0%} of SDPA", "")
     for g in ("qkv", "o", "gate_up", "down"):
         ours, ref = f(f"gemm_{g}_m2048_tflops"), f(f"torch_matmul_{g}_m2048_tflops")
         row(f"GEMM {g} M=2048 (cuBLAS, FP32 out) TFLOP/s", f"{ours:.0f}", f"torch.matmul {ref:.0f}", f"{ours / ref:.0%}", ">= 95%")

@@ -82,6 +82,42 @@ __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
   return *reinterpret_cast<uint32_t*>(&h);
 }
 
+// Issues the cp.async copies of the K and V rows of keys [base, base + ROWS) of kv head kvh into shared tiles
+// ks / vs (rows of DC + 8 elements): keys >= end are zero-filled (never read), columns in [D, DC) are zeros.
+// Thread layout: chunk column c = tid % (DC / 8), rows tid / (DC / 8) + i * (THREADS / (DC / 8)); the block-table
+// slot walks forward from row to row without a division.
+template <typename T, int DC, int ROWS, int THREADS>
+__device__ __forceinline__ void load_kv_rows(T* ks, T* vs, const T* __restrict__ k_cache,
+                                             const T* __restrict__ v_cache, const int* __restrict__ table, int base,
+                                             int end, int block_size, int num_kv_heads, int kvh, int D) {
+  constexpr int S = DC + 8, CPR = DC / 8, RPP = THREADS / CPR, PASSES = ROWS / RPP;
+  static_assert(THREADS % CPR == 0 && ROWS % RPP == 0, "tile shape");
+  const int c = threadIdx.x % CPR, j0 = threadIdx.x / CPR;
+  if (c * 8 >= D) {
+#pragma unroll
+    for (int i = 0; i < PASSES; ++i) {
+      zero16(ks + (j0 + i * RPP) * S + c * 8);
+      zero16(vs + (j0 + i * RPP) * S + c * 8);
+    }
+    return;
+  }
+  const int p0 = base + j0;
+  int blk = p0 / block_size, inb = p0 - blk * block_size;
+#pragma unroll
+  for (int i = 0; i < PASSES; ++i) {
+    const int j = j0 + i * RPP;
+    const bool valid = p0 + i * RPP < end;
+    const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * D + c * 8 : 0;
+    cp_async16(ks + j * S + c * 8, k_cache + off, valid);
+    cp_async16(vs + j * S + c * 8, v_cache + off, valid);
+    inb += RPP;
+    while (inb >= block_size) {
+      inb -= block_size;
+      ++blk;
+    }
+  }
+}
+
 // exp2 of x - m where m may be -inf (a row that has seen no visible key yet): then every term is 0, not NaN.
 __device__ __forceinline__ float safe_max(float m) { return m == -INFINITY ? 0.f : m; }
 

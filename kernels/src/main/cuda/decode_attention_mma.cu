@@ -8,8 +8,8 @@
 // unnormalized partial (output row, max, sum) per head to FP32 scratch, in the layout decode_attention_reduce
 // (decode_attention.cu) merges.
 // Head dims: class DC in {32, 64, 128} serves D <= DC with D % 8 == 0.
-// Memory access: K and V rows gathered through the block table with 16-byte cp.async (a row of D elements is
-// D/8 consecutive chunks), double-buffered 64-key stages so the next tile streams in while one computes; keys
+// Memory access: K and V rows gathered through the block table with 16-byte cp.async (load_kv_rows: a row of D
+// elements is D/8 consecutive chunks), double-buffered 64-key stages so the next tile streams in while one computes; keys
 // past the split's end are zero-filled, never read; q once; partials (D + 2 floats per head) written once.
 #include "attention_mma.cuh"
 
@@ -28,31 +28,6 @@ struct Smem {
   static constexpr int kKv = kKeys * kStride;
   static constexpr int kElems = kQ + 4 * kKv;  // q, then K[2], V[2]; the merge reuses the K/V area
 };
-
-template <typename T, int DC>
-__device__ __forceinline__ void load_tile(T* ks, T* vs, const T* __restrict__ k_cache, const T* __restrict__ v_cache,
-                                          const int* table, int base, int end, int block_size, int num_kv_heads,
-                                          int kvh, int D) {
-  constexpr int S = Smem<DC>::kStride;
-  constexpr int CPR = DC / 8;
-  const int ch = D / 8;
-  for (int idx = threadIdx.x; idx < kKeys * CPR; idx += kThreads) {
-    const int j = idx / CPR, c = idx % CPR;
-    T* kd = ks + j * S + c * 8;
-    T* vd = vs + j * S + c * 8;
-    if (c >= ch) {
-      zero16(kd);
-      zero16(vd);
-      continue;
-    }
-    const int p = base + j;
-    const bool valid = p < end;
-    int64_t off = 0;
-    if (valid) off = (kv_slot(table, p, block_size) * num_kv_heads + kvh) * D + c * 8;
-    cp_async16(kd, k_cache + off, valid);
-    cp_async16(vd, v_cache + off, valid);
-  }
-}
 
 template <typename T, int DC>
 __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restrict__ k_cache,
@@ -100,7 +75,7 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
     }
   }
   const int n_tiles = (end - start + kKeys - 1) / kKeys;
-  load_tile<T, DC>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D);
+  load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D);
   cp_async_commit();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -114,8 +89,9 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
   for (int it = 0; it < n_tiles; ++it) {
     const int stage = it & 1;
     if (it + 1 < n_tiles) {
-      load_tile<T, DC>(kst + (stage ^ 1) * Smem<DC>::kKv, vst + (stage ^ 1) * Smem<DC>::kKv, k_cache, v_cache, table,
-                       start + (it + 1) * kKeys, end, block_size, num_kv_heads, kvh, D);
+      load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * Smem<DC>::kKv, vst + (stage ^ 1) * Smem<DC>::kKv,
+                                           k_cache, v_cache, table, start + (it + 1) * kKeys, end, block_size,
+                                           num_kv_heads, kvh, D);
       cp_async_commit();
       cp_async_wait<1>();
     } else {

@@ -1,7 +1,12 @@
 package io.llmcluster.worker.cuda;
 
+import static jcuda.driver.JCudaDriver.cuCtxGetDevice;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUfunction_attribute;
 
 /**
@@ -17,27 +22,76 @@ public final class AttentionKernels {
     public static final int MMA_MAX_HEAD_DIM = 128;
     /** Query heads per kv head that the tensor-core decode kernel packs into its 16 mma rows. */
     public static final int MMA_DECODE_MAX_GROUP = 16;
-    /** (token, query head) rows of one tensor-core prefill CTA: 8 warps of 16. */
+    /** (token, query head) rows of one tensor-core prefill CTA, in every variant. */
     public static final int MMA_PREFILL_ROWS = 128;
-    private static final int KEYS_PER_TILE = 64;
+    /** Keys per tile of the tensor-core decode kernel (4 warps of 16): split chunks are best multiples of it. */
+    public static final int DECODE_KEYS_PER_TILE = 64;
+    /**
+     * The prefill kernel's variants (prefill_attention_mma.cu, suffix _vN): {warps, keys per K/V tile, minimum CTAs
+     * per SM}; warps x 16-row mma tiles per warp = 128 rows. v0: 8 warps x 1 tile, v1: 4 x 2, v2: 4 x 2 with 32-key
+     * tiles, v3: v0 held to 128 registers (two CTAs per SM).
+     */
+    static final int[][] PREFILL_VARIANTS = {{8, 64}, {4, 64}, {4, 32}, {8, 64}};
+    /** The variant used unless a benchmark or test picks another. */
+    static final int DEFAULT_PREFILL_VARIANT = 2;
     private static final int[] CLASSES = {32, 64, 128};
 
     private final CudaContext ctx;
     private final CudaKernels fallback;
-    private final KernelCall[] prefill = new KernelCall[CLASSES.length];
+    /** [variant][head-dim class]. */
+    private final KernelCall[][] prefill = new KernelCall[PREFILL_VARIANTS.length][CLASSES.length];
     private final KernelCall[] decode = new KernelCall[CLASSES.length];
     private final KernelCall reduce;
+    /** CTAs of the tensor-core decode kernel resident on the whole GPU at once, per head-dim class. */
+    private final int[] decodeSlots = new int[CLASSES.length];
+    private int prefillVariant = DEFAULT_PREFILL_VARIANT;
 
     public AttentionKernels(CudaContext ctx, CudaKernels fallback) {
         this.ctx = ctx;
         this.fallback = fallback;
         String s = "_" + fallback.dtype().suffix();
+        CUdevice device = new CUdevice();
+        Cuda.check(cuCtxGetDevice(device), "cuCtxGetDevice");
+        int[] sms = new int[1];
+        Cuda.check(cuDeviceGetAttribute(sms, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+                "cuDeviceGetAttribute(multiprocessors)");
         for (int c = 0; c < CLASSES.length; c++) {
             int d = CLASSES[c];
-            prefill[c] = withSharedMemory(ctx, "prefill_attention_mma" + s + "_d" + d, "pppppppiiiiiif", prefillSharedBytes(d));
+            for (int v = 0; v < PREFILL_VARIANTS.length; v++) {
+                prefill[v][c] = withSharedMemory(ctx, "prefill_attention_mma" + s + "_d" + d + "_v" + v, "pppppppiiiiiif",
+                        prefillSharedBytes(v, d));
+            }
             decode[c] = withSharedMemory(ctx, "decode_attention_mma" + s + "_d" + d, "ppppppppiiiiiif", decodeSharedBytes(d));
+            int[] perSm = new int[1];
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decode[c].function(), 128, decodeSharedBytes(d)),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode_attention_mma d" + d + ")");
+            decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
+    }
+
+    /** Picks the prefill kernel's variant (benchmarks and tests; see {@link #PREFILL_VARIANTS}). */
+    void setPrefillVariant(int v) {
+        if (v < 0 || v >= PREFILL_VARIANTS.length) {
+            throw new IllegalArgumentException("prefill variant " + v + " of " + PREFILL_VARIANTS.length);
+        }
+        prefillVariant = v;
+    }
+
+    int prefillVariant() {
+        return prefillVariant;
+    }
+
+    /**
+     * The most splits worth giving one decode token's kv head: enough CTAs for one full wave of the GPU at batch 1
+     * ({@code numKvHeads} x splits = resident CTAs), at most {@code cap} (the size of the partials buffer). More
+     * splits than that only add waves and partials; fewer leave SMs idle on a long context.
+     */
+    public int maxDecodeSplits(int numHeads, int numKvHeads, int headDim, int cap) {
+        if (!decodeTensorCores(numHeads, numKvHeads, headDim)) {
+            return cap;
+        }
+        return Math.max(1, Math.min(cap, decodeSlots[headDimClass(headDim)] / numKvHeads));
     }
 
     /** The kernel, allowed {@code bytes} of dynamic shared memory (above 48 KiB needs the opt-in). */
@@ -55,14 +109,14 @@ public final class AttentionKernels {
         return headDimClass + 8;
     }
 
-    /** q tile (128 rows) plus two stages of K and V (64 rows each), 16-bit elements. */
-    static int prefillSharedBytes(int headDimClass) {
-        return (MMA_PREFILL_ROWS + 4 * KEYS_PER_TILE) * stride(headDimClass) * 2;
+    /** q tile (128 rows) plus two stages of K and V (the variant's keys per tile each), 16-bit elements. */
+    static int prefillSharedBytes(int variant, int headDimClass) {
+        return (MMA_PREFILL_ROWS + 4 * PREFILL_VARIANTS[variant][1]) * stride(headDimClass) * 2;
     }
 
     /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
     static int decodeSharedBytes(int headDimClass) {
-        return (16 + 4 * KEYS_PER_TILE) * stride(headDimClass) * 2;
+        return (16 + 4 * DECODE_KEYS_PER_TILE) * stride(headDimClass) * 2;
     }
 
     private static int headDimClass(int headDim) {
@@ -124,10 +178,11 @@ public final class AttentionKernels {
         int group = numHeads / numKvHeads;
         int headsPerCta = Math.min(group, MMA_PREFILL_ROWS);
         int chunks = (group + headsPerCta - 1) / headsPerCta;
-        prefill[c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
+        int v = prefillVariant;
+        prefill[v][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
                 .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, headDim).i(11, blockSize).i(12, headsPerCta)
                 .f(13, CudaKernels.scaleLog2(headDim))
-                .launch(ctx, numTiles, numKvHeads * chunks, 1, 32 * MMA_PREFILL_ROWS / 16, prefillSharedBytes(CLASSES[c]));
+                .launch(ctx, numTiles, numKvHeads * chunks, 1, 32 * PREFILL_VARIANTS[v][0], prefillSharedBytes(v, CLASSES[c]));
     }
 
     /** {@link #prefill} with the kernel {@link #prefillTensorCores} picks. */

@@ -35,9 +35,9 @@ import jcuda.driver.CUgraphExec;
  * <p>CUDA graphs ({@link CudaBackendOptions#cudaGraphs()}): a decode-only step (one token per sequence) is padded
  * to a batch-size bucket (powers of two up to maxSequences) with rows that write only the padding block, and
  * its block tables get a fixed stride; the step's whole launch sequence is captured once per (bucket, split
- * class) and replayed after one copy of the step inputs. The split class is the power of two of
- * ceil(context / decodeChunkTokens), up to {@value #MAX_SPLITS} (then the chunk covers the whole context), and
- * the stride follows from it, so a graph never depends on a step's exact lengths. Other steps run eagerly.
+ * class) and replayed after one copy of the step inputs. The split class ({@link #splitPlan}) fixes the splits
+ * and the positions per split for a range of contexts, and the stride follows from it, so a graph never depends
+ * on a step's exact lengths. Other steps run eagerly.
  */
 public final class CudaBackend implements ModelBackend {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
@@ -76,6 +76,8 @@ public final class CudaBackend implements ModelBackend {
     /** The split plan of the last step's decode attention (for {@link #repeatDecodeAttention}). */
     private int lastSplits;
     private int lastChunk;
+    /** Splits per decode token and kv head beyond which a longer context gets longer chunks instead (one GPU wave). */
+    private int maxSplits;
 
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
@@ -139,7 +141,9 @@ public final class CudaBackend implements ModelBackend {
         gemm = o.decodeGemv() ? decodeGemm : large;
         useGraphs = o.cudaGraphs();
         buckets = buckets(o.maxSequences(), o.maxBatchTokens());
-        graphs = new CUgraphExec[buckets.length][32];
+        maxSplits = att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
+        int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
+        graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
         long stagingInts = StepInputs.capacityInts(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize());
         stagingHost = new PinnedBuffer(4 * stagingInts);
         logitsHost = new PinnedBuffer(4L * o.maxBatchTokens() * c.vocabSize());
@@ -301,24 +305,30 @@ public final class CudaBackend implements ModelBackend {
 
     /**
      * {split class, splits, positions per split} of the decode attention for a step whose longest decode context
-     * is {@code maxCtx}: splits a power of two covering the context in chunks of decodeChunkTokens, up to
-     * {@value #MAX_SPLITS}; beyond that {@value #MAX_SPLITS} splits of decodeChunkTokens times a power of two
-     * (class 6 + that power). Eager and captured steps use the same plan, so a graph replay computes exactly
-     * what the eager step does. (A first version spread the model's whole context over the splits past 64
-     * chunks: an 8k-token context then ran on 4 of 64 splits, 34.5 ms per token on the H200.)
+     * is {@code maxCtx}. Up to {@code maxSplits} chunks of decodeChunkTokens: a power of two of splits (class =
+     * its log2, at most 6; splits past the context exit at once). Longer: {@code maxSplits} splits (one wave of
+     * the GPU at batch 1) of k decode tiles each, k = ceil(tiles / maxSplits) (class 7 + k), so a 32k context
+     * keeps every SM streaming. Eager and captured steps use the same plan, so a graph replay computes exactly
+     * what the eager step does. (Before: chunks grew by powers of two past 64 splits, so a 32k context ran on 33
+     * of 64 splits of 1024 positions, 42% of the HBM bandwidth.)
      */
     private int[] splitPlan(int maxCtx) {
-        int ct = o.decodeChunkTokens();
+        return splitPlan(maxCtx, o.decodeChunkTokens(), maxSplits);
+    }
+
+    /** {@link #splitPlan(int)} for chunks of {@code ct} positions and at most {@code maxSplits} (1..64) splits. */
+    static int[] splitPlan(int maxCtx, int ct, int maxSplits) {
         int need = (maxCtx + ct - 1) / ct;
-        int cls = 0;
-        while ((1 << cls) < need) {
-            cls++;
-        }
-        int splitsLog2 = Integer.numberOfTrailingZeros(MAX_SPLITS);
-        if (cls <= splitsLog2) {
+        if (need <= maxSplits) {
+            int cls = 0;
+            while ((1 << cls) < need) {
+                cls++;
+            }
             return new int[] {cls, 1 << cls, ct};
         }
-        return new int[] {cls, MAX_SPLITS, ct << (cls - splitsLog2)};
+        int tile = AttentionKernels.DECODE_KEYS_PER_TILE;
+        int k = ((maxCtx + tile - 1) / tile + maxSplits - 1) / maxSplits;
+        return new int[] {7 + k, maxSplits, tile * k};
     }
 
     /** A decode-only step through its captured graph; false (nothing queued) when {@code b} is not one. */
@@ -343,6 +353,9 @@ public final class CudaBackend implements ModelBackend {
         int splits = plan[1];
         int chunk = plan[2];
         int perSeq = (maxContext + o.kvBlockSize() - 1) / o.kvBlockSize();
+        if (cls >= graphs[bi].length) {
+            return false; // not a class planned for (cannot happen within maxContext): run eagerly
+        }
         int stride = (int) Math.min(perSeq, ((long) splits * chunk + o.kvBlockSize() - 1) / o.kvBlockSize());
         if (!in.packDecodes(b, buckets[bi], stride, numBlocks)) {
             return false;
@@ -448,6 +461,10 @@ public final class CudaBackend implements ModelBackend {
 
     CudaKernels kernels() {
         return k;
+    }
+
+    AttentionKernels attention() {
+        return att;
     }
 
     Gemm cublasGemm() {

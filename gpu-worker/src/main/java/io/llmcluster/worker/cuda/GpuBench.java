@@ -227,6 +227,14 @@ public final class GpuBench {
 
     private void kernels() {
         be.run(prefillBatch());
+        AttentionKernels attention = be.attention();
+        int chosen = attention.prefillVariant();
+        for (int v = 0; v < AttentionKernels.PREFILL_VARIANTS.length; v++) { // the tensor-core kernel's variants
+            attention.setPrefillVariant(v);
+            kv("attn_prefill_2048_v" + v + "_ms", time(be::repeatPrefillAttention, 10));
+        }
+        attention.setPrefillVariant(chosen);
+        kv("attn_prefill_variant", chosen);
         double att = time(be::repeatPrefillAttention, 10);
         double flops = 4.0 * c.numHeads() * c.headDim() * (2048.0 * 2049 / 2); // causal: QK^T and PV
         kv("attn_prefill_2048_ms", att);

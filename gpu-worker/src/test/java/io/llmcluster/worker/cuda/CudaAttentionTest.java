@@ -1,8 +1,6 @@
 package io.llmcluster.worker.cuda;
 
 import static io.llmcluster.worker.cuda.CudaKernelsTest.assertRows;
-import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.llmcluster.worker.cpu.PagedAttention;
@@ -15,7 +13,6 @@ import java.util.List;
 import java.util.Random;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
-import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -49,22 +46,6 @@ class CudaAttentionTest {
 
     private static String seed() {
         return " (seed " + SEED + ")";
-    }
-
-    @Test
-    void shouldPickTheTensorCoreKernelsForTheShapesTheyServe() {
-        assertTrue(AttentionKernels.prefillTensorCores(128));
-        assertTrue(AttentionKernels.prefillTensorCores(16));
-        assertFalse(AttentionKernels.prefillTensorCores(256));
-        assertFalse(AttentionKernels.prefillTensorCores(36));
-        assertEquals(32, AttentionKernels.prefillTokensPerTile(4, 128));
-        assertEquals(42, AttentionKernels.prefillTokensPerTile(3, 128));
-        assertEquals(1, AttentionKernels.prefillTokensPerTile(200, 128));
-        assertEquals(CudaKernels.prefillTokensPerTile(4), AttentionKernels.prefillTokensPerTile(4, 256));
-        assertTrue(AttentionKernels.decodeTensorCores(32, 2, 128));
-        assertFalse(AttentionKernels.decodeTensorCores(64, 2, 128));
-        assertTrue(AttentionKernels.decodeSupports(32, 4, 256)); // CUDA-core decode kernel
-        assertFalse(AttentionKernels.decodeSupports(64, 2, 128)); // group 32: decode through the prefill kernel
     }
 
     /** K/V for every position each sequence has, on the device (16-bit) and the host (FP32); other slots NaN / 0. */
@@ -158,14 +139,19 @@ class CudaAttentionTest {
             int perTile = tensorCores ? AttentionKernels.prefillTokensPerTile(nh / nkv, hd)
                     : CudaKernels.prefillTokensPerTile(nh / nkv);
             int[] tiles = tiles(lay, perTile);
-            long out = d.poisoned(2L * n * qDim + 64);
-            new AttentionKernels(ctx, new CudaKernels(ctx, dt)).prefill(qA, kCache, vCache, out, d.ints(tiles), tiles.length / 4,
-                    d.ints(lay.positions()), d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), tensorCores);
             float[] expected = cpuAttention(d, lay, q, kc, vc, nh, nkv, hd);
-            String what = (tensorCores ? "mma prefill " : "fallback prefill ") + Arrays.toString(shape) + " bs " + lay.blockSize();
-            assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
-            for (float v : d.readHalfs(out + 2L * n * qDim, 32)) {
-                assertTrue(Float.isNaN(v), what + " wrote past its output" + seed());
+            AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt));
+            for (int v = 0; v < (tensorCores ? AttentionKernels.PREFILL_VARIANTS.length : 1); v++) {
+                att.setPrefillVariant(v);
+                long out = d.poisoned(2L * n * qDim + 64);
+                att.prefill(qA, kCache, vCache, out, d.ints(tiles), tiles.length / 4, d.ints(lay.positions()),
+                        d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), tensorCores);
+                String what = (tensorCores ? "mma prefill v" + v + " " : "fallback prefill ") + Arrays.toString(shape)
+                        + " bs " + lay.blockSize();
+                assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
+                for (float x : d.readHalfs(out + 2L * n * qDim, 32)) {
+                    assertTrue(Float.isNaN(x), what + " wrote past its output" + seed());
+                }
             }
         }
     }
