@@ -118,6 +118,13 @@ __device__ __forceinline__ void load_kv_rows(T* ks, T* vs, const T* __restrict__
   }
 }
 
+// 2^x with the hardware approximation (relative error ~2^-22, subnormal results flushed to 0); 2^-inf = 0.
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
 // exp2 of x - m where m may be -inf (a row that has seen no visible key yet): then every term is 0, not NaN.
 __device__ __forceinline__ float safe_max(float m) { return m == -INFINITY ? 0.f : m; }
 

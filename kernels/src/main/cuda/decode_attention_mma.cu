@@ -119,7 +119,7 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
 #pragma unroll
       for (int e = 0; e < 4; ++e) {
         const int key = kbase + nb * 8 + 2 * t4 + (e & 1);
-        s[nb][e] = key < end ? s[nb][e] * scale_log2 : -INFINITY;
+        if (key >= end) s[nb][e] = -INFINITY;
       }
       mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
       mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
@@ -129,17 +129,18 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
     mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
     const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-    const float base0 = safe_max(mn0), base1 = safe_max(mn1);
-    const float alpha0 = exp2f(m0 - base0), alpha1 = exp2f(m1 - base1);
+    // raw-score max (the scale is positive); the warps' max below is in log2 units: m * scale
+    const float base0 = safe_max(mn0) * scale_log2, base1 = safe_max(mn1) * scale_log2;
+    const float alpha0 = fast_exp2(m0 * scale_log2 - base0), alpha1 = fast_exp2(m1 * scale_log2 - base1);
     m0 = mn0;
     m1 = mn1;
     float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
     for (int nb = 0; nb < 2; ++nb) {
-      s[nb][0] = exp2f(s[nb][0] - base0);
-      s[nb][1] = exp2f(s[nb][1] - base0);
-      s[nb][2] = exp2f(s[nb][2] - base1);
-      s[nb][3] = exp2f(s[nb][3] - base1);
+      s[nb][0] = fast_exp2(fmaf(s[nb][0], scale_log2, -base0));
+      s[nb][1] = fast_exp2(fmaf(s[nb][1], scale_log2, -base0));
+      s[nb][2] = fast_exp2(fmaf(s[nb][2], scale_log2, -base1));
+      s[nb][3] = fast_exp2(fmaf(s[nb][3], scale_log2, -base1));
       sum0 += s[nb][0] + s[nb][1];
       sum1 += s[nb][2] + s[nb][3];
     }
@@ -172,10 +173,10 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
   l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
   l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  if (t4 == 0) {
-    wm[warp][g] = m0;
+  if (t4 == 0) {  // maxima in log2 units (scaled), as the reduce expects; -inf stays -inf
+    wm[warp][g] = m0 * scale_log2;
     wl[warp][g] = l0;
-    wm[warp][g + 8] = m1;
+    wm[warp][g + 8] = m1 * scale_log2;
     wl[warp][g + 8] = l1;
   }
 #pragma unroll

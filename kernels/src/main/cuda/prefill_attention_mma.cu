@@ -1,8 +1,8 @@
 // Tensor-core flash attention for prefill chunks (FlashAttention-2 style): causal, GQA, variable-length
 // sequences in one launch, keys and values read from the paged KV cache through the block tables (a cached
 // prefix and this step's tokens alike; rope_kv_write has already stored this step's K and V).
-// Work split: grid.x = query tiles in reverse order (the last tiles of a sequence see the most keys, so they
-// start first), grid.y = kv head x head chunk. A tile (int4: first token, token count, sequence, unused) holds
+// Work split: grid.x = query tiles x (kv head, head chunk), tiles in reverse order and heads fastest, so the
+// last tiles of a sequence (they see the most keys) start first for every head: longest work first. A tile (int4: first token, token count, sequence, unused) holds
 // consecutive tokens of one sequence; the CTA's 128 rows are (token, query head) pairs of ONE kv head's group,
 // so each K/V tile in shared memory serves the whole group. 4 warps, 32 rows (two 16-row mma tiles) each, so
 // every K and V fragment read from shared memory feeds two mma.
@@ -54,10 +54,11 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
   __shared__ int row_pos[kRows];
 
   const int D = head_dim;
-  const int4 tile = tiles[gridDim.x - 1 - blockIdx.x];
   const int group = num_heads / num_kv_heads;
   const int chunks = (group + heads_per_cta - 1) / heads_per_cta;
-  const int kvh = blockIdx.y / chunks, chunk = blockIdx.y % chunks;
+  const int heads_y = num_kv_heads * chunks;  // CTAs per tile
+  const int4 tile = tiles[gridDim.x / heads_y - 1 - blockIdx.x / heads_y];
+  const int kvh = (blockIdx.x % heads_y) / chunks, chunk = blockIdx.x % chunks;
   const int h0 = kvh * group + chunk * heads_per_cta;
   const int nh = min(heads_per_cta, group - chunk * heads_per_cta);
   const int rows = tile.y * nh;
@@ -148,7 +149,8 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
       }
     }
 
-    // scale, causal mask (keys past kv_len are past every row's position, so they are masked too), online softmax
+    // causal mask (keys past kv_len are past every row's position, so they are masked too), online softmax on the
+    // raw scores (the scale is positive, so it commutes with max): p = 2^(s * scale - m * scale), one FFMA + EX2
     const int kbase = it * kKeys;
     const bool mask = kbase + kKeys - 1 > min_pos;
 #pragma unroll
@@ -159,9 +161,7 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const int key = kbase + nb * 8 + 2 * t4 + (e & 1);
-          float v = s[mt][nb][e] * scale_log2;
-          if (mask && key > pos[mt][e >> 1]) v = -INFINITY;
-          s[mt][nb][e] = v;
+          if (mask && key > pos[mt][e >> 1]) s[mt][nb][e] = -INFINITY;
         }
         mx0 = fmaxf(mx0, fmaxf(s[mt][nb][0], s[mt][nb][1]));
         mx1 = fmaxf(mx1, fmaxf(s[mt][nb][2], s[mt][nb][3]));
@@ -171,17 +171,17 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
       mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
       const float mn0 = fmaxf(m[mt][0], mx0), mn1 = fmaxf(m[mt][1], mx1);
-      const float base0 = safe_max(mn0), base1 = safe_max(mn1);
-      const float alpha0 = exp2f(m[mt][0] - base0), alpha1 = exp2f(m[mt][1] - base1);
+      const float base0 = safe_max(mn0) * scale_log2, base1 = safe_max(mn1) * scale_log2;
+      const float alpha0 = fast_exp2(m[mt][0] * scale_log2 - base0), alpha1 = fast_exp2(m[mt][1] * scale_log2 - base1);
       m[mt][0] = mn0;
       m[mt][1] = mn1;
       float sum0 = 0.f, sum1 = 0.f;
 #pragma unroll
       for (int nb = 0; nb < SB; ++nb) {
-        s[mt][nb][0] = exp2f(s[mt][nb][0] - base0);
-        s[mt][nb][1] = exp2f(s[mt][nb][1] - base0);
-        s[mt][nb][2] = exp2f(s[mt][nb][2] - base1);
-        s[mt][nb][3] = exp2f(s[mt][nb][3] - base1);
+        s[mt][nb][0] = fast_exp2(fmaf(s[mt][nb][0], scale_log2, -base0));
+        s[mt][nb][1] = fast_exp2(fmaf(s[mt][nb][1], scale_log2, -base0));
+        s[mt][nb][2] = fast_exp2(fmaf(s[mt][nb][2], scale_log2, -base1));
+        s[mt][nb][3] = fast_exp2(fmaf(s[mt][nb][3], scale_log2, -base1));
         sum0 += s[mt][nb][0] + s[mt][nb][1];
         sum1 += s[mt][nb][2] + s[mt][nb][3];
       }

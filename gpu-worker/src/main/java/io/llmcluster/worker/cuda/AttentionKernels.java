@@ -82,6 +82,15 @@ public final class AttentionKernels {
         return prefillVariant;
     }
 
+    /** CTAs of prefill variant {@code v} (head-dim class of {@code headDim}) that fit on one SM, as the driver computes it. */
+    int prefillCtasPerSm(int v, int headDim) {
+        int c = headDimClass(headDim);
+        int[] perSm = new int[1];
+        Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, prefill[v][c].function(), 32 * PREFILL_VARIANTS[v][0],
+                prefillSharedBytes(v, CLASSES[c])), "cuOccupancyMaxActiveBlocksPerMultiprocessor(prefill v" + v + ")");
+        return perSm[0];
+    }
+
     /**
      * The most splits worth giving one decode token's kv head: enough CTAs for one full wave of the GPU at batch 1
      * ({@code numKvHeads} x splits = resident CTAs), at most {@code cap} (the size of the partials buffer). More
@@ -101,6 +110,9 @@ public final class AttentionKernels {
             Cuda.check(cuFuncSetAttribute(k.function(), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                     bytes), "cuFuncSetAttribute(" + name + ", dynamic shared memory " + bytes + ")");
         }
+        // All of L1 as shared memory: left to itself the driver may pick a split that holds one CTA per SM.
+        Cuda.check(cuFuncSetAttribute(k.function(), CUfunction_attribute.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                100), "cuFuncSetAttribute(" + name + ", shared memory carveout 100%)");
         return k;
     }
 
@@ -182,7 +194,7 @@ public final class AttentionKernels {
         prefill[v][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
                 .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, headDim).i(11, blockSize).i(12, headsPerCta)
                 .f(13, CudaKernels.scaleLog2(headDim))
-                .launch(ctx, numTiles, numKvHeads * chunks, 1, 32 * PREFILL_VARIANTS[v][0], prefillSharedBytes(v, CLASSES[c]));
+                .launch(ctx, numTiles * numKvHeads * chunks, 1, 1, 32 * PREFILL_VARIANTS[v][0], prefillSharedBytes(v, CLASSES[c]));
     }
 
     /** {@link #prefill} with the kernel {@link #prefillTensorCores} picks. */

@@ -544,7 +544,8 @@ public final class CudaBackend implements ModelBackend {
         return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
                 + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
-                + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim());
+                + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim()) + " (at most " + maxSplits
+                + " splits per kv head)";
     }
 
     @Override
