@@ -10,7 +10,8 @@
 #     3. java ProjectionBench: INT8 weight-only vs FP16 batch-1 decode, projections at M = 1..64 (BENCH_PROJ=0 skips);
 #     4. bench_gpu.py table: ratios against the references and the table, last.
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
-# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170).
+# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
+# decode,prefill,kernels,engine,long), BENCH_SKIP_HF=1 (no Hugging Face generate reference).
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp/gpu-out}
@@ -26,7 +27,7 @@ if [[ ${BENCH_MAIN:-1} == 1 ]]; then  # BENCH_MAIN=0 skips GpuBench
 timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
   io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256}" "${BENCH_LONG:-1024,8192,32768}" \
-  > "$out/bench-java.log" 2>&1
+  "${BENCH_SECTIONS:-decode,prefill,kernels,engine,long}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
 fi
 # INT8 weight-only vs FP16 (batch-1 decode, projections at M = 1..64, autotuner choices); BENCH_PROJ=0 skips it
