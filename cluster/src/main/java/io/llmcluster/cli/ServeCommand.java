@@ -7,6 +7,7 @@ import io.llmcluster.node.BackendEngineFactory;
 import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
+import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,6 +35,11 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--device", defaultValue = "auto", description = "auto | cuda | cpu (auto: CUDA when usable, says which)")
     String device;
+
+    @Option(names = "--max-prefill-tokens-while-decoding", paramLabel = "auto|off|N",
+            description = "Prompt tokens per engine step while streams decode (default: "
+                    + "llmcluster.worker.max-prefill-tokens-while-decoding, auto = 256 on CUDA, off on the CPU)")
+    String maxPrefillTokensWhileDecoding;
 
     @Override
     public Integer call() throws Exception {
@@ -73,6 +79,10 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
+        }
+        if (maxPrefillTokensWhileDecoding != null) {
+            s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(
+                    EngineConfig.parsePrefillCap(maxPrefillTokensWhileDecoding)));
         }
         return s;
     }
