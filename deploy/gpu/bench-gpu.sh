@@ -7,7 +7,8 @@
 #        shapes, Hugging Face generate at batch 1 and 32;
 #     2. java GpuBench: our decode paths (eager cuBLAS, eager GEMV, CUDA graphs + GEMV) at batch 1/8/32 with
 #        the GPU-idle fraction, prefill TTFT, kernels, Engine throughput, ITL at long contexts;
-#     3. bench_gpu.py table: ratios against the references and the table, last.
+#     3. bench_gpu.py table: ratios against the references and the table;
+#     4. bench-steady.sh: ITL under a steady load of 64 streams with the prefill cap off and on, the throughput plot.
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
 # BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
 # decode,prefill,kernels,engine,long), BENCH_SKIP_HF=1 (no Hugging Face generate reference).
@@ -28,3 +29,5 @@ timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.inc
   "${BENCH_SECTIONS:-decode,prefill,kernels,engine,long}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
 python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log"
+# Steady-load ITL (prefill cap off / on) and $OUT/throughput_vs_concurrency.png: bench-steady.sh (BENCH_STEADY_* there)
+bash "$b/bench-steady.sh"

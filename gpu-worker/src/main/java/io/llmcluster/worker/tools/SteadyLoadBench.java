@@ -22,7 +22,7 @@ import java.util.Set;
  * <p>Usage: {@code SteadyLoadBench MODEL_DIR cpu|cuda [STREAMS=64] [CAPS=off,auto] [WINDOW_S=15] [WARMUP_S=5]
  * [MIN_PROMPT=128] [MAX_PROMPT=512] [OUTPUT=128]}; CAPS is a comma list of {@code off}, {@code auto} (the backend's
  * choice) or token counts. Prints {@code key=value} lines, {@code steady_c<STREAMS>_cap<N>_...}, and one summary line
- * per cap.
+ * per cap. An unmeasured run of WARMUP_S (at least 1 s) comes first, for the JIT and the first graph captures.
  */
 public final class SteadyLoadBench {
     private SteadyLoadBench() {}
@@ -49,7 +49,15 @@ public final class SteadyLoadBench {
                      : new CpuBackend(model, CpuBackendOptions.defaults().withMaxBatchTokens(batchTokens).withMaxSequences(streams))) {
             kv("steady_backend", backend.describe());
             kv("steady_cap_auto", backend.preferredPrefillTokensWhileDecoding());
+            kv("steady_workload", minPrompt + "-" + maxPrompt + " in / " + output + " out");
             TimedBackend timed = new TimedBackend(backend);
+            // JIT, first CUDA graph captures: one unmeasured run, so the first cap measured starts as warm as the others
+            try (Engine engine = new Engine(model, timed, engineConfig(streams, batchTokens, 0))) {
+                long t0 = System.nanoTime();
+                SteadyLoad.run(engine, backend.vocabSize(), new SteadyLoad.Options(streams, minPrompt, maxPrompt, output,
+                        0, Math.max(1, warmup), 7), null);
+                kv("steady_jit_warmup_s", (System.nanoTime() - t0) / 1e9);
+            }
             Set<Integer> done = new LinkedHashSet<>();
             for (String c : caps) {
                 int cap = EngineConfig.parsePrefillCap(c);
@@ -57,14 +65,17 @@ public final class SteadyLoadBench {
                 if (!done.add(resolved)) {
                     continue; // auto named a cap already measured
                 }
-                EngineConfig config = EngineConfig.defaults().withMaxNumSeqs(streams).withMaxNumBatchedTokens(batchTokens)
-                        .withPrefixCaching(false).withMaxPrefillTokensWhileDecoding(resolved);
-                try (Engine engine = new Engine(model, timed, config)) {
+                try (Engine engine = new Engine(model, timed, engineConfig(streams, batchTokens, resolved))) {
                     report("steady_c" + streams + "_cap" + resolved,
                             SteadyLoad.run(engine, backend.vocabSize(), options, timed::forwardNanos), resolved, options);
                 }
             }
         }
+    }
+
+    private static EngineConfig engineConfig(int streams, int batchTokens, int prefillCap) {
+        return EngineConfig.defaults().withMaxNumSeqs(streams).withMaxNumBatchedTokens(batchTokens).withPrefixCaching(false)
+                .withMaxPrefillTokensWhileDecoding(prefillCap);
     }
 
     private static void report(String tag, SteadyLoad.Result r, int cap, SteadyLoad.Options o) {
