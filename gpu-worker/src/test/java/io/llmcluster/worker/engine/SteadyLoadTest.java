@@ -37,17 +37,17 @@ class SteadyLoadTest {
                     }
                 });
                 SteadyLoad.Result r = SteadyLoad.run(engine, model.config().vocabSize(),
-                        new SteadyLoad.Options(4, 8, 40, 16, 0.5, 1.5, 3), timed::forwardNanos);
+                        new SteadyLoad.Options(4, 8, 40, 16, 1.0, 2.0, 3), timed::forwardNanos);
                 watching.set(false);
                 watcher.join();
 
                 assertEquals(0, r.errors());
                 assertEquals(4, maxInFlight.get(), "running + waiting never passes the streams, and reaches them");
-                assertTrue(r.windowSeconds() >= 1.5 && r.windowSeconds() < 3, "window " + r.windowSeconds());
-                assertTrue(r.tokens() > 50, "tokens in the window " + r.tokens());
+                assertTrue(r.windowSeconds() >= 2.0 && r.windowSeconds() < 4, "window " + r.windowSeconds());
+                assertTrue(r.tokens() >= 20, "tokens in the window " + r.tokens()); // hundreds on a quiet machine
                 assertEquals(r.tokens(), r.gaps() + r.ttfts(), "each token in the window is a first token or ends a gap");
                 assertEquals(r.tokens() / r.windowSeconds(), r.outputTokensPerSecond(), 1e-9);
-                assertTrue(r.completed() >= 2 && r.ttfts() >= 2, "requests ended and started in the window: " + r);
+                assertTrue(r.completed() >= 1 && r.ttfts() >= 1, "requests ended and started in the window: " + r);
                 assertTrue(r.itlP50Ms() > 0 && r.itlP50Ms() <= r.itlP90Ms() && r.itlP90Ms() <= r.itlP99Ms()
                         && r.itlP99Ms() <= r.itlP999Ms() && r.itlP999Ms() <= r.itlMaxMs(), "ordered percentiles " + r);
                 assertTrue(r.itlMeanMs() > 0 && r.itlMeanMs() <= r.itlMaxMs());
