@@ -224,20 +224,20 @@ class Canvas:
 
 
 def plot_plain(items, png, title):
-    w, h, left, right, top, bottom = 900, 560, 100, 30, 50, 70
+    w, h, right, top, bottom = 900, 560, 30, 50, 70
     cv = Canvas(w, h)
     xs, step, ytop = axis_limits(items)
+    yticks = [(i * step, f"{i * step:,.0f}" if step >= 1 else f"{i * step:g}") for i in range(int(round(ytop / step)) + 1)]
+    left = 12 + 14 + 12 + max(cv.text_width(t) for _, t in yticks) + 10  # y label, gap, tick labels, gap
     lx0, lx1 = math.log2(xs[0]), math.log2(xs[-1])
     pad = 0.3 if lx1 > lx0 else 1.0
     lx0, lx1 = lx0 - pad, lx1 + pad
     X = lambda x: left + (math.log2(x) - lx0) / (lx1 - lx0) * (w - left - right)
     Y = lambda y: h - bottom - y / ytop * (h - top - bottom)
     black, grid, grey = (0, 0, 0), (225, 225, 225), (90, 90, 90)
-    for i in range(int(round(ytop / step)) + 1):  # y grid and labels
-        v = i * step
+    for v, label in yticks:  # y grid and labels
         y = round(Y(v))
         cv.line(left, y, w - right, y, grid)
-        label = f"{v:,.0f}" if step >= 1 else f"{v:g}"
         cv.text(left - 10 - cv.text_width(label), y - 7, label, grey)
     for x in xs:  # x grid and labels
         px = round(X(x))
@@ -248,7 +248,7 @@ def plot_plain(items, png, title):
     xl = "concurrent sequences"
     cv.text((left + w - right - cv.text_width(xl)) // 2, h - bottom + 38, xl, black)
     yl = "output tokens / s"
-    cv.text(18, (top + h - bottom + cv.text_width(yl)) // 2, yl, black, vertical=True)
+    cv.text(12, (top + h - bottom + cv.text_width(yl)) // 2, yl, black, vertical=True)
     cv.text(max(4, (w - cv.text_width(title)) // 2), 16, title, black)
     for k, (label, pts, is_line) in enumerate(items):
         c = PALETTE[k % len(PALETTE)]
