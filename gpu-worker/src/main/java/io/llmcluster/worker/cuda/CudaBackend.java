@@ -50,7 +50,8 @@ public final class CudaBackend implements ModelBackend {
     private final CudaContext ctx;
     private DeviceArena arena;
     private Cublas cublas;
-    private Gemm gemm;
+    private Projections proj;
+    private int tunedChoices;
     private CudaKernels k;
     private AttentionKernels att;
     private CudaWeights w;
@@ -63,11 +64,9 @@ public final class CudaBackend implements ModelBackend {
     /** Whether a split-K decode kernel serves this model's shape (else decode tokens take the prefill kernel). */
     private final boolean decodeKernel;
     private final int tokensPerTile;
-    private Gemm cublasGemm;
+    private CublasGemm cublasGemm;
     private Gemm decodeGemm;
     private Gemm mmaGemm;
-    /** The GEMM of shapes the GEMV kernel does not serve: cuBLAS or the own tensor-core kernel (options.gemm). */
-    private Gemm large;
     private boolean useGraphs;
     private int[] buckets;
     /** [bucket index][split class]: captured decode steps, made on first use. */
@@ -109,7 +108,7 @@ public final class CudaBackend implements ModelBackend {
         boolean ownHead = CudaWeights.separateLmHead(c, model.checkpoint());
         // 1. Plan everything but the KV pool on a counting arena.
         DeviceArena plan = DeviceArena.counting();
-        new CudaWeights(c, o.dtype(), ownHead, plan);
+        new CudaWeights(c, o.dtype(), o.quantization(), ownHead, plan);
         int ropePositions = c.maxContextTokens();
         buffers(plan, ropePositions, 0, ropePositions);
         long fixed = plan.used();
@@ -129,16 +128,19 @@ public final class CudaBackend implements ModelBackend {
         maxContext = Math.min(c.maxContextTokens(), numBlocks * o.kvBlockSize());
         // 3. One allocation; carve weights, buffers and the pool out of it; upload.
         arena = DeviceArena.allocate(fixed + (long) (numBlocks + 1) * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
-        w = new CudaWeights(c, o.dtype(), ownHead, arena);
+        w = new CudaWeights(c, o.dtype(), o.quantization(), ownHead, arena);
         buf = buffers(arena, ropePositions, numBlocks + 1, maxContext);
-        w.upload(model.checkpoint(), ctx, arena);
+        w.upload(model.checkpoint(), ctx, arena, k);
         uploadRope(ropePositions);
         cublas = new Cublas(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
         cublasGemm = new CublasGemm(cublas, o.dtype());
         mmaGemm = new MmaGemm(k);
-        large = o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm;
-        decodeGemm = new DecodeGemm(k, large, DecodeGemm.DEFAULT_MAX_TOKENS);
-        gemm = o.decodeGemv() ? decodeGemm : large;
+        decodeGemm = new DecodeGemm(k, o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
+        proj = new Projections(k, cublasGemm, mmaGemm, o.gemm(), o.decodeGemv(), w.int8Scratch,
+                CudaWeights.INT8_SCRATCH_BYTES, CudaWeights.SHAPES);
+        if (o.autotune() != CudaBackendOptions.Autotune.OFF && o.gemm() == GemmChoice.AUTO && o.decodeGemv()) {
+            autotune(o.autotune() == CudaBackendOptions.Autotune.RETUNE);
+        }
         useGraphs = o.cudaGraphs();
         buckets = buckets(o.maxSequences(), o.maxBatchTokens());
         maxSplits = att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
@@ -150,6 +152,26 @@ public final class CudaBackend implements ModelBackend {
         in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
                 tokensPerTile, decodeKernel, stagingHost.segment());
         warmUp();
+    }
+
+    /** Times the projection kernels per (shape, token bucket) or takes the cached choices (see {@link Autotuner}). */
+    private void autotune(boolean retune) {
+        DeviceMatrix[] shapes = w.shapes();
+        long[] inputs = new long[shapes.length];
+        long[] outputs = new long[shapes.length];
+        int inter = c.intermediateSize();
+        for (DeviceMatrix m : shapes) {
+            // inputs: a buffer of at least cols 16-bit columns; outputs: FP32, at least rows columns
+            inputs[m.shape()] = m.cols() <= inter ? buf.act() : m.cols() <= c.qDim() ? buf.attn() : buf.xn();
+            outputs[m.shape()] = m.rows() <= 2 * inter ? buf.gateUp() : buf.logits();
+        }
+        int maxTokens = Math.min(o.maxBatchTokens(), AutotunePolicy.BUCKETS[AutotunePolicy.BUCKETS.length - 1]);
+        long e = o.dtype().bytes();
+        ctx.fill32(arena, buf.act(), 0, e * maxTokens * inter / 4);
+        ctx.fill32(arena, buf.attn(), 0, e * maxTokens * c.qDim() / 4);
+        ctx.fill32(arena, buf.xn(), 0, e * maxTokens * c.hiddenSize() / 4);
+        tunedChoices = new Autotuner(ctx, proj, System.err).tune(w.byShape(), inputs, outputs, maxTokens, o.dtype(),
+                o.quantization(), Autotuner.cacheFile(o.autotuneDir(), ctx), retune);
     }
 
     /** 1, 2, 4, ... below min(maxSequences, maxBatchTokens), then that limit itself. */
@@ -394,23 +416,23 @@ public final class CudaBackend implements ModelBackend {
             } else {
                 k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
             }
-            gemm.linear(buf.xn(), w.qkv[l], buf.qkv(), n, h, c.qDim() + 2 * c.kvDim(), true);
+            proj.linear(buf.xn(), w.qkv[l], buf.qkv(), n, true);
             k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                     buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
                     o.kvBlockSize());
             attention(l, positions, tables, splits, chunk);
-            gemm.linear(buf.attn(), w.o[l], buf.delta(), n, c.qDim(), h, true);
+            proj.linear(buf.attn(), w.o[l], buf.delta(), n, true);
             if (w.oBias[l] != 0) {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
-            gemm.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, h, 2 * c.intermediateSize(), true);
+            proj.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, true);
             k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
-            gemm.linear(buf.act(), w.down[l], buf.delta(), n, c.intermediateSize(), h, true);
+            proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
         }
         int rows = in.numLogits;
         k.gatherResidualRmsnorm(buf.delta(), buf.x(), at(in.logitRows), w.finalNorm, buf.finalXn(), rows, h, eps);
-        gemm.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, h, c.vocabSize(), true);
+        proj.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, true);
     }
 
     private void attention(int layer, long positions, long tables, int splits, int chunk) {
@@ -432,13 +454,16 @@ public final class CudaBackend implements ModelBackend {
 
     // Benchmark and test access (package-private): switch the decode paths at run time, reach the parts.
 
-    /** Turns graph replay on or off (captured graphs are kept); the GEMV path too, which drops the graphs. */
+    /**
+     * Turns graph replay on or off (captured graphs are kept); the GEMV path too (off: tuned choices and the 16-bit
+     * GEMV fallback off, so 16-bit projections take the large GEMM), which drops the graphs.
+     */
     void setDecodePaths(boolean graphsOn, boolean gemvOn) {
         ctx.makeCurrent();
         ctx.synchronize();
-        Gemm next = gemvOn ? decodeGemm : large;
-        if (next != gemm) {
-            gemm = next;
+        if (gemvOn != gemvPaths) {
+            gemvPaths = gemvOn;
+            proj.setPaths(gemvOn, gemvOn);
             for (CUgraphExec[] row : graphs) {
                 for (int i = 0; i < row.length; i++) {
                     if (row[i] != null) {
@@ -449,6 +474,12 @@ public final class CudaBackend implements ModelBackend {
             }
         }
         useGraphs = graphsOn;
+    }
+
+    private boolean gemvPaths = true;
+
+    Projections projections() {
+        return proj;
     }
 
     int graphsCaptured() {
@@ -552,7 +583,9 @@ public final class CudaBackend implements ModelBackend {
 
     @Override
     public String describe() {
-        return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
+        return "cuda " + ctx + ", " + o.dtype() + (o.quantization().int8() ? " activations, INT8 weights ("
+                + (o.quantization().groupSize() == 0 ? "per-channel" : "group " + o.quantization().groupSize()) + " scales)"
+                : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
                 + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
                 + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim()) + " (at most " + maxSplits

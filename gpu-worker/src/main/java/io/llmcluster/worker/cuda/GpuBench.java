@@ -260,34 +260,16 @@ public final class GpuBench {
         double flops = 4.0 * c.numHeads() * c.headDim() * (2048.0 * 2049 / 2); // causal: QK^T and PV
         kv("attn_prefill_2048_ms", att);
         kv("attn_prefill_2048_tflops", flops / att / 1e9);
-        CudaWeights w = be.weights();
         long[] scratch = be.gemmScratch();
-        int h = c.hiddenSize();
-        int inter = c.intermediateSize();
-        Object[][] shapes = {{"qkv", w.qkv[0], h, c.qDim() + 2 * c.kvDim()}, {"o", w.o[0], c.qDim(), h},
-            {"gate_up", w.gateUp[0], h, 2 * inter}, {"down", w.down[0], inter, h}, {"lm_head", w.lmHead, h, c.vocabSize()}};
-        for (Object[] s : shapes) {
-            long wa = (long) s[1];
-            int in = (int) s[2];
-            int out = (int) s[3];
-            if (!s[0].equals("lm_head")) {
-                double g = time(() -> be.cublasGemm().linear(scratch[0], wa, scratch[1], 2048, in, out, true), 10);
-                kv("gemm_" + s[0] + "_m2048_ms", g);
-                kv("gemm_" + s[0] + "_m2048_tflops", 2.0 * 2048 * in * out / g / 1e9);
+        String[] names = {"qkv", "o", "gate_up", "down", "lm_head"};
+        for (DeviceMatrix m : be.weights().shapes()) {
+            if (m.shape() != CudaWeights.SHAPE_LM_HEAD) {
+                double g = time(() -> be.cublasGemm().linear(scratch[0], m.data(), scratch[1], 2048, m.cols(), m.rows(), true), 10);
+                kv("gemm_" + names[m.shape()] + "_m2048_ms", g);
+                kv("gemm_" + names[m.shape()] + "_m2048_tflops", 2.0 * 2048 * m.cols() * m.rows() / g / 1e9);
             }
-            double cub = time(() -> be.cublasGemm().linear(scratch[0], wa, scratch[1], 1, in, out, true), 50);
-            double gv = time(() -> be.decodeGemm().linear(scratch[0], wa, scratch[1], 1, in, out, true), 50);
-            double bytes = 2.0 * in * out;
-            kv("gemv_" + s[0] + "_cublas_gbs", bytes / cub / 1e6);
-            kv("gemv_" + s[0] + "_ours_gbs", bytes / gv / 1e6);
         }
-        long gu = w.gateUp[0];
-        for (int m : new int[] {1, 2, 4, 8}) {
-            double gv = time(() -> be.kernels().gemv(scratch[0], gu, scratch[1], m, h, 2 * inter, true), 20);
-            double cub = time(() -> be.cublasGemm().linear(scratch[0], gu, scratch[1], m, h, 2 * inter, true), 20);
-            kv("gemv_gate_up_m" + m + "_ours_gbs", 2.0 * h * 2 * inter / gv / 1e6);
-            kv("gemv_gate_up_m" + m + "_cublas_gbs", 2.0 * h * 2 * inter / cub / 1e6);
-        }
+        ProjectionBench.sweep(be, new int[] {1, 2, 4, 8, 16, 32, 64}, "");
     }
 
     private ForwardBatch prefillBatch() {
