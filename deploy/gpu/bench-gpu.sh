@@ -8,7 +8,8 @@
 #     2. java GpuBench: our decode paths (eager cuBLAS, eager GEMV, CUDA graphs + GEMV) at batch 1/8/32 with
 #        the GPU-idle fraction, prefill TTFT, kernels, Engine throughput, ITL at long contexts;
 #     3. java ProjectionBench: INT8 weight-only vs FP16 batch-1 decode, projections at M = 1..64 (BENCH_PROJ=0 skips);
-#     4. bench_gpu.py table: ratios against the references and the table, last.
+#     4. bench_gpu.py table: ratios against the references and the table;
+#     5. bench-steady.sh: ITL under a steady load of 64 streams with the prefill cap off and on, the throughput plot.
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
 # BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
 # decode,prefill,kernels,engine,long), BENCH_SKIP_HF=1 (no Hugging Face generate reference).
@@ -39,3 +40,5 @@ if [[ ${BENCH_PROJ:-1} == 1 ]]; then
   echo "java ProjectionBench rc=$? in $((SECONDS - t0)) s"; grep -E '_decode_b1|_backend|autotune\]' "$out/bench-proj.log" | cut -c1-300 | tail -60
 fi
 python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log" "$out/bench-proj.log"
+# Steady-load ITL (prefill cap off / on) and $OUT/throughput_vs_concurrency.png: bench-steady.sh (BENCH_STEADY_* there)
+bash "$b/bench-steady.sh"

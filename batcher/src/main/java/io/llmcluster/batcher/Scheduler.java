@@ -33,7 +33,17 @@ import org.agrona.collections.Long2ObjectHashMap;
  *       (no head-of-line skipping, so no starvation). Under PRIORITY it may first preempt running requests of
  *       a strictly larger priority value, one at a time.</li>
  * </ol>
- * The model runner computes the {@link StepPlan}; {@link #update} then advances the counters, registers newly
+ * <b>Prefill cap while decoding</b> ({@link SchedulerConfig#maxPrefillTokensWhileDecoding()}, off at 0): when
+ * some running request is decoding (one token left to compute) as the step is planned, the step's prompt tokens
+ * (entries with more than one token left: prompt chunks, recomputations) are capped, so one step's cost, and
+ * with it every stream's inter-token latency, stays near a decode step's while a long prompt is spread over
+ * several steps. Decodes take only the token budget (a running request whose chunk does not fit is skipped, not
+ * the ones behind it); once the cap is spent, admission stops for this step. With no request decoding the whole
+ * budget is open, so an idle engine still prefills at full speed. Decodes behind a capped chunk cannot be starved
+ * by it: a request admitted after the chunk fits in what the step left, so the cap plus the decodes of the next
+ * step fit the budget again.
+ *
+ * <p>The model runner computes the {@link StepPlan}; {@link #update} then advances the counters, registers newly
  * full blocks in the prefix cache, appends the sampled tokens, and finishes requests on a stop token (EOS unless
  * {@code ignoreEos}, or a stop token id, once {@code minTokens} output tokens exist: STOP), at {@code maxTokens}
  * or at {@code maxModelLen} tokens (LENGTH). Finished and cancelled requests free their blocks at once.
@@ -64,6 +74,8 @@ public final class Scheduler {
     private long numPreemptions;
     /** While scheduling: tokens left in this step's budget. */
     private int tokenBudget;
+    /** While scheduling: prompt tokens this step may still compute (the cap while decoding, else unlimited). */
+    private int prefillBudget;
     /** While scheduling the running requests: the index of the next one; kept right as requests leave. */
     private int cursor;
     /** Whether {@link #plan} has entries that {@link #update} has not applied yet. */
@@ -162,6 +174,7 @@ public final class Scheduler {
         plan.clear(numSteps);
         numSchedules++;
         tokenBudget = config.maxNumBatchedTokens();
+        prefillBudget = prefillAllowance();
         scheduleRunning();
         if (plan.numPreempted() == 0) {
             admitWaiting();
@@ -245,11 +258,37 @@ public final class Scheduler {
         return waiting.get(index);
     }
 
+    /** The prompt tokens this step may compute: the cap when some running request decodes, else unlimited. */
+    private int prefillAllowance() {
+        int cap = config.maxPrefillTokensWhileDecoding();
+        if (cap > 0) {
+            for (int i = 0; i < numRunning; i++) {
+                if (tokensLeft(running[i]) == 1) {
+                    return cap;
+                }
+            }
+        }
+        return Integer.MAX_VALUE;
+    }
+
+    private static int tokensLeft(Request request) {
+        return request.numTokens() - request.numComputedTokens;
+    }
+
+    /** New tokens for a request with {@code left} tokens to compute: a decode needs the token budget, a chunk both. */
+    private int chunk(int left) {
+        return left == 1 ? Math.min(1, tokenBudget) : Math.min(left, Math.min(tokenBudget, prefillBudget));
+    }
+
     private void scheduleRunning() {
         cursor = 0;
         while (cursor < numRunning && tokenBudget > 0) {
             Request request = running[cursor];
-            int numNew = Math.min(request.numTokens() - request.numComputedTokens, tokenBudget);
+            int numNew = chunk(tokensLeft(request));
+            if (numNew == 0) {
+                cursor++; // a prompt chunk with the prefill cap spent: the decodes behind it still run
+                continue;
+            }
             KvBlocks blocks = allocateOrPreempt(request, numNew);
             if (!blocks.isNone()) {
                 addToPlan(request, numNew, blocks);
@@ -275,7 +314,7 @@ public final class Scheduler {
     }
 
     private void admitWaiting() {
-        while (!waiting.isEmpty() && tokenBudget > 0) {
+        while (!waiting.isEmpty() && tokenBudget > 0 && prefillBudget > 0) {
             Request request = waiting.peekFirst();
             if (request.preemptedAtSchedule == numSchedules) {
                 return; // preempted in this step: not readmitted before the next one
@@ -296,7 +335,7 @@ public final class Scheduler {
             return false; // no room even counting its cached prefix: skip the lookup and its side effects
         }
         int numComputed = prefixCaching ? kv.computedPrefix(id, request) : 0;
-        int numNew = Math.min(request.numTokens() - numComputed, tokenBudget);
+        int numNew = chunk(request.numTokens() - numComputed);
         KvBlocks blocks = kv.allocateSlots(id, request, numComputed, numNew);
         if (blocks.isNone()) {
             kv.free(id); // drops the references on its cached prefix; it stays waiting
@@ -320,7 +359,7 @@ public final class Scheduler {
      */
     private boolean mayFit(Request request) {
         int numCached = prefixCaching ? kv.findCachedPrefix(request) : 0;
-        int numNew = Math.min(request.numTokens() - numCached, tokenBudget);
+        int numNew = chunk(request.numTokens() - numCached);
         int numNewBlocks = kv.blocksForTokens(numCached + numNew) - numCached / kv.blockSizeTokens();
         return numNewBlocks <= kv.pool().numFreeBlocks();
     }
@@ -354,7 +393,11 @@ public final class Scheduler {
 
     private void preempt(Request victim) {
         removeFromRunning(victim);
-        tokenBudget += plan.remove(victim);
+        int unscheduled = plan.remove(victim);
+        tokenBudget += unscheduled;
+        if (unscheduled > 0 && tokensLeft(victim) > 1) {
+            prefillBudget += unscheduled; // it was a prompt chunk
+        }
         kv.free(victim.id());
         victim.numComputedTokens = 0;
         victim.status = RequestStatus.WAITING;
@@ -370,6 +413,9 @@ public final class Scheduler {
     }
 
     private void addToPlan(Request request, int numNew, KvBlocks blocks) {
+        if (tokensLeft(request) > 1) {
+            prefillBudget -= numNew;
+        }
         plan.add(request, numNew, blocks);
         tokenBudget -= numNew;
     }

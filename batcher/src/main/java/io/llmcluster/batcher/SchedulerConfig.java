@@ -15,6 +15,10 @@ import java.util.Objects;
  * @param enablePrefixCaching admit requests at their longest cached prefix and register their full blocks
  * @param policy              admission order and preemption victims
  * @param eosTokenIds         the model's end-of-sequence token ids (may be empty); each {@code >= 0}
+ * @param maxPrefillTokensWhileDecoding while any running request is decoding, the most prompt tokens (chunks
+ *                            of prompts and recomputations) one step computes, so that a long prompt is spread
+ *                            over several short steps instead of stalling every decoding stream for one long
+ *                            one; {@code 0} = no cap (the whole budget, as without this option). {@code >= 0}
  */
 public record SchedulerConfig(
         int maxNumBatchedTokens,
@@ -22,10 +26,13 @@ public record SchedulerConfig(
         int maxModelLen,
         boolean enablePrefixCaching,
         SchedulingPolicy policy,
-        int[] eosTokenIds) {
+        int[] eosTokenIds,
+        int maxPrefillTokensWhileDecoding) {
 
     /** Validates every field and copies {@code eosTokenIds}. */
     public SchedulerConfig {
+        require(maxPrefillTokensWhileDecoding >= 0, "maxPrefillTokensWhileDecoding must be >= 0 (0 = no cap), got "
+                + maxPrefillTokensWhileDecoding);
         require(maxNumSeqs >= 1, "maxNumSeqs must be >= 1, got " + maxNumSeqs);
         require(maxNumBatchedTokens >= maxNumSeqs, "maxNumBatchedTokens must be >= maxNumSeqs (" + maxNumSeqs
                 + ") so every running request can decode in one step, got " + maxNumBatchedTokens);
@@ -39,6 +46,12 @@ public record SchedulerConfig(
         }
     }
 
+    /** Limits without a prefill cap while decoding. */
+    public SchedulerConfig(int maxNumBatchedTokens, int maxNumSeqs, int maxModelLen, boolean enablePrefixCaching,
+                           SchedulingPolicy policy, int[] eosTokenIds) {
+        this(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, policy, eosTokenIds, 0);
+    }
+
     /** A copy of the EOS token ids. */
     @Override
     public int[] eosTokenIds() {
@@ -48,12 +61,19 @@ public record SchedulerConfig(
     /** These limits with another policy. */
     public SchedulerConfig withPolicy(SchedulingPolicy newPolicy) {
         return new SchedulerConfig(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, newPolicy,
-                eosTokenIds);
+                eosTokenIds, maxPrefillTokensWhileDecoding);
     }
 
     /** These limits with prefix caching on or off. */
     public SchedulerConfig withPrefixCaching(boolean enabled) {
-        return new SchedulerConfig(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enabled, policy, eosTokenIds);
+        return new SchedulerConfig(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enabled, policy, eosTokenIds,
+                maxPrefillTokensWhileDecoding);
+    }
+
+    /** These limits with another prefill cap while decoding (0 = none). */
+    public SchedulerConfig withMaxPrefillTokensWhileDecoding(int tokens) {
+        return new SchedulerConfig(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, policy,
+                eosTokenIds, tokens);
     }
 
     @Override
@@ -64,12 +84,14 @@ public record SchedulerConfig(
                 && maxModelLen == c.maxModelLen
                 && enablePrefixCaching == c.enablePrefixCaching
                 && policy == c.policy
-                && Arrays.equals(eosTokenIds, c.eosTokenIds);
+                && Arrays.equals(eosTokenIds, c.eosTokenIds)
+                && maxPrefillTokensWhileDecoding == c.maxPrefillTokensWhileDecoding;
     }
 
     @Override
     public int hashCode() {
-        return Objects.hash(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, policy)
+        return Objects.hash(maxNumBatchedTokens, maxNumSeqs, maxModelLen, enablePrefixCaching, policy,
+                maxPrefillTokensWhileDecoding)
                 * 31 + Arrays.hashCode(eosTokenIds);
     }
 
@@ -77,7 +99,8 @@ public record SchedulerConfig(
     public String toString() {
         return "SchedulerConfig[maxNumBatchedTokens=" + maxNumBatchedTokens + ", maxNumSeqs=" + maxNumSeqs
                 + ", maxModelLen=" + maxModelLen + ", enablePrefixCaching=" + enablePrefixCaching + ", policy="
-                + policy + ", eosTokenIds=" + Arrays.toString(eosTokenIds) + "]";
+                + policy + ", eosTokenIds=" + Arrays.toString(eosTokenIds) + ", maxPrefillTokensWhileDecoding="
+                + maxPrefillTokensWhileDecoding + "]";
     }
 
     private static void require(boolean ok, String message) {

@@ -23,7 +23,9 @@ import org.junit.jupiter.params.provider.ValueSource;
  * random cancels and stop-string finishes (also between schedule and update), random sampled tokens, some of
  * them EOS or stop ids. After every step the KV accounting, the block tables, the token sequences (a shadow
  * copy grown only by the sampled tokens) and the finish reasons are checked; when arrivals stop, every request
- * must finish and the pool must be empty. The seed picks FCFS or PRIORITY and prefix caching on or off.
+ * must finish and the pool must be empty. The seed picks FCFS or PRIORITY and prefix caching on or off; seeds
+ * past 8 also cap the prompt tokens per step while decoding, and every step checks that a step with a request
+ * decoding computes at most that many prompt tokens, and that no decoding request is left out of a step.
  */
 class SchedulerPropertyTest {
     private static final int BLOCK = Fixture.BLOCK;
@@ -35,6 +37,7 @@ class SchedulerPropertyTest {
     private static final int MAX_MODEL_LEN = 32;
     private static final int ARRIVAL_STEPS = 3_000;
     private static final int DRAIN_STEP_LIMIT = 20_000;
+    private static final int PREFILL_CAP = 3;
 
     /** What the test knows about a request independently of the scheduler. */
     private static final class Shadow {
@@ -59,15 +62,18 @@ class SchedulerPropertyTest {
     private final List<Shadow> finished = new ArrayList<>();
     private long nextId = 1;
     private long steps;
+    private int prefillCap;
+    private int stepsAtTheCap;
 
     @ParameterizedTest
-    @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8})
+    @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
     void shouldKeepKvAndTokenInvariantsAndFinishEveryRequestOverRandomSteps(long seed) {
         random = new Random(seed);
         SchedulingPolicy policy = seed % 2 == 0 ? SchedulingPolicy.PRIORITY : SchedulingPolicy.FCFS;
         boolean caching = (seed / 2) % 2 == 1;
+        prefillCap = seed > 8 ? PREFILL_CAP : 0;
         f = new Fixture(NUM_BLOCKS, new SchedulerConfig(BUDGET, MAX_SEQS, MAX_MODEL_LEN, caching, policy,
-                new int[] {EOS}));
+                new int[] {EOS}, prefillCap));
         sharedPrefixes = new int[][] {randomTokens(4), randomTokens(9), randomTokens(12)};
 
         for (int i = 0; i < ARRIVAL_STEPS; i++) {
@@ -96,6 +102,7 @@ class SchedulerPropertyTest {
         SchedulerStats stats = f.scheduler.stats();
         assertTrue(stats.numPreemptions() > 0, "the pool should be tight enough to preempt");
         assertEquals(caching, stats.kv().prefixHitTokens() > 0, "prefix hits only with caching");
+        assertEquals(prefillCap > 0, stepsAtTheCap > 0, "the cap binds in some steps when it is set");
     }
 
     private void arrive() {
@@ -140,8 +147,16 @@ class SchedulerPropertyTest {
     }
 
     private void step(boolean allowEnds) {
+        List<Request> decoding = new ArrayList<>();
+        for (int i = 0; i < f.scheduler.numRunning(); i++) {
+            Request r = f.scheduler.runningRequest(i);
+            if (r.numTokens() - r.numComputedTokens() == 1) {
+                decoding.add(r);
+            }
+        }
         StepPlan plan = f.scheduler.schedule();
         checkPlan(plan);
+        checkDecodesAndPrefillCap(plan, decoding);
         if (allowEnds && random.nextInt(100) < 2) {
             endRandomRequest();
         }
@@ -195,6 +210,26 @@ class SchedulerPropertyTest {
         }
         assertEquals(f.scheduler.numRunning(), plan.numRunning());
         assertEquals(f.scheduler.numWaiting(), plan.numWaiting());
+    }
+
+    /** Every request decoding before the step is in it unless preempted; prompt tokens within the cap. */
+    private void checkDecodesAndPrefillCap(StepPlan plan, List<Request> decoding) {
+        int promptTokens = 0;
+        List<Request> scheduled = new ArrayList<>();
+        for (int i = 0; i < plan.numEntries(); i++) {
+            scheduled.add(plan.request(i));
+            if (plan.request(i).numTokens() - plan.startPosition(i) > 1) {
+                promptTokens += plan.numNewTokens(i);
+            }
+        }
+        for (Request r : decoding) {
+            assertTrue(scheduled.contains(r) || r.status() == RequestStatus.WAITING,
+                    "decoding request " + r.id() + " left out of step " + steps);
+        }
+        if (prefillCap > 0 && !decoding.isEmpty()) {
+            assertTrue(promptTokens <= prefillCap, promptTokens + " prompt tokens in step " + steps);
+            stepsAtTheCap += promptTokens == prefillCap ? 1 : 0;
+        }
     }
 
     private void checkResult(StepPlan plan, StepResult result, int[] sampled, boolean[] wasRunning) {

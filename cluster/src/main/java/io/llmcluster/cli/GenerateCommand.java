@@ -101,17 +101,23 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
     int concurrency;
 
+    @Option(names = "--max-prefill-tokens-while-decoding", defaultValue = "auto", paramLabel = "auto|off|N",
+            description = "Prompt tokens per engine step while streams decode (auto = 256 on CUDA, off on the CPU)")
+    String maxPrefillTokensWhileDecoding;
+
     @Override
     public Integer call() throws Exception {
         if (concurrency < 1) {
             throw new IllegalArgumentException("--concurrency must be >= 1, got " + concurrency);
         }
+        int prefillCap = EngineConfig.parsePrefillCap(maxPrefillTokensWhileDecoding);
         SamplingParams params = samplingParams();
         CpuBackendOptions options = backendOptions();
         PrintStream out = new PrintStream(System.out, true, StandardCharsets.UTF_8);
         try (ModelDirectory dir = model == null ? ModelDirectory.openDefault() : ModelDirectory.open(model);
              ModelBackend backend = openBackend(dir, options);
-             Engine engine = new Engine(dir, backend, EngineConfig.defaults().withMaxNumSeqs(Math.max(64, concurrency)))) {
+             Engine engine = new Engine(dir, backend, EngineConfig.defaults().withMaxNumSeqs(Math.max(64, concurrency))
+                     .withMaxPrefillTokensWhileDecoding(prefillCap))) {
             System.err.println("[llmc] model " + dir.modelId() + " (" + dir.config().architecture().hfClassName()
                     + ") on " + backend.describe());
             int[] ids = dir.tokenizer().encode(prompt);

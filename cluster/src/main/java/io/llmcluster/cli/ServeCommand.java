@@ -2,19 +2,20 @@ package io.llmcluster.cli;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.llmcluster.cluster.gateway.GatewaySettings;
 import io.llmcluster.http.ServedModel;
 import io.llmcluster.node.BackendEngineFactory;
+import io.llmcluster.node.ClusterSettings;
 import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
+import io.llmcluster.worker.actor.WorkerSettings;
+import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
-import io.llmcluster.cluster.gateway.GatewaySettings;
-import io.llmcluster.node.ClusterSettings;
-import io.llmcluster.worker.actor.WorkerSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
@@ -62,6 +63,11 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--router", description = "kv (KV-aware, load-aware; default) | round-robin (llmcluster.gateway.router)")
     String router;
 
+    @Option(names = "--max-prefill-tokens-while-decoding", paramLabel = "auto|off|N",
+            description = "Prompt tokens per engine step while streams decode (default: "
+                    + "llmcluster.worker.max-prefill-tokens-while-decoding, auto = 256 on CUDA, off on the CPU)")
+    String maxPrefillTokensWhileDecoding;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
@@ -100,6 +106,10 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
+        }
+        if (maxPrefillTokensWhileDecoding != null) {
+            s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(
+                    EngineConfig.parsePrefillCap(maxPrefillTokensWhileDecoding)));
         }
         return clusterOverrides(s);
     }

@@ -28,6 +28,11 @@ final class AdminReport {
             config.put("max_num_batched_tokens", c.maxNumBatchedTokens());
             config.put("enable_prefix_caching", c.enablePrefixCaching());
             config.put("scheduling_policy", c.policy().name().toLowerCase(java.util.Locale.ROOT));
+            if (c.maxPrefillTokensWhileDecoding() == EngineConfig.PREFILL_CAP_AUTO) {
+                config.put("max_prefill_tokens_while_decoding", "auto");
+            } else {
+                config.put("max_prefill_tokens_while_decoding", c.maxPrefillTokensWhileDecoding());
+            }
         }
         EngineStats s = load.engine();
         ObjectNode l = root.putObject("load");

@@ -34,7 +34,8 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
         WorkerSettings worker = new WorkerSettings(w.getString("id"), w.getInt("max-in-flight"), millis(w, "retry-after"));
         SchedulingPolicy policy = SchedulingPolicy.valueOf(w.getString("scheduling-policy").toUpperCase(Locale.ROOT));
         EngineConfig engine = new EngineConfig(w.getInt("max-num-seqs"), w.getInt("max-num-batched-tokens"),
-                w.getBoolean("enable-prefix-caching"), policy);
+                w.getBoolean("enable-prefix-caching"), policy,
+                EngineConfig.parsePrefillCap(w.getString("max-prefill-tokens-while-decoding")));
         int threads = cpu.getInt("threads") > 0 ? cpu.getInt("threads") : Runtime.getRuntime().availableProcessors();
         String quantize = cpu.getString("quantize").toLowerCase(Locale.ROOT);
         if (!quantize.equals("none") && !quantize.equals("int8")) {
@@ -72,6 +73,10 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
 
     public NodeSettings withCluster(ClusterSettings c) {
         return new NodeSettings(model, http, worker, engine, cpu, c, gateway, batcher);
+    }
+
+    public NodeSettings withEngine(EngineConfig e) {
+        return new NodeSettings(model, http, worker, e, cpu, cluster);
     }
 
     public NodeSettings withWorker(WorkerSettings w) {

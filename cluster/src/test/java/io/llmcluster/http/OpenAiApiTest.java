@@ -210,6 +210,7 @@ class OpenAiApiTest {
         assertEquals("tiny-llama", admin.get("model").get("id").asText());
         assertTrue(admin.get("kv_pool").get("total_blocks").asInt() > 0);
         assertTrue(admin.get("engine_config").has("max_num_seqs"));
+        assertEquals("auto", admin.get("engine_config").get("max_prefill_tokens_while_decoding").asText());
         assertTrue(admin.get("load").has("running"));
     }
 }

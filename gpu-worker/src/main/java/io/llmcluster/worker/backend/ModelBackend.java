@@ -24,6 +24,15 @@ public interface ModelBackend extends AutoCloseable {
         return Integer.MAX_VALUE;
     }
 
+    /**
+     * The prompt tokens one engine step should compute at most while sequences decode, when the engine's settings
+     * leave the choice to the backend; 0 = no cap. Where a step's cost grows steeply with its tokens beyond a decode
+     * step's (a GPU), a cap keeps a long prompt from stalling every decoding stream for one long step.
+     */
+    default int preferredPrefillTokensWhileDecoding() {
+        return 0;
+    }
+
     String describe();
 
     @Override

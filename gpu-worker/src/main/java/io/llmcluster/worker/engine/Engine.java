@@ -52,6 +52,8 @@ public final class Engine implements AutoCloseable {
     private final List<KvEvent> eventBuffer = new ArrayList<>();
     private final Consumer<List<KvEvent>> kvEventSink;
     private final HashExtra hashExtra;
+    /** The prompt tokens a step computes at most while some sequence decodes (0 = no cap), resolved from auto. */
+    private final int prefillCap;
     private int[] sampled;
     private int[] rowOfEntry;
     private volatile EngineStats stats = EngineStats.EMPTY;
@@ -71,8 +73,10 @@ public final class Engine implements AutoCloseable {
         this.maxModelLen = (int) Math.min(model.config().maxContextTokens(), (long) backend.numKvBlocks() * blockSize);
         int batchTokens = Math.min(config.maxNumBatchedTokens(), backend.maxBatchTokens());
         int seqs = Math.min(Math.min(config.maxNumSeqs(), batchTokens), backend.maxSequences());
+        this.prefillCap = config.maxPrefillTokensWhileDecoding() == EngineConfig.PREFILL_CAP_AUTO
+                ? backend.preferredPrefillTokensWhileDecoding() : config.maxPrefillTokensWhileDecoding();
         this.scheduler = new Scheduler(new SchedulerConfig(batchTokens, seqs, maxModelLen, config.enablePrefixCaching(),
-                config.policy(), model.generationConfig().eosTokenIds()), kv);
+                config.policy(), model.generationConfig().eosTokenIds(), prefillCap), kv);
         this.sampler = new Sampler(backend.vocabSize(), model.generationConfig().eosTokenIds());
         this.batch = new ForwardBatch(batchTokens, seqs);
         this.sampled = new int[seqs];
@@ -154,6 +158,11 @@ public final class Engine implements AutoCloseable {
 
     public EngineStats stats() {
         return stats;
+    }
+
+    /** The prompt tokens a step computes at most while some sequence decodes; 0 = no cap (auto resolved). */
+    public int maxPrefillTokensWhileDecoding() {
+        return prefillCap;
     }
 
     /** Tokens one request may hold, prompt plus output. */
