@@ -63,7 +63,7 @@ done
 echo "[cluster-bench] done, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 awk -F= -v s="$systems" -v r="$requests" -v u="$users" -v w="$workers" -v mt="$max_tokens" '
   FNR == 1 { f = FILENAME; sub(/.*\//, "", f); sub(/\.txt$/, "", f) }
-  /^[a-z0-9_.-]+=/ { v[f, $1] = $2; if ($1 ~ /^served\./) { sub(/^served\./, "", $1); served[f] = served[f] " " $1 ":" $2 } }
+  /^[a-z0-9_.-]+=/ { v[f, $1] = substr($0, index($0, "=") + 1); if ($1 ~ /^served\./) { sub(/^served\./, "", $1); served[f] = served[f] " " $1 ":" $2 } }
   END {
     printf "\n%d system prompts (%d tokens each with the question, mean), %d requests from %d concurrent users, %d output tokens, %d workers\n", s, v["kv", "prompt_tokens_mean"], r, u, mt, w
     printf "  %-12s %9s %12s %12s %12s %8s %8s   %s\n", "router", "hit rate", "TTFT p50 s", "TTFT p95 s", "TTFT mean s", "wall s", "errors", "requests per worker"
