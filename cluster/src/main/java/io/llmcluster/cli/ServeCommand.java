@@ -10,15 +10,20 @@ import io.llmcluster.node.ServingNode;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.concurrent.Callable;
+import io.llmcluster.cluster.gateway.GatewaySettings;
+import io.llmcluster.node.ClusterSettings;
+import io.llmcluster.worker.actor.WorkerSettings;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /** {@code llmc serve}: the OpenAI-compatible HTTP server on one engine. */
 @Command(name = "serve", mixinStandardHelpOptions = true,
         description = {"Serve a model over an OpenAI-compatible HTTP API (completions, chat, streaming), with",
-            "/health, /metrics and /admin/engine. Settings: llmcluster.* in HOCON (see reference.conf); the options",
-            "below override them."})
+            "/health, /metrics and /admin/*, as one node of a Pekko cluster (docs/operations.md): a gateway routes",
+            "each request to the best worker of the cluster. Settings: llmcluster.* in HOCON (see reference.conf);",
+            "the options below override them."})
 final class ServeCommand implements Callable<Integer> {
     @Option(names = "--model", paramLabel = "DIR", description = "Hugging Face model directory (default: llmcluster.model, else the embedded tiny Llama)")
     Path model;
@@ -35,6 +40,28 @@ final class ServeCommand implements Callable<Integer> {
     @Option(names = "--device", defaultValue = "auto", description = "auto | cuda | cpu (auto: CUDA when usable, says which)")
     String device;
 
+    @Option(names = "--roles", split = ",", paramLabel = "ROLE",
+            description = "gateway,worker (default) | gateway (HTTP + routing, no engine) | worker (engine, no HTTP)"
+                    + " (llmcluster.node.roles)")
+    List<String> roles;
+
+    @Option(names = "--seed-nodes", split = ",", paramLabel = "ADDRESS",
+            description = "pekko://llmc@HOST:PORT of the cluster's seed nodes, comma-separated; none: this node forms"
+                    + " a cluster of its own (llmcluster.node.seed-nodes)")
+    List<String> seedNodes;
+
+    @Option(names = "--cluster-host", description = "the address other nodes reach this one at (llmcluster.node.host)")
+    String clusterHost;
+
+    @Option(names = "--cluster-port", description = "the cluster (Artery TCP) port; 0 = any free one (llmcluster.node.port, 25520)")
+    Integer clusterPort;
+
+    @Option(names = "--worker-id", description = "this node's worker id, unique in the cluster (llmcluster.worker.id)")
+    String workerId;
+
+    @Option(names = "--router", description = "kv (KV-aware, load-aware; default) | round-robin (llmcluster.gateway.router)")
+    String router;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
@@ -45,7 +72,7 @@ final class ServeCommand implements Callable<Integer> {
                     new BackendEngineFactory(dir, choice, settings.cpu(), settings.engine()), config);
             announce(node, dir, settings);
             boolean ready = node.awaitReady(Duration.ofDays(365));
-            if (ready) {
+            if (ready && node.worker() != null) {
                 var load = node.load();
                 System.err.println("[llmc] ready: " + load.backendDescription() + ", " + load.maxModelLen()
                         + " tokens per sequence");
@@ -74,6 +101,30 @@ final class ServeCommand implements Callable<Integer> {
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
         }
+        return clusterOverrides(s);
+    }
+
+    private NodeSettings clusterOverrides(NodeSettings s) {
+        ClusterSettings c = s.cluster();
+        if (roles != null) {
+            c = c.withRoles(roles.stream().map(String::trim).filter(r -> !r.isEmpty()).toList());
+        }
+        if (seedNodes != null) {
+            c = c.withSeedNodes(seedNodes.stream().map(String::trim).filter(a -> !a.isEmpty()).toList());
+        }
+        if (clusterHost != null) {
+            c = c.withHost(clusterHost);
+        }
+        if (clusterPort != null) {
+            c = c.withPort(clusterPort);
+        }
+        s = s.withCluster(c);
+        if (workerId != null) {
+            s = s.withWorker(new WorkerSettings(workerId, s.worker().maxInFlight(), s.worker().retryAfterMs()));
+        }
+        if (router != null) {
+            s = s.withGateway(s.gateway().withRouter(GatewaySettings.RouterKind.parse(router)));
+        }
         return s;
     }
 
@@ -81,9 +132,12 @@ final class ServeCommand implements Callable<Integer> {
         System.err.println("[llmc] cluster node " + node.clusterAddress() + ", roles " + s.cluster().roles()
                 + (s.cluster().seedNodes().isEmpty() ? ", alone (joined itself)" : ", seed nodes " + s.cluster().seedNodes()));
         if (!s.cluster().isGateway()) {
-            System.err.println("[llmc] worker node: no HTTP server; model \"" + dir.modelId() + "\" loading");
+            System.err.println("[llmc] worker node " + s.worker().workerId() + ": no HTTP server; model \""
+                    + dir.modelId() + "\" loading");
             return;
         }
+        System.err.println("[llmc] gateway: router " + s.gateway().router().configName()
+                + (s.cluster().isWorker() ? ", with a local worker " + s.worker().workerId() : ", no local worker"));
         String url = node.baseUrl();
         System.err.println("[llmc] serving model \"" + dir.modelId() + "\" (" + dir.config().architecture().hfClassName()
                 + ") at " + url + " — loading, /health says ready when it is");

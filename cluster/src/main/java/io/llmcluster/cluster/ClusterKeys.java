@@ -2,7 +2,7 @@ package io.llmcluster.cluster;
 
 import io.llmcluster.cluster.worker.WorkerReport;
 import io.llmcluster.kv.KvEventBatch;
-import io.llmcluster.worker.actor.GpuWorker;
+import io.llmcluster.cluster.worker.Batcher;
 import org.apache.pekko.actor.typed.Behavior;
 import org.apache.pekko.actor.typed.pubsub.Topic;
 import org.apache.pekko.actor.typed.receptionist.ServiceKey;
@@ -16,8 +16,11 @@ public final class ClusterKeys {
     /** Role of nodes that run engines. */
     public static final String WORKER = "worker";
 
-    /** Every {@code GpuWorker} of the cluster registers under this key; its actor name is its worker id. */
-    public static final ServiceKey<GpuWorker.Command> WORKERS = ServiceKey.create(GpuWorker.Command.class, "gpu-worker");
+    /**
+     * Every worker of the cluster registers its {@link Batcher} (the entry point gateways submit to) under this
+     * key; the batcher's actor name is the worker id. A node that joins is listed, and gets traffic, at once.
+     */
+    public static final ServiceKey<Batcher.Command> WORKERS = ServiceKey.create(Batcher.Command.class, "gpu-worker");
 
     /** The topic of the workers' KV event batches (one per engine step with events). */
     public static Behavior<Topic.Command<KvEventBatch>> kvEventsTopic() {

@@ -71,6 +71,16 @@ public record ApiError(int status, String type, String code, String param, Strin
         return new ApiError(503, "service_unavailable_error", "not_ready", null, message, retryAfterMs);
     }
 
+    /** No worker can take the request (none available, every one draining). */
+    public static ApiError noWorker(String message, long retryAfterMs) {
+        return new ApiError(503, "service_unavailable_error", "no_worker_available", null, message, retryAfterMs);
+    }
+
+    /** The worker serving the request was lost (its node left, crashed or became unreachable). */
+    public static ApiError workerLost(String message) {
+        return new ApiError(503, "service_unavailable_error", "worker_lost", null, message, 0);
+    }
+
     public static ApiError timeout(String message) {
         return new ApiError(504, "timeout_error", "timeout", null, message, 0);
     }

@@ -109,6 +109,18 @@ public final class GenerationRun {
         return events;
     }
 
+    /** {@link #onChunk} of each chunk of a batch, their events in order. */
+    public synchronized List<String> onChunks(TokenChunk[] chunks, long nowNs) {
+        if (chunks.length == 1) {
+            return onChunk(chunks[0], nowNs);
+        }
+        List<String> events = new ArrayList<>();
+        for (TokenChunk c : chunks) {
+            events.addAll(onChunk(c, nowNs));
+        }
+        return events;
+    }
+
     private ObjectNode recordToken(Choice c, TokenChunk chunk, long nowNs) {
         if (chunk.tokenId() < 0) {
             return null;

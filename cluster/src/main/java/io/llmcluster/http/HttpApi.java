@@ -4,6 +4,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import io.llmcluster.cluster.gateway.KvDirectory;
 import io.llmcluster.cluster.gateway.WorkerDirectory;
+import io.llmcluster.cluster.gateway.Gateway;
+import io.llmcluster.cluster.worker.Batcher;
 import io.llmcluster.worker.actor.GpuWorker;
 import io.llmcluster.worker.actor.WorkerLoad;
 import io.llmcluster.worker.actor.WorkerState;
@@ -35,7 +37,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The routes: the OpenAI API ({@code /v1/completions}, {@code /v1/chat/completions}, {@code /v1/models}),
- * {@code /health}, {@code /metrics} and the bearer-protected {@code /admin/engine} and {@code /admin/drain}.
+ * {@code /health}, {@code /metrics} and the bearer-protected {@code /admin/*} (engine, drain, cluster, workers,
+ * workers/{id}/drain, nodes/leave, kv).
  * Thin: request parsing is {@link RequestParser}'s, running a generation is {@link GenerationHandler}'s, and
  * every failure is answered in OpenAI's error shape ({@link #error}) — unknown paths and methods included.
  */
@@ -44,27 +47,30 @@ public final class HttpApi extends AllDirectives {
     static final Duration ASK_TIMEOUT = Duration.ofSeconds(10);
 
     private final ActorSystem<?> system;
+    private final ServingParts parts;
     private final ActorRef<GpuWorker.Command> worker;
     private final ActorRef<KvDirectory.Command> directory;
     private final ServedModel model;
     private final HttpSettings settings;
     private final ServingMetrics metrics;
     private final GenerationHandler generation;
+    private final Runnable leave;
 
     /**
-     * @param directory the node's KV directory replica (admin views of workers and the directory), or null on a
-     *                  node that is not in a cluster (then those views answer 503)
+     * @param leave starts the node's graceful leave (drain, then leave the cluster and stop): {@code POST
+     *              /admin/nodes/leave}
      */
-    public HttpApi(ActorSystem<?> system, ActorRef<GpuWorker.Command> worker,
-                   ActorRef<KvDirectory.Command> directory, ServedModel model, HttpSettings settings,
-                   ServingMetrics metrics) {
+    public HttpApi(ActorSystem<?> system, ServingParts parts, ServedModel model, HttpSettings settings,
+                   ServingMetrics metrics, Runnable leave) {
         this.system = system;
-        this.worker = worker;
-        this.directory = directory;
+        this.parts = parts;
+        this.worker = parts.worker();
+        this.directory = parts.directory();
         this.model = model;
         this.settings = settings;
         this.metrics = metrics;
-        this.generation = new GenerationHandler(system, worker, model, new RequestParser(model, settings.limits()),
+        this.leave = leave;
+        this.generation = new GenerationHandler(system, parts, model, new RequestParser(model, settings.limits()),
                 metrics, settings.limits().requestTimeoutMs());
     }
 
@@ -80,6 +86,9 @@ public final class HttpApi extends AllDirectives {
                 path(PathMatchers.segment("admin").slash("cluster"), () -> get(() -> admin(this::adminCluster))),
                 path(PathMatchers.segment("admin").slash("workers"), () -> get(() -> admin(
                         () -> adminDirectory(ClusterAdminReport::workers)))),
+                path(PathMatchers.segment("admin").slash("workers").slash(PathMatchers.segment()).slash("drain"),
+                        id -> post(() -> admin(() -> adminDrainWorker(id)))),
+                path(PathMatchers.segment("admin").slash("nodes").slash("leave"), () -> post(() -> admin(this::adminLeave))),
                 path(PathMatchers.segment("admin").slash("kv"), () -> get(() -> admin(
                         () -> adminDirectory(ClusterAdminReport::kv)))))));
     }
@@ -127,6 +136,17 @@ public final class HttpApi extends AllDirectives {
     }
 
     private Route health() {
+        if (worker == null) {
+            return completeWithFuture(AskPattern.<KvDirectory.Command, WorkerDirectory.Capacity>ask(directory,
+                    KvDirectory.GetCapacity::new, ASK_TIMEOUT, system.scheduler()).handle((c, err) -> {
+                        boolean ready = err == null && c.reportedWorkers() > 0;
+                        ObjectNode body = Json.object().put("status", ready ? "ready" : "no_workers");
+                        if (c != null) {
+                            body.put("workers", c.reportedWorkers());
+                        }
+                        return json(ready ? 200 : 503, body);
+                    }));
+        }
         return completeWithFuture(load().handle((l, err) -> {
             String status = err != null ? "unavailable" : switch (l.state()) {
                 case READY -> "ready";
@@ -140,6 +160,9 @@ public final class HttpApi extends AllDirectives {
     }
 
     private Route prometheus() {
+        if (worker == null) {
+            return complete(HttpResponse.create().withEntity(ContentTypes.TEXT_PLAIN_UTF8, metrics.scrape()));
+        }
         return completeWithFuture(load().handle((l, err) -> {
             if (l != null) {
                 metrics.updateLoad(l);
@@ -165,13 +188,48 @@ public final class HttpApi extends AllDirectives {
     }
 
     private Route adminEngine() {
+        if (worker == null) {
+            return complete(error(ApiError.notReady("this node has no worker (a gateway-only node): see /admin/workers", 0)));
+        }
         return completeWithFuture(load().thenApply(l -> json(200, AdminReport.of(l, model, settings))));
     }
 
+    /** This node stops taking requests (503) and its worker drains; the node stays in the cluster. */
     private Route adminDrain() {
-        worker.tell(new GpuWorker.Drain(system.ignoreRef()));
+        parts.gateway().tell(Gateway.StopAccepting.INSTANCE);
+        if (worker == null) {
+            return complete(json(202, Json.object().put("status", "draining").put("in_flight", 0)));
+        }
+        parts.batcher().tell(new Batcher.Drain(system.ignoreRef()));
         return completeWithFuture(load().thenApply(l -> json(202, Json.object()
                 .put("status", "draining").put("in_flight", l.inFlight()))));
+    }
+
+    /** A worker anywhere in the cluster stops getting new work; what it runs finishes. */
+    private Route adminDrainWorker(String workerId) {
+        CompletionStage<HttpResponse> r = AskPattern.<KvDirectory.Command, KvDirectory.FoundWorker>ask(directory,
+                f -> new KvDirectory.FindWorker(workerId, f), ASK_TIMEOUT, system.scheduler())
+                .thenCompose(found -> {
+                    if (found.worker() == null) {
+                        throw new ApiError(404, ApiError.INVALID_REQUEST, "worker_not_found", null,
+                                "no worker \"" + workerId + "\" in the cluster (see GET /admin/workers)", 0).exception();
+                    }
+                    return AskPattern.<Batcher.Command, Batcher.DrainStarted>ask(found.worker(), Batcher.Drain::new,
+                            ASK_TIMEOUT, system.scheduler());
+                })
+                .thenApply(d -> json(202, Json.object().put("worker", d.workerId()).put("status", "draining")
+                        .put("requests_in_flight", d.requestsInFlight())
+                        .put("queued_requests_sent_elsewhere", d.requestsRefused())));
+        return completeWithFuture(r.exceptionally(this::errorResponse));
+    }
+
+    /** This node drains (its gateway and worker), then leaves the cluster and stops. */
+    private Route adminLeave() {
+        org.apache.pekko.cluster.typed.Cluster c = org.apache.pekko.cluster.typed.Cluster.get(system);
+        ObjectNode body = Json.object().put("status", "leaving").put("node", c.selfMember().address().toString())
+                .put("drain_timeout_ms", settings.drainTimeoutMs());
+        leave.run();
+        return complete(json(202, body));
     }
 
     private Route adminCluster() {

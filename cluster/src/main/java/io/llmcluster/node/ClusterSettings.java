@@ -42,6 +42,10 @@ public record ClusterSettings(List<String> roles, String host, int port, List<St
         return roles.contains("worker");
     }
 
+    public ClusterSettings withHost(String h) {
+        return new ClusterSettings(roles, h, port, seedNodes, reportIntervalMs, directoryTickMs);
+    }
+
     public ClusterSettings withPort(int p) {
         return new ClusterSettings(roles, host, p, seedNodes, reportIntervalMs, directoryTickMs);
     }

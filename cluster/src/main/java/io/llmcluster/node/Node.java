@@ -2,7 +2,8 @@ package io.llmcluster.node;
 
 import io.llmcluster.cluster.ClusterKeys;
 import io.llmcluster.cluster.gateway.KvDirectory;
-import io.llmcluster.cluster.worker.LoadReporter;
+import io.llmcluster.cluster.gateway.Gateway;
+import io.llmcluster.cluster.worker.Batcher;
 import io.llmcluster.cluster.worker.WorkerReport;
 import io.llmcluster.kv.KvEventBatch;
 import io.llmcluster.worker.actor.EngineFactory;
@@ -20,11 +21,13 @@ import org.apache.pekko.actor.typed.javadsl.Behaviors;
 import org.apache.pekko.actor.typed.javadsl.Receive;
 
 /**
- * A serving node's guardian. With the {@code worker} role it spawns the node's {@link GpuWorker} (its actor
- * name is its worker id), registers it with the Receptionist under {@link ClusterKeys#WORKERS}, publishes its
- * engine's KV events on the {@code kv-events} topic and its load on {@code worker-reports}
- * ({@link LoadReporter}). With the {@code gateway} role it spawns the {@link KvDirectory} replica. A worker that
- * stops (its engine could not start) stops the node, and with it the actor system.
+ * A serving node's guardian. With the {@code worker} role it spawns the node's {@link GpuWorker} (actor name
+ * {@code <worker id>-engine}) and its {@link Batcher} (actor name: the worker id), registers the batcher with the
+ * Receptionist under {@link ClusterKeys#WORKERS} (gateways find it there, so a node that joins gets traffic at
+ * once), and publishes the engine's KV events on the {@code kv-events} topic (the batcher publishes the load on
+ * {@code worker-reports}). With the {@code gateway} role it spawns the {@link KvDirectory} replica and the
+ * {@link Gateway} that runs the HTTP requests. A worker that stops (its engine could not start) stops the node,
+ * and with it the actor system.
  */
 public final class Node extends AbstractBehavior<Node.Command> {
 
@@ -37,37 +40,44 @@ public final class Node extends AbstractBehavior<Node.Command> {
     /**
      * The node's actors.
      *
-     * @param worker    the local worker, or null on a node without the worker role
+     * @param worker    the local engine's actor, or null on a node without the worker role
+     * @param batcher   the local worker's batcher, or null on a node without the worker role
      * @param directory the KV directory replica, or null on a node without the gateway role
+     * @param gateway   the request path, or null on a node without the gateway role
      */
-    public record Parts(ActorRef<GpuWorker.Command> worker, ActorRef<KvDirectory.Command> directory) {}
+    public record Parts(ActorRef<GpuWorker.Command> worker, ActorRef<Batcher.Command> batcher,
+                        ActorRef<KvDirectory.Command> directory, ActorRef<Gateway.Command> gateway) {}
 
     private final Parts parts;
 
-    public static Behavior<Command> create(WorkerSettings settings, ClusterSettings cluster, EngineFactory factory) {
-        return Behaviors.setup(ctx -> new Node(ctx, settings, cluster, factory));
+    public static Behavior<Command> create(NodeSettings settings, EngineFactory factory) {
+        return Behaviors.setup(ctx -> new Node(ctx, settings, factory));
     }
 
-    private Node(ActorContext<Command> ctx, WorkerSettings settings, ClusterSettings cluster, EngineFactory factory) {
+    private Node(ActorContext<Command> ctx, NodeSettings settings, EngineFactory factory) {
         super(ctx);
+        ClusterSettings cluster = settings.cluster();
+        WorkerSettings ws = settings.worker();
         ActorRef<Topic.Command<KvEventBatch>> kvEvents = ctx.spawn(ClusterKeys.kvEventsTopic(), "kv-events-topic");
         ActorRef<Topic.Command<WorkerReport>> reports = ctx.spawn(ClusterKeys.reportsTopic(), "worker-reports-topic");
         ActorRef<GpuWorker.Command> worker = null;
+        ActorRef<Batcher.Command> batcher = null;
         if (cluster.isWorker()) {
-            worker = ctx.spawn(GpuWorker.create(settings, factory, batch -> kvEvents.tell(Topic.publish(batch))),
-                    settings.workerId());
+            worker = ctx.spawn(GpuWorker.create(ws, factory, batch -> kvEvents.tell(Topic.publish(batch))),
+                    ws.workerId() + "-engine");
             ctx.watch(worker);
-            ctx.getSystem().receptionist().tell(Receptionist.register(ClusterKeys.WORKERS, worker));
-            ctx.spawn(LoadReporter.create(worker, reports, Duration.ofMillis(cluster.reportIntervalMs())),
-                    settings.workerId() + "-reporter");
+            batcher = ctx.spawn(Batcher.create(ws.workerId(), worker, reports, settings.batcher()), ws.workerId());
+            ctx.getSystem().receptionist().tell(Receptionist.register(ClusterKeys.WORKERS, batcher));
         }
-        ActorRef<KvDirectory.Command> directory = cluster.isGateway()
-                ? ctx.spawn(KvDirectory.create(kvEvents, reports, Duration.ofMillis(cluster.directoryTickMs())),
-                        "kv-directory")
-                : null;
-        this.parts = new Parts(worker, directory);
+        ActorRef<KvDirectory.Command> directory = null;
+        ActorRef<Gateway.Command> gateway = null;
+        if (cluster.isGateway()) {
+            directory = ctx.spawn(KvDirectory.create(kvEvents, reports, Duration.ofMillis(cluster.directoryTickMs()),
+                    settings.gateway().router()), "kv-directory");
+            gateway = ctx.spawn(Gateway.create(directory, batcher, settings.gateway()), "gateway");
+        }
+        this.parts = new Parts(worker, batcher, directory, gateway);
     }
-
     @Override
     public Receive<Command> createReceive() {
         return newReceiveBuilder()

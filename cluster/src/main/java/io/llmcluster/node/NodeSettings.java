@@ -2,6 +2,8 @@ package io.llmcluster.node;
 
 import com.typesafe.config.Config;
 import io.llmcluster.batcher.SchedulingPolicy;
+import io.llmcluster.cluster.gateway.GatewaySettings;
+import io.llmcluster.cluster.worker.BatcherSettings;
 import io.llmcluster.http.ApiLimits;
 import io.llmcluster.http.HttpSettings;
 import io.llmcluster.worker.actor.WorkerSettings;
@@ -17,7 +19,8 @@ import java.util.Locale;
  * @param model a model directory, or empty for the embedded default
  */
 public record NodeSettings(String model, HttpSettings http, WorkerSettings worker, EngineConfig engine,
-                           CpuBackendOptions cpu, ClusterSettings cluster) {
+                           CpuBackendOptions cpu, ClusterSettings cluster, GatewaySettings gateway,
+                           BatcherSettings batcher) {
 
     public static NodeSettings from(Config root) {
         Config c = root.getConfig("llmcluster");
@@ -40,8 +43,14 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
         CpuBackendOptions options = new CpuBackendOptions(threads, engine.maxNumBatchedTokens(), engine.maxNumSeqs(),
                 cpu.getInt("kv-block-size"), cpu.getBytes("kv-cache-size"), cpu.getDouble("kv-memory-fraction"),
                 quantize.equals("int8"));
-        return new NodeSettings(c.getString("model"), http, worker, engine, options,
-                ClusterSettings.from(c.getConfig("node")));
+        ClusterSettings cluster = ClusterSettings.from(c.getConfig("node"));
+        Config g = c.getConfig("gateway");
+        GatewaySettings gateway = new GatewaySettings(GatewaySettings.RouterKind.parse(g.getString("router")),
+                g.getInt("max-queued"), millis(g, "queue-timeout"), millis(g, "retry-interval"), millis(g, "retry-after"),
+                options.kvBlockSize());
+        BatcherSettings batcher = new BatcherSettings(worker.maxInFlight(), w.getInt("max-queued"),
+                w.getInt("stream-window"), cluster.reportIntervalMs(), worker.retryAfterMs());
+        return new NodeSettings(c.getString("model"), http, worker, engine, options, cluster, gateway, batcher);
     }
 
     private static long millis(Config c, String key) {
@@ -50,22 +59,26 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
     }
 
     public NodeSettings withHttp(HttpSettings h) {
-        return new NodeSettings(model, h, worker, engine, cpu, cluster);
+        return new NodeSettings(model, h, worker, engine, cpu, cluster, gateway, batcher);
     }
 
     public NodeSettings withModel(String dir) {
-        return new NodeSettings(dir, http, worker, engine, cpu, cluster);
+        return new NodeSettings(dir, http, worker, engine, cpu, cluster, gateway, batcher);
     }
 
     public NodeSettings withCpu(CpuBackendOptions o) {
-        return new NodeSettings(model, http, worker, engine, o, cluster);
+        return new NodeSettings(model, http, worker, engine, o, cluster, gateway, batcher);
     }
 
     public NodeSettings withCluster(ClusterSettings c) {
-        return new NodeSettings(model, http, worker, engine, cpu, c);
+        return new NodeSettings(model, http, worker, engine, cpu, c, gateway, batcher);
     }
 
     public NodeSettings withWorker(WorkerSettings w) {
-        return new NodeSettings(model, http, w, engine, cpu, cluster);
+        return new NodeSettings(model, http, w, engine, cpu, cluster, gateway, batcher);
+    }
+
+    public NodeSettings withGateway(GatewaySettings g) {
+        return new NodeSettings(model, http, worker, engine, cpu, cluster, g, batcher);
     }
 }

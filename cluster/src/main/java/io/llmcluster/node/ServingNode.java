@@ -2,11 +2,14 @@ package io.llmcluster.node;
 
 import com.typesafe.config.Config;
 import com.typesafe.config.ConfigFactory;
+import io.llmcluster.cluster.gateway.Gateway;
 import io.llmcluster.cluster.gateway.KvDirectory;
+import io.llmcluster.cluster.worker.Batcher;
 import io.llmcluster.http.HttpApi;
 import io.llmcluster.http.HttpServer;
 import io.llmcluster.http.ServedModel;
 import io.llmcluster.http.ServingMetrics;
+import io.llmcluster.http.ServingParts;
 import io.llmcluster.worker.actor.EngineFactory;
 import io.llmcluster.worker.actor.GpuWorker;
 import io.llmcluster.worker.actor.WorkerLoad;
@@ -23,23 +26,21 @@ import org.apache.pekko.cluster.typed.Cluster;
 import org.apache.pekko.http.javadsl.ServerBinding;
 
 /**
- * One serving node, assembled: the actor system with its {@link Node} guardian and worker, the HTTP server in
- * front, and a coordinated shutdown that first drains the worker (new requests get 503 while those in flight
- * finish, for at most the drain timeout), then unbinds and stops. SIGTERM and Ctrl-C run that shutdown.
+ * One serving node, assembled: the actor system with its {@link Node} guardian (worker, gateway or both), the HTTP
+ * server in front of a gateway, and a coordinated shutdown that first drains (the gateway answers new requests 503
+ * while those in flight finish; the worker takes no new work and finishes its own; for at most the drain timeout),
+ * then unbinds, leaves the cluster and stops. SIGTERM, Ctrl-C and {@code POST /admin/nodes/leave} run it.
  */
 public final class ServingNode implements AutoCloseable {
     private static final Duration ASK = Duration.ofSeconds(10);
 
     private final ActorSystem<Node.Command> system;
-    private final ActorRef<GpuWorker.Command> worker;
-    private final ActorRef<KvDirectory.Command> directory;
+    private final Node.Parts parts;
     private final ServerBinding binding;
 
-    private ServingNode(ActorSystem<Node.Command> system, ActorRef<GpuWorker.Command> worker,
-                        ActorRef<KvDirectory.Command> directory, ServerBinding binding) {
+    private ServingNode(ActorSystem<Node.Command> system, Node.Parts parts, ServerBinding binding) {
         this.system = system;
-        this.worker = worker;
-        this.directory = directory;
+        this.parts = parts;
         this.binding = binding;
     }
 
@@ -50,28 +51,25 @@ public final class ServingNode implements AutoCloseable {
     public static ServingNode start(NodeSettings settings, ServedModel model, EngineFactory factory, Config config) {
         ClusterSettings cluster = settings.cluster();
         ClusterJoin.Method join = ClusterJoin.method(config, cluster);
-        ActorSystem<Node.Command> system = ActorSystem.create(Node.create(settings.worker(), cluster, factory), "llmc",
+        ActorSystem<Node.Command> system = ActorSystem.create(Node.create(settings, factory), "llmc",
                 systemConfig(settings, config));
         try {
             ClusterJoin.start(system, join, cluster);
             Node.Parts parts = AskPattern.<Node.Command, Node.Parts>ask(system, Node.GetParts::new, ASK,
                     system.scheduler()).toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
-            ActorRef<GpuWorker.Command> worker = parts.worker();
-            if (worker == null) {
-                throw new IllegalArgumentException("a gateway without the worker role needs cluster routing, which "
-                        + "is not there yet: give the node roles [gateway, worker] or [worker]");
-            }
-            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "drain-worker",
-                    () -> drain(system, worker, settings.http().drainTimeoutMs()));
+            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "drain-node",
+                    () -> NodeDrain.run(system, parts, Duration.ofMillis(settings.http().drainTimeoutMs())));
             ServerBinding binding = null;
             if (cluster.isGateway()) {
-                HttpApi api = new HttpApi(system, worker, parts.directory(), model, settings.http(),
-                        new ServingMetrics());
+                ServingParts serving = new ServingParts(parts.gateway(), parts.directory(), parts.worker(),
+                        parts.batcher(), settings.gateway().blockSizeTokens());
+                HttpApi api = new HttpApi(system, serving, model, settings.http(), new ServingMetrics(),
+                        () -> leave(system));
                 binding = HttpServer.bind(system, api, settings.http()).toCompletableFuture()
                         .get(ASK.toSeconds(), TimeUnit.SECONDS);
                 binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
             }
-            return new ServingNode(system, worker, parts.directory(), binding);
+            return new ServingNode(system, parts, binding);
         } catch (Exception e) {
             boolean engineFailed = terminatesWithin(system, Duration.ofSeconds(1)); // the worker stopped the node
             system.terminate();
@@ -81,9 +79,9 @@ public final class ServingNode implements AutoCloseable {
         }
     }
 
-    private static CompletionStage<Done> drain(ActorSystem<?> system, ActorRef<GpuWorker.Command> worker, long timeoutMs) {
-        return AskPattern.<GpuWorker.Command, WorkerLoad>ask(worker, GpuWorker.Drain::new, Duration.ofMillis(timeoutMs),
-                system.scheduler()).handle((load, err) -> Done.getInstance());
+    /** Drains, then leaves the cluster and stops (the coordinated shutdown, run for a cluster leave). */
+    private static void leave(ActorSystem<?> system) {
+        CoordinatedShutdown.get(system).runAll(CoordinatedShutdown.clusterLeavingReason());
     }
 
     private static Config systemConfig(NodeSettings settings, Config config) {
@@ -127,8 +125,14 @@ public final class ServingNode implements AutoCloseable {
         return t.getMessage() == null ? t.toString() : t.getMessage();
     }
 
-    /** Waits until the worker serves; false if the node stopped first (the engine failed) or time ran out. */
+    /**
+     * Waits until the worker serves (at once on a gateway-only node); false if the node stopped first (the engine
+     * failed) or time ran out.
+     */
     public boolean awaitReady(Duration timeout) throws InterruptedException {
+        if (parts.worker() == null) {
+            return !system.getWhenTerminated().toCompletableFuture().isDone();
+        }
         long deadline = System.nanoTime() + timeout.toNanos();
         while (System.nanoTime() < deadline) {
             if (system.getWhenTerminated().toCompletableFuture().isDone()) {
@@ -149,8 +153,12 @@ public final class ServingNode implements AutoCloseable {
         return false;
     }
 
+    /** The local worker's load (nodes with the worker role). */
     public WorkerLoad load() throws Exception {
-        return AskPattern.<GpuWorker.Command, WorkerLoad>ask(worker, GpuWorker.GetLoad::new, ASK, system.scheduler())
+        if (parts.worker() == null) {
+            throw new IllegalStateException("this node has no worker (roles " + "gateway only)");
+        }
+        return AskPattern.<GpuWorker.Command, WorkerLoad>ask(parts.worker(), GpuWorker.GetLoad::new, ASK, system.scheduler())
                 .toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
     }
 
@@ -171,13 +179,29 @@ public final class ServingNode implements AutoCloseable {
         return "http://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort();
     }
 
+    /** The local engine's actor (worker nodes), else null. */
     public ActorRef<GpuWorker.Command> worker() {
-        return worker;
+        return parts.worker();
+    }
+
+    /** The local worker's batcher (worker nodes), else null. */
+    public ActorRef<Batcher.Command> batcher() {
+        return parts.batcher();
     }
 
     /** The KV directory replica (gateway nodes), else null. */
     public ActorRef<KvDirectory.Command> directory() {
-        return directory;
+        return parts.directory();
+    }
+
+    /** The request path (gateway nodes), else null. */
+    public ActorRef<Gateway.Command> gateway() {
+        return parts.gateway();
+    }
+
+    /** Whether this node has an HTTP server (the gateway role). */
+    public boolean hasHttp() {
+        return binding != null;
     }
 
     public ActorSystem<Node.Command> system() {
@@ -186,6 +210,11 @@ public final class ServingNode implements AutoCloseable {
 
     public CompletionStage<Done> whenTerminated() {
         return system.getWhenTerminated();
+    }
+
+    /** Starts a graceful leave: drains (in-flight work finishes), then leaves the cluster and stops. */
+    public void leave() {
+        leave(system);
     }
 
     /** Drains, unbinds, leaves the cluster and stops (the coordinated shutdown), and waits for it. */

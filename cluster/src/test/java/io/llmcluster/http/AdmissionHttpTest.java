@@ -20,9 +20,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
 
 /**
- * Refusals over HTTP on a server of its own (at most 2 sequences in flight, a 2 s request timeout, the
- * engine's steps held by the test where timing matters): 503 while loading, 429 when full, 504 after the
- * timeout, 503 while draining.
+ * Refusals over HTTP on a server of its own (at most 2 sequences in flight and none waiting on the worker, a
+ * gateway that holds a request 500 ms for room, a 2 s request timeout, the engine's steps held by the test where
+ * timing matters): 503 while loading, 429 when full, 504 after the timeout, 503 while draining.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class AdmissionHttpTest {
@@ -33,7 +33,10 @@ class AdmissionHttpTest {
     static void start() throws Exception {
         server = TestServer.start("""
                 llmcluster.worker.max-in-flight = 2
+                llmcluster.worker.max-queued = 0
                 llmcluster.worker.retry-after = 2 s
+                llmcluster.gateway.retry-after = 2 s
+                llmcluster.gateway.queue-timeout = 500 ms
                 llmcluster.http.request-timeout = 2 s
                 """, START);
     }

@@ -8,26 +8,26 @@ import java.lang.foreign.MemorySegment;
  * A backend whose steps a test can hold (the engine thread waits in {@code forward}) and release, or slow
  * down so that a long request cannot end before the test has acted on it.
  */
-final class PausableBackend implements ModelBackend {
+public final class PausableBackend implements ModelBackend {
     private final ModelBackend inner;
     private boolean paused;
     private volatile long stepDelayMs;
 
-    PausableBackend(ModelBackend inner) {
+    public PausableBackend(ModelBackend inner) {
         this.inner = inner;
     }
 
-    synchronized void pause() {
+    public synchronized void pause() {
         paused = true;
     }
 
-    synchronized void resume() {
+    public synchronized void resume() {
         paused = false;
         notifyAll();
     }
 
     /** Each step takes at least this long (0: as fast as it goes). */
-    void stepDelayMs(long ms) {
+    public void stepDelayMs(long ms) {
         stepDelayMs = ms;
     }
 

@@ -8,7 +8,9 @@ import io.llmcluster.kv.KvEventBatch;
 import io.llmcluster.kv.KvIndex;
 import io.llmcluster.kv.KvSnapshot;
 import io.llmcluster.kv.KvSnapshotRequest;
-import io.llmcluster.worker.actor.GpuWorker;
+import io.llmcluster.cluster.routing.RoundRobinRouter;
+import io.llmcluster.cluster.routing.Router;
+import io.llmcluster.cluster.worker.Batcher;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
@@ -45,15 +47,32 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     /**
      * Asks where a request should go: the routing policy's decision over the directory's cached prefixes and the
      * workers' latest reports (local to the gateway: the request's chain is a {@code long[]} that never travels).
+     *
+     * @param excluded workers not to route to (they failed or refused this request)
      */
-    public record Route(RouteRequest request, ActorRef<RouteReply> replyTo) implements Command {}
+    public record Route(RouteRequest request, java.util.Set<String> excluded, ActorRef<RouteReply> replyTo)
+            implements Command {
+        public Route(RouteRequest request, ActorRef<RouteReply> replyTo) {
+            this(request, java.util.Set.of(), replyTo);
+        }
+    }
 
     /**
      * The answer to {@link Route}.
      *
-     * @param worker the chosen worker's reference for a {@link RouteDecision.Route}, else null
+     * @param worker  the chosen worker's reference for a {@link RouteDecision.Route}, else null
+     * @param members member workers that have reported (0: nobody to route to yet)
      */
-    public record RouteReply(RouteDecision decision, ActorRef<GpuWorker.Command> worker) {}
+    public record RouteReply(RouteDecision decision, ActorRef<Batcher.Command> worker, int members) {}
+
+    /** Asks for the member workers' count and shortest context ({@link WorkerDirectory#capacity}). */
+    public record GetCapacity(ActorRef<WorkerDirectory.Capacity> replyTo) implements Command {}
+
+    /** Asks for a member worker's reference by id (admin: drain). */
+    public record FindWorker(String workerId, ActorRef<FoundWorker> replyTo) implements Command {}
+
+    /** The answer to {@link FindWorker}: null when no member worker has that id. */
+    public record FoundWorker(String workerId, ActorRef<Batcher.Command> worker) {}
 
     private record EventsPublished(KvEventBatch batch) implements Command {}
 
@@ -70,7 +89,7 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     private enum Tick implements Command { INSTANCE }
 
     private final WorkerDirectory directory;
-    private final Map<String, ActorRef<GpuWorker.Command>> refs = new HashMap<>();
+    private final Map<String, ActorRef<Batcher.Command>> refs = new HashMap<>();
     private final ActorRef<KvSnapshot> snapshotAdapter;
     private final Address selfAddress;
 
@@ -81,16 +100,25 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
      */
     public static Behavior<Command> create(ActorRef<Topic.Command<KvEventBatch>> kvEvents,
                                            ActorRef<Topic.Command<WorkerReport>> reports, Duration tick) {
+        return create(kvEvents, reports, tick, GatewaySettings.RouterKind.KV);
+    }
+
+    /** A replica whose routing decisions are {@code router}'s. */
+    public static Behavior<Command> create(ActorRef<Topic.Command<KvEventBatch>> kvEvents,
+                                           ActorRef<Topic.Command<WorkerReport>> reports, Duration tick,
+                                           GatewaySettings.RouterKind router) {
         return Behaviors.setup(ctx -> Behaviors.withTimers(timers -> {
             timers.startTimerWithFixedDelay(Tick.INSTANCE, tick);
-            return new KvDirectory(ctx, kvEvents, reports);
+            return new KvDirectory(ctx, kvEvents, reports, router);
         }));
     }
 
     private KvDirectory(ActorContext<Command> ctx, ActorRef<Topic.Command<KvEventBatch>> kvEvents,
-                        ActorRef<Topic.Command<WorkerReport>> reports) {
+                        ActorRef<Topic.Command<WorkerReport>> reports, GatewaySettings.RouterKind router) {
         super(ctx);
-        this.directory = new WorkerDirectory(new KvIndex());
+        KvIndex index = new KvIndex();
+        this.directory = new WorkerDirectory(index, router == GatewaySettings.RouterKind.KV
+                ? new Router(index) : new RoundRobinRouter());
         this.snapshotAdapter = ctx.messageAdapter(KvSnapshot.class, SnapshotReceived::new);
         kvEvents.tell(Topic.subscribe(ctx.messageAdapter(KvEventBatch.class, EventsPublished::new)));
         reports.tell(Topic.subscribe(ctx.messageAdapter(WorkerReport.class, ReportPublished::new)));
@@ -110,6 +138,8 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
         return newReceiveBuilder()
                 .onMessage(GetView.class, this::onGetView)
                 .onMessage(Route.class, this::onRoute)
+                .onMessage(GetCapacity.class, this::onGetCapacity)
+                .onMessage(FindWorker.class, this::onFindWorker)
                 .onMessage(EventsPublished.class, this::onEventsPublished)
                 .onMessage(ReportPublished.class, this::onReportPublished)
                 .onMessage(SnapshotReceived.class, this::onSnapshotReceived)
@@ -126,9 +156,20 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     }
 
     private Behavior<Command> onRoute(Route r) {
-        RouteDecision d = directory.route(r.request());
-        ActorRef<GpuWorker.Command> worker = d instanceof RouteDecision.Route route ? refs.get(route.workerId()) : null;
-        r.replyTo().tell(new RouteReply(d, worker));
+        RouteDecision d = directory.route(r.request(), r.excluded());
+        ActorRef<Batcher.Command> worker = d instanceof RouteDecision.Route route ? refs.get(route.workerId()) : null;
+        r.replyTo().tell(new RouteReply(d, worker, directory.capacity().reportedWorkers()));
+        return this;
+    }
+
+    private Behavior<Command> onGetCapacity(GetCapacity g) {
+        g.replyTo().tell(directory.capacity());
+        return this;
+    }
+
+    private Behavior<Command> onFindWorker(FindWorker f) {
+        ActorRef<Batcher.Command> ref = directory.isMember(f.workerId()) ? refs.get(f.workerId()) : null;
+        f.replyTo().tell(new FoundWorker(f.workerId(), ref));
         return this;
     }
 
@@ -152,7 +193,7 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     private Behavior<Command> onWorkersListed(WorkersListed l) {
         Map<String, String> workers = new HashMap<>();
         refs.clear();
-        for (ActorRef<GpuWorker.Command> ref : l.listing().getServiceInstances(ClusterKeys.WORKERS)) {
+        for (ActorRef<Batcher.Command> ref : l.listing().getServiceInstances(ClusterKeys.WORKERS)) {
             String id = ref.path().name();
             refs.put(id, ref);
             workers.put(id, nodeOf(ref));
@@ -192,10 +233,10 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     }
 
     private void askSnapshot(String workerId) {
-        ActorRef<GpuWorker.Command> ref = refs.get(workerId);
+        ActorRef<Batcher.Command> ref = refs.get(workerId);
         if (ref != null) {
             KvIndex index = directory.index();
-            ref.tell(new GpuWorker.GetKvSnapshot(new KvSnapshotRequest(workerId, index.epochOf(workerId, 0),
+            ref.tell(new Batcher.GetKvSnapshot(new KvSnapshotRequest(workerId, index.epochOf(workerId, 0),
                     index.lastSeqOf(workerId)), snapshotAdapter));
         }
     }

@@ -51,6 +51,33 @@ public final class WorkerDirectory {
         return router.route(request);
     }
 
+    /** {@link #route(RouteRequest)} without the workers in {@code excluded}. */
+    public RouteDecision route(RouteRequest request, Set<String> excluded) {
+        return router.route(request, excluded);
+    }
+
+    /**
+     * What a gateway plans requests against: how many member workers have reported and the shortest context
+     * among them (a request must fit whichever worker it lands on); 0 and 0 before any report.
+     */
+    public Capacity capacity() {
+        int members = 0;
+        int minLen = Integer.MAX_VALUE;
+        for (WorkerReport r : reports.values()) {
+            if (r.maxModelLen() > 0) {
+                members++;
+                minLen = Math.min(minLen, r.maxModelLen());
+            }
+        }
+        return new Capacity(members, members == 0 ? 0 : minLen);
+    }
+
+    /**
+     * @param reportedWorkers member workers with a report
+     * @param maxModelLen     the shortest context among them (0 when there are none)
+     */
+    public record Capacity(int reportedWorkers, int maxModelLen) {}
+
     public KvIndex index() {
         return index;
     }

@@ -26,12 +26,16 @@ public final class RoundRobinRouter implements RoutingPolicy {
   }
 
   @Override
-  public RouteDecision route(RouteRequest request) {
+  public RouteDecision route(RouteRequest request, java.util.Set<String> excluded) {
     WorkerTable.Entry[] all = workers.sorted();
     boolean anyCouldFit = false;
     for (int i = 0; i < all.length; i++) {
       WorkerTable.Entry e = all[(next + i) % all.length];
       if (e.load.draining()) {
+        continue;
+      }
+      if (excluded.contains(e.load.workerId())) {
+        anyCouldFit = true; // it may take the request later: queue rather than reject
         continue;
       }
       int footprint =

@@ -3,6 +3,7 @@ package io.llmcluster.cluster.routing;
 import io.llmcluster.kv.KvIndex;
 import io.llmcluster.kv.PrefixMatch;
 import java.util.Objects;
+import java.util.Set;
 
 /**
  * The KV-aware, load-aware router: sends each request to the worker with the lowest predicted time to its
@@ -76,7 +77,7 @@ public final class Router implements RoutingPolicy {
   }
 
   @Override
-  public RouteDecision route(RouteRequest request) {
+  public RouteDecision route(RouteRequest request, Set<String> excluded) {
     index.longestPrefix(request.blockHashes(), request.numBlocks(), match);
     WorkerTable.Entry best = null;
     double bestCost = Double.POSITIVE_INFINITY;
@@ -86,8 +87,13 @@ public final class Router implements RoutingPolicy {
     int mostFree = Integer.MIN_VALUE;
     int neededThere = 0;
     boolean anyCouldFit = false;
+    boolean anyExcluded = false;
     for (WorkerTable.Entry e : workers.sorted()) {
       if (e.load.draining()) {
+        continue;
+      }
+      if (excluded.contains(e.load.workerId())) {
+        anyExcluded = true;
         continue;
       }
       cost(e, request, scratch);
@@ -117,9 +123,12 @@ public final class Router implements RoutingPolicy {
       best.addedWaiting++;
       return new RouteDecision.Route(best.load.workerId(), bestCost, bestCached);
     }
-    return anyCouldFit
-        ? new RouteDecision.Queue("no worker has room for the request's KV footprint now (the freest has "
-            + mostFree + " free blocks and the request needs " + neededThere + ")")
+    if (anyCouldFit) {
+      return new RouteDecision.Queue("no worker has room for the request's KV footprint now (the freest has "
+          + mostFree + " free blocks and the request needs " + neededThere + ")");
+    }
+    return anyExcluded
+        ? new RouteDecision.Queue("every worker that could take the request has just refused or failed it")
         : noWorkerCanTake(request);
   }
 

@@ -13,5 +13,14 @@ public interface RoutingPolicy {
   void removeWorker(String workerId);
 
   /** Decides where {@code request} goes; a {@link RouteDecision.Route} reserves its KV footprint on the worker. */
-  RouteDecision route(RouteRequest request);
+  default RouteDecision route(RouteRequest request) {
+    return route(request, java.util.Set.of());
+  }
+
+  /**
+   * {@link #route(RouteRequest)} among the workers not in {@code excluded} (a request being re-routed skips the
+   * workers that failed it or refused it); with every candidate excluded the decision is
+   * {@link RouteDecision.Queue} (the excluded ones may take it later), never a route to an excluded worker.
+   */
+  RouteDecision route(RouteRequest request, java.util.Set<String> excluded);
 }

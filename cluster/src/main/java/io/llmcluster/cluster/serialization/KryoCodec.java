@@ -75,6 +75,21 @@ public final class KryoCodec {
         KvSnapshot.class,
         WorkerLoad.class,
         io.llmcluster.cluster.worker.WorkerReport.class,
+        // the request path (issue #7): what a submission and its token stream carry
+        int[].class,
+        float[].class,
+        io.llmcluster.batcher.FinishReason.class,
+        io.llmcluster.worker.engine.TokenChunk.class,
+        io.llmcluster.worker.engine.TokenChunk[].class,
+        io.llmcluster.batcher.SamplingParams.class,
+        io.llmcluster.worker.actor.GpuWorker.SequenceSpec.class,
+        io.llmcluster.worker.actor.GpuWorker.SequenceSpec[].class,
+        io.llmcluster.cluster.gateway.RequestSession.Reason.class,
+        io.llmcluster.cluster.gateway.RequestSession.Refused.class,
+        io.llmcluster.cluster.gateway.RequestSession.ChunkBatch.class,
+        io.llmcluster.cluster.worker.StreamRelay.Ack.class,
+        io.llmcluster.cluster.worker.StreamRelay.Cancel.class,
+        io.llmcluster.cluster.worker.Batcher.DrainStarted.class,
     };
     SequencedMap<Class<?>, Integer> ids = new LinkedHashMap<>();
     for (int i = 0; i < classes.length; i++) {
@@ -91,7 +106,9 @@ public final class KryoCodec {
     kryo.setReferences(false);
     for (Map.Entry<Class<?>, Integer> e : REGISTRATIONS.entrySet()) {
       Class<?> type = e.getKey();
-      if (type.isRecord()) {
+      if (type == io.llmcluster.batcher.SamplingParams.class) {
+        kryo.register(type, new SamplingParamsSerializer(), e.getValue());
+      } else if (type.isRecord()) {
         kryo.register(type, new RecordSerializer(type), e.getValue());
       } else {
         kryo.register(type, e.getValue());

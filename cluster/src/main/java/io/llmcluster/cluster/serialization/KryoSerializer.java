@@ -29,8 +29,25 @@ public final class KryoSerializer extends JSerializer {
 
     public KryoSerializer(ExtendedActorSystem system) {
         ActorRefResolver resolver = ActorRefResolver.get(Adapter.toTyped(system));
-        this.codec = new KryoCodec(kryo -> kryo.register(GpuWorker.GetKvSnapshot.class,
-                new GetKvSnapshotSerializer(resolver), KryoCodec.FIRST_REF_ID));
+        this.codec = new KryoCodec(kryo -> register(kryo, resolver));
+    }
+
+    /** The messages with actor references, in id order: never renumber or reuse an id; add at the end. */
+    static final java.util.List<Class<? extends Record>> REF_MESSAGES = java.util.List.of(
+            io.llmcluster.cluster.worker.Batcher.Submit.class,          // 201
+            io.llmcluster.cluster.worker.Batcher.Withdraw.class,        // 202
+            io.llmcluster.cluster.worker.Batcher.Drain.class,           // 203
+            io.llmcluster.cluster.worker.Batcher.GetKvSnapshot.class,   // 204
+            io.llmcluster.cluster.gateway.RequestSession.Admitted.class // 205
+    );
+
+    @SuppressWarnings({"rawtypes", "unchecked"})
+    private static void register(Kryo kryo, ActorRefResolver resolver) {
+        kryo.register(GpuWorker.GetKvSnapshot.class, new GetKvSnapshotSerializer(resolver), KryoCodec.FIRST_REF_ID);
+        for (int i = 0; i < REF_MESSAGES.size(); i++) {
+            Class type = REF_MESSAGES.get(i);
+            kryo.register(type, new RecordWithRefsSerializer(type, resolver), KryoCodec.FIRST_REF_ID + 1 + i);
+        }
     }
 
     @Override

@@ -30,7 +30,7 @@ class WorkerDirectoryTest {
 
   private static WorkerReport report(String worker) {
     return new WorkerReport(new WorkerLoad(worker, 7, 0, 0, -1, 10, 10, 16, 512, 0, 0, false), "ready", 0, 8, 0, 0, 0,
-        "cpu");
+        "cpu", 2048, 0, 0);
   }
 
   @Test

@@ -1,10 +1,16 @@
 package io.llmcluster.cluster.serialization;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 
+import io.llmcluster.batcher.FinishReason;
+import io.llmcluster.batcher.SamplingParams;
+import io.llmcluster.cluster.gateway.RequestSession;
 import io.llmcluster.cluster.routing.WorkerLoad;
+import io.llmcluster.cluster.worker.Batcher;
+import io.llmcluster.cluster.worker.StreamRelay;
+import io.llmcluster.worker.actor.GpuWorker;
+import io.llmcluster.worker.engine.TokenChunk;
 import io.llmcluster.kv.KvEvent;
 import io.llmcluster.kv.KvEventBatch;
 import io.llmcluster.kv.KvSnapshot;
@@ -24,6 +30,15 @@ class KryoCodecTest {
   private static final KvEvent.BlockRemoved REMOVED = new KvEvent.BlockRemoved(1234567890123L, 2, new long[] {7});
   private static final KvEvent.AllCleared CLEARED = new KvEvent.AllCleared(1234567890123L, 3);
 
+  private static final TokenChunk CHUNK = new TokenChunk(1, 4242, " Paris", -0.25f, new int[] {4242, 7},
+      new float[] {-0.25f, -3.5f}, null, 12, 1);
+  private static final TokenChunk LAST = new TokenChunk(0, -1, "", Float.NaN, new int[0], new float[0],
+      FinishReason.LENGTH, 12, 16);
+  private static final SamplingParams PARAMS = SamplingParams.builder().temperature(0.7).topK(40).topP(0.9).minP(0.05)
+      .repetitionPenalty(1.1).presencePenalty(-0.5).frequencyPenalty(1.5).seed(-12345L).maxTokens(64).minTokens(2)
+      .stopTokenIds(2, 128009).stopStrings("\n\n", "é").ignoreEos(true).logprobs(5).build();
+  private static final GpuWorker.SequenceSpec SPEC = new GpuWorker.SequenceSpec(new int[] {1, 2, 3, 128000}, PARAMS, -3);
+
   /** One sample per registered class. */
   private static Map<Class<?>, Object> samples() {
     Map<Class<?>, Object> s = new LinkedHashMap<>();
@@ -38,7 +53,22 @@ class KryoCodecTest {
     s.put(WorkerLoad.class, new WorkerLoad("w1", 99, 3, 2, 4096, 120, 1000, 16, 512, 2345.5, 98.25, true));
     s.put(io.llmcluster.cluster.worker.WorkerReport.class, new io.llmcluster.cluster.worker.WorkerReport(
         new WorkerLoad("w1", 99, 3, 2, -1, 120, 1000, 16, 512, 2345.5, 98.25, false), "ready", 5, 256, 880, 0.625,
-        4242, "cpu (2 threads)"));
+        4242, "cpu (2 threads)", 131072, 64, 2));
+    s.put(int[].class, new int[] {0, -1, Integer.MAX_VALUE});
+    s.put(float[].class, new float[] {0.5f, Float.NaN, -3e30f});
+    s.put(FinishReason.class, FinishReason.STOP);
+    s.put(TokenChunk.class, CHUNK);
+    s.put(TokenChunk[].class, new TokenChunk[] {CHUNK, LAST});
+    s.put(SamplingParams.class, PARAMS);
+    s.put(GpuWorker.SequenceSpec.class, SPEC);
+    s.put(GpuWorker.SequenceSpec[].class, new GpuWorker.SequenceSpec[] {SPEC,
+        new GpuWorker.SequenceSpec(new int[] {9}, SamplingParams.defaults(), 0)});
+    s.put(RequestSession.Reason.class, RequestSession.Reason.DRAINING);
+    s.put(RequestSession.Refused.class, new RequestSession.Refused(3, RequestSession.Reason.QUEUE_FULL, "full", 2000));
+    s.put(RequestSession.ChunkBatch.class, new RequestSession.ChunkBatch(2, 17, new TokenChunk[] {CHUNK, LAST}));
+    s.put(StreamRelay.Ack.class, new StreamRelay.Ack(17));
+    s.put(StreamRelay.Cancel.class, StreamRelay.Cancel.INSTANCE);
+    s.put(Batcher.DrainStarted.class, new Batcher.DrainStarted("gpu-worker-1", 3, 1));
     return s;
   }
 
@@ -52,14 +82,14 @@ class KryoCodecTest {
     for (Map.Entry<Class<?>, Object> e : samples().entrySet()) {
       Object back = codec.fromBinary(codec.toBinary(e.getValue()));
       assertEquals(e.getKey(), back.getClass());
-      if (back instanceof long[] longs) {
-        assertArrayEquals((long[]) e.getValue(), longs);
-      } else if (back instanceof Object[] array) {
-        assertArrayEquals((Object[]) e.getValue(), array);
-      } else {
-        assertEquals(e.getValue(), back, e.getKey().getName());
-      }
+      DeepEquals.assertDeepEquals(e.getValue(), back, e.getKey().getName());
     }
+  }
+
+  @Test
+  void shouldRoundTripSamplingParamsWithoutASeedOrStops() {
+    SamplingParams plain = SamplingParams.greedy(3);
+    assertEquals(plain, codec.fromBinary(codec.toBinary(plain)));
   }
 
   @Test

@@ -1,0 +1,40 @@
+package io.llmcluster.node;
+
+import io.llmcluster.cluster.gateway.Gateway;
+import io.llmcluster.cluster.worker.Batcher;
+import io.llmcluster.worker.actor.GpuWorker;
+import io.llmcluster.worker.actor.WorkerLoad;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import org.apache.pekko.Done;
+import org.apache.pekko.actor.typed.ActorSystem;
+import org.apache.pekko.actor.typed.javadsl.AskPattern;
+
+/**
+ * A node's drain, the first phase of its coordinated shutdown (SIGTERM, {@code POST /admin/nodes/leave}): the
+ * gateway stops accepting requests (503) and the worker's batcher stops admitting (its queued requests go back to
+ * their gateways, which route them elsewhere; gateways skip the worker from its next report, sent at once); then it
+ * waits until the worker's engine and the gateway's sessions have finished what they were doing, for at most
+ * {@code timeout}. What is still running afterwards is cut by the shutdown.
+ */
+final class NodeDrain {
+    private NodeDrain() {}
+
+    static CompletionStage<Done> run(ActorSystem<?> system, Node.Parts parts, Duration timeout) {
+        if (parts.gateway() != null) {
+            parts.gateway().tell(Gateway.StopAccepting.INSTANCE);
+        }
+        CompletableFuture<?> worker = CompletableFuture.completedFuture(null);
+        if (parts.batcher() != null) {
+            parts.batcher().tell(new Batcher.Drain(system.ignoreRef()));
+            worker = AskPattern.<GpuWorker.Command, WorkerLoad>ask(parts.worker(), GpuWorker.Drain::new, timeout,
+                    system.scheduler()).toCompletableFuture();
+        }
+        CompletableFuture<?> gateway = parts.gateway() == null ? CompletableFuture.completedFuture(null)
+                : AskPattern.<Gateway.Command, Gateway.Idle>ask(parts.gateway(), Gateway.AwaitIdle::new, timeout,
+                        system.scheduler()).toCompletableFuture();
+        return CompletableFuture.allOf(worker.exceptionally(e -> null), gateway.exceptionally(e -> null))
+                .thenApply(v -> Done.getInstance());
+    }
+}
