@@ -6,18 +6,19 @@
 #   2. the router's decision time on a 100k-block directory (RouterDecisionBench; target p99 < 200 us).
 #
 #   deploy/bench/cluster-bench.sh [--systems 8] [--system-words 400] [--users 6] [--requests 96]
-#                                 [--max-tokens 4] [--workers 3] [--kv-cache 48MiB] [--model DIR]
+#                                 [--max-tokens 4] [--workers 3] [--kv-cache 32MiB] [--model DIR] [-D key=value ...]
 # Default model: the 41M-parameter random Llama MakeBenchModel writes to bench-models/llama-41m-random (prefill
 # of a long prompt costs seconds on one core, so TTFT shows the cache). Each worker gets one engine thread and a
 # KV pool (--kv-cache) that holds about 4 of the 8 system prompts: the cluster holds them all only when each
-# prompt stays on one worker. BENCH_WORK_DIR keeps the raw outputs and the nodes' logs.
+# prompt stays on one worker. -D key=value: a setting for every node. BENCH_WORK_DIR keeps the raw outputs and
+# the nodes' logs.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 source bin/java-env.sh
 
 model=$root/bench-models/llama-41m-random systems=8 system_words=400 users=6 requests=96 max_tokens=4 workers=3
-kv_cache=48MiB
+kv_cache=32MiB node_opts=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$2; shift 2 ;;
@@ -28,7 +29,8 @@ while [[ $# -gt 0 ]]; do
     --max-tokens) max_tokens=$2; shift 2 ;;
     --workers) workers=$2; shift 2 ;;
     --kv-cache) kv_cache=$2; shift 2 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -D) node_opts+=(-D "$2"); shift 2 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -46,7 +48,8 @@ echo "[cluster-bench] $(date -u +%FT%TZ) $(nproc) cores, load $(cut -d' ' -f1-3 
 for router in kv round-robin; do
   dir=$work/cluster-$router
   deploy/local-cluster start --dir "$dir" --workers "$workers" --gateway-roles gateway --model "$model" \
-    --threads 1 --kv-cache "$kv_cache" -D "llmcluster.gateway.router=$router" > "$work/start-$router.txt"
+    --threads 1 --kv-cache "$kv_cache" -D "llmcluster.gateway.router=$router" ${node_opts[@]+"${node_opts[@]}"} \
+    > "$work/start-$router.txt"
   url=$(cat "$dir/url") token=$(cat "$dir/admin-token")
   echo "[cluster-bench] $router: load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
   if ! "$JAVA_HOME/bin/java" -cp "$cp" io.llmcluster.cluster.bench.ClusterBench "$url" "$token" "$systems" \
