@@ -6,10 +6,10 @@
 #   2. the router's decision time on a 100k-block directory (RouterDecisionBench; target p99 < 200 us).
 #
 #   deploy/bench/cluster-bench.sh [--systems 8] [--system-words 400] [--users 6] [--requests 96]
-#                                 [--max-tokens 4] [--workers 3] [--kv-cache 32MiB] [--model DIR] [-D key=value ...]
+#                                 [--max-tokens 4] [--workers 3] [--kv-cache 48MiB] [--model DIR] [-D key=value ...]
 # Default model: the 41M-parameter random Llama MakeBenchModel writes to bench-models/llama-41m-random (prefill
 # of a long prompt costs seconds on one core, so TTFT shows the cache). Each worker gets one engine thread and a
-# KV pool (--kv-cache) that holds about 4 of the 8 system prompts: the cluster holds them all only when each
+# KV pool (--kv-cache) that holds about 6 of the 8 system prompts: the cluster holds them all only when each
 # prompt stays on one worker. -D key=value: a setting for every node. BENCH_WORK_DIR keeps the raw outputs and
 # the nodes' logs.
 set -euo pipefail
@@ -18,7 +18,7 @@ cd "$root"
 source bin/java-env.sh
 
 model=$root/bench-models/llama-41m-random systems=8 system_words=400 users=6 requests=96 max_tokens=4 workers=3
-kv_cache=32MiB node_opts=()
+kv_cache=48MiB node_opts=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$2; shift 2 ;;
