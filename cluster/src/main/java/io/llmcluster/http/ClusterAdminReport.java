@@ -52,6 +52,9 @@ final class ClusterAdminReport {
             o.put("waiting", l.waiting());
             o.put("draining", l.draining());
             o.put("free_blocks", l.freeBlocks());
+            o.put("reserved_blocks", r.reservedBlocks());
+            o.put("queued", r.queued());
+            o.put("max_model_len", r.maxModelLen());
             o.put("used_blocks", r.usedBlocks());
             o.put("total_blocks", l.totalBlocks());
             o.put("kv_usage_percent", l.totalBlocks() == 0 ? 0 : 100.0 * r.usedBlocks() / l.totalBlocks());

@@ -237,7 +237,14 @@ public final class HttpApi extends AllDirectives {
             return complete(error(ApiError.notReady("this node is not in a cluster", 0)));
         }
         org.apache.pekko.cluster.typed.Cluster c = org.apache.pekko.cluster.typed.Cluster.get(system);
-        return complete(json(200, ClusterAdminReport.cluster(c.state(), c.selfMember())));
+        ObjectNode body = ClusterAdminReport.cluster(c.state(), c.selfMember());
+        CompletionStage<Gateway.Stats> stats = AskPattern.ask(parts.gateway(), Gateway.GetStats::new, ASK_TIMEOUT,
+                system.scheduler());
+        return completeWithFuture(stats.thenApply(g -> {
+            body.putObject("gateway").put("accepting", g.accepting()).put("router", g.router())
+                    .put("requests", g.sessions()).put("queued", g.queued()).put("max_queued", g.maxQueued());
+            return json(200, body);
+        }).exceptionally(this::errorResponse));
     }
 
     private Route adminDirectory(java.util.function.Function<WorkerDirectory.DirectoryView, JsonNode> body) {

@@ -134,8 +134,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     private boolean holdsQueueSlot;
     private boolean outputBusy;
     private long seqAtOutput;
-    private int sequencesEnded;
+    private int sequencesEnded; // last chunks received (delivered or pending)
     private String lastNoRoomReason = "";
+    private Refused lastRefusal;
     private long startNs;
 
     public static Behavior<Command> create(Params params) {
@@ -204,8 +205,10 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
     /** No worker can take it at all: served locally while nobody has reported, else refused. */
     private Behavior<Command> rejected(String reason, int members) {
-        if (members == 0 && p.localWorker() != null && !lostWorkers.contains(p.localWorker().path().name())) {
-            return submit(p.localWorker(), p.localWorker().path().name());
+        String local = p.localWorker() == null ? null : p.localWorker().path().name();
+        if (members == 0 && local != null && !lostWorkers.contains(local)) {
+            return refusedBy.contains(local) ? noRoom("this node's worker refused the request: "
+                    + lastRefusal.message()) : submit(p.localWorker(), local);
         }
         if (members == 0) {
             return refuse(Reason.NOT_READY, "no worker in the cluster is ready yet", p.settings().retryAfterMs());
@@ -243,6 +246,10 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
     private Behavior<Command> onQueueTimedOut(QueueTimedOut t) {
         if (phase == Phase.QUEUED || phase == Phase.ROUTING) {
+            if (lastRefusal != null && lastRefusal.reason() != Reason.QUEUE_FULL && p.localWorker() != null
+                    && lastNoRoomReason.startsWith("this node's worker")) {
+                return refuse(lastRefusal.reason(), lastRefusal.message(), p.settings().retryAfterMs());
+            }
             return refuse(Reason.QUEUE_FULL, "every worker stayed full for " + p.settings().queueTimeoutMs()
                     + " ms: " + lastNoRoomReason, p.settings().retryAfterMs());
         }
@@ -266,6 +273,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             return this;
         }
         forgetWorker();
+        lastRefusal = r;
         return switch (r.reason()) {
             case QUEUE_FULL, NOT_READY, DRAINING -> {
                 refusedBy.add(workerId);
@@ -300,6 +308,11 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             replyTo.tell(new Started(workerId));
         }
         if (phase == Phase.STREAMING) {
+            for (TokenChunk c : b.chunks()) {
+                if (c.isLast()) {
+                    sequencesEnded++;
+                }
+            }
             pending.add(b);
             pushOutput();
         }
@@ -328,11 +341,6 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             return;
         }
         ChunkBatch b = pending.poll();
-        for (TokenChunk c : b.chunks()) {
-            if (c.isLast()) {
-                sequencesEnded++;
-            }
-        }
         seqAtOutput = b.seq();
         outputBusy = true;
         output.tell(new Chunks(b.chunks()));
@@ -375,7 +383,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     private Behavior<Command> workerLost(String what) {
         if (phase == Phase.STREAMING) {
             if (allEnded()) {
-                return this; // everything arrived; the relay stopped (or is stopping) after its last batch
+                return this; // everything arrived (some may still wait for the client); the relay is done
             }
             getContext().getLog().info("worker {} {} while streaming; the request fails", workerId, what);
             cancelAtWorker();

@@ -57,9 +57,6 @@ public final class Batcher extends AbstractBehavior<Batcher.Command> {
     /** A directory replica's request for the engine's KV snapshot (cross-node), passed to the {@link GpuWorker}. */
     public record GetKvSnapshot(KvSnapshotRequest request, ActorRef<KvSnapshot> replyTo) implements Command, CrossNode {}
 
-    /** Asks for the worker's report now (null before the engine has started). */
-    public record GetReport(ActorRef<java.util.Optional<WorkerReport>> replyTo) implements Command {}
-
     private enum Tick implements Command { INSTANCE }
 
     private record LoadReceived(WorkerLoad load) implements Command {}
@@ -82,7 +79,6 @@ public final class Batcher extends AbstractBehavior<Batcher.Command> {
     private final TimerScheduler<Command> timers;
     private final Map<Ticket, Submit> waiting = new HashMap<>();
     private final Map<Ticket, ActorRef<StreamRelay.Command>> running = new HashMap<>();
-    private WorkerLoad lastLoad;
     private long relays;
 
     /**
@@ -116,7 +112,6 @@ public final class Batcher extends AbstractBehavior<Batcher.Command> {
                 .onMessage(Withdraw.class, this::onWithdraw)
                 .onMessage(Drain.class, this::onDrain)
                 .onMessage(GetKvSnapshot.class, this::onGetKvSnapshot)
-                .onMessage(GetReport.class, this::onGetReport)
                 .onMessage(Tick.class, t -> askLoad())
                 .onMessage(Recheck.class, t -> askLoad())
                 .onMessage(LoadReceived.class, this::onLoadReceived)
@@ -208,11 +203,6 @@ public final class Batcher extends AbstractBehavior<Batcher.Command> {
         return this;
     }
 
-    private Behavior<Command> onGetReport(GetReport g) {
-        g.replyTo().tell(java.util.Optional.ofNullable(lastLoad == null ? null : report(lastLoad)));
-        return this;
-    }
-
     private Behavior<Command> askLoad() {
         getContext().ask(WorkerLoad.class, worker, Duration.ofMillis(Math.max(1000, settings.reportIntervalMs())),
                 GpuWorker.GetLoad::new, (load, error) -> error == null ? new LoadReceived(load) : LoadFailed.INSTANCE);
@@ -221,7 +211,6 @@ public final class Batcher extends AbstractBehavior<Batcher.Command> {
 
     private Behavior<Command> onLoadReceived(LoadReceived r) {
         WorkerLoad l = r.load();
-        lastLoad = l;
         if (!admission.isConfigured() && l.isReady() && l.engine().totalBlocks() > 0 && l.kvBlockSize() > 0) {
             admitted(admission.configure(l.engine().totalBlocks(), l.kvBlockSize()));
         } else if (!admission.isConfigured() && !waiting.isEmpty()) {

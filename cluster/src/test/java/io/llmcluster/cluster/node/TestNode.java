@@ -139,6 +139,47 @@ final class TestNode implements AutoCloseable {
                 HttpResponse.BodyHandlers.ofString());
     }
 
+    /** Opens a raw connection and sends one POST (the caller reads, then closes it: a client that goes away). */
+    java.net.Socket postRaw(String path, String body) throws Exception {
+        URI u = URI.create(node.baseUrl());
+        java.net.Socket s = new java.net.Socket(u.getHost(), u.getPort());
+        byte[] b = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        java.io.OutputStream out = s.getOutputStream();
+        out.write(("POST " + path + " HTTP/1.1\r\nHost: " + u.getHost() + "\r\nContent-Type: application/json\r\n"
+                + "Content-Length: " + b.length + "\r\n\r\n").getBytes(java.nio.charset.StandardCharsets.US_ASCII));
+        out.write(b);
+        out.flush();
+        return s;
+    }
+
+    /** Reads from {@code in} until {@code count} SSE events have arrived; returns what was read. */
+    static String readEvents(java.io.InputStream in, int count) throws Exception {
+        StringBuilder seen = new StringBuilder();
+        byte[] buf = new byte[4096];
+        while (seen.toString().split("data: ", -1).length - 1 < count) {
+            int n = in.read(buf);
+            if (n < 0) {
+                throw new AssertionError("the stream ended early: " + seen);
+            }
+            seen.append(new String(buf, 0, n, java.nio.charset.StandardCharsets.UTF_8));
+        }
+        return seen.toString();
+    }
+
+    /** Reads from {@code in} until {@code marker} has arrived (the connection stays open: keep-alive). */
+    static String readUntil(java.io.InputStream in, String seenSoFar, String marker) throws Exception {
+        StringBuilder seen = new StringBuilder(seenSoFar);
+        byte[] buf = new byte[4096];
+        while (!seen.toString().contains(marker)) {
+            int n = in.read(buf);
+            if (n < 0) {
+                throw new AssertionError("the stream ended before " + marker + ": " + seen);
+            }
+            seen.append(new String(buf, 0, n, java.nio.charset.StandardCharsets.UTF_8));
+        }
+        return seen.toString();
+    }
+
     HttpResponse<String> admin(String method, String path) throws Exception {
         return HTTP.send(HttpRequest.newBuilder(URI.create(url("/admin/" + path))).timeout(Duration.ofSeconds(30))
                 .header("Authorization", "Bearer " + TOKEN).method(method, HttpRequest.BodyPublishers.noBody()).build(),

@@ -59,4 +59,13 @@ class RoundRobinRouterTest {
     router.removeWorker("a");
     assertEquals(List.of("c", "b"), route(2));
   }
+
+  @Test
+  void shouldSkipExcludedWorkersWithoutLosingTheirTurnAndQueueWhenAllAreExcluded() {
+    router.updateLoad(load("a", 100, false));
+    router.updateLoad(load("b", 100, false));
+    assertEquals(new RouteDecision.Route("b", 0, 0), router.route(REQUEST, java.util.Set.of("a")));
+    assertEquals(new RouteDecision.Route("a", 0, 0), router.route(REQUEST));
+    assertInstanceOf(RouteDecision.Queue.class, router.route(REQUEST, java.util.Set.of("a", "b")));
+  }
 }

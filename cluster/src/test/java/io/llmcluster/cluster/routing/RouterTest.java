@@ -203,4 +203,16 @@ class RouterTest {
     router.removeWorker("a");
     assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST));
   }
+
+  @Test
+  void shouldPassOverExcludedWorkersAndQueueWhenOnlyThoseCouldTakeTheRequest() {
+    holds("a", EPOCH, 11, 12, 13, 14);
+    router.updateLoad(load("a", 0, 0, 100));
+    router.updateLoad(load("b", 0, 0, 100));
+
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST, java.util.Set.of("a")));
+    assertEquals(new RouteDecision.Queue("every worker that could take the request has just refused or failed it"),
+        router.route(REQUEST, java.util.Set.of("a", "b")));
+    assertEquals(new RouteDecision.Route("a", 36 / 1000.0, 4), router.route(REQUEST, java.util.Set.of("c")));
+  }
 }
