@@ -194,6 +194,8 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
             return this;
         }
         KvDirectory.RouteReply reply = r.reply();
+        getContext().getLog().debug("{}: {} (members {})", getContext().getSelf().path().name(), reply.decision(),
+                reply.members());
         return switch (reply.decision()) {
             case RouteDecision.Route route -> reply.worker() == null
                     ? noRoom("worker " + route.workerId() + " is not listed yet")
@@ -269,6 +271,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     }
 
     private Behavior<Command> onRefused(Refused r) {
+        getContext().getLog().debug("{}: refused by {}: {}", getContext().getSelf().path().name(), workerId, r);
         if (r.attempt() != attempt || phase != Phase.SUBMITTED && phase != Phase.ADMITTED) {
             return this;
         }
@@ -309,6 +312,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         }
         if (phase == Phase.STREAMING) {
             for (TokenChunk c : b.chunks()) {
+                if (c.isLast() && c.finishReason() == FinishReason.ABORT && !pastDeadline()) {
+                    return workerLost("stopped while streaming (it aborted the request)");
+                }
                 if (c.isLast()) {
                     sequencesEnded++;
                 }

@@ -143,6 +143,7 @@ final class TestNode implements AutoCloseable {
     java.net.Socket postRaw(String path, String body) throws Exception {
         URI u = URI.create(node.baseUrl());
         java.net.Socket s = new java.net.Socket(u.getHost(), u.getPort());
+        s.setSoTimeout((int) WAIT.toMillis()); // a hang fails the test instead of blocking the build
         byte[] b = body.getBytes(java.nio.charset.StandardCharsets.UTF_8);
         java.io.OutputStream out = s.getOutputStream();
         out.write(("POST " + path + " HTTP/1.1\r\nHost: " + u.getHost() + "\r\nContent-Type: application/json\r\n"
