@@ -5,11 +5,11 @@
 #      streamed); TTFT p50/p95 and the workers' prefix-cache hit rate; ratio of the p50s (target >= 3x);
 #   2. the router's decision time on a 100k-block directory (RouterDecisionBench; target p99 < 200 us).
 #
-#   deploy/bench/cluster-bench.sh [--systems 8] [--system-words 400] [--users 6] [--requests 96]
+#   deploy/bench/cluster-bench.sh [--systems 8] [--system-words 600] [--users 4] [--requests 80]
 #                                 [--max-tokens 4] [--workers 3] [--kv-cache 48MiB] [--model DIR] [-D key=value ...]
 # Default model: the 41M-parameter random Llama MakeBenchModel writes to bench-models/llama-41m-random (prefill
 # of a long prompt costs seconds on one core, so TTFT shows the cache). Each worker gets one engine thread and a
-# KV pool (--kv-cache) that holds about 6 of the 8 system prompts: the cluster holds them all only when each
+# KV pool (--kv-cache) that holds about 4 of the 8 system prompts (~690 tokens each): the cluster holds them all only when each
 # prompt stays on one worker. -D key=value: a setting for every node. BENCH_WORK_DIR keeps the raw outputs and
 # the nodes' logs.
 set -euo pipefail
@@ -17,8 +17,12 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$root"
 source bin/java-env.sh
 
-model=$root/bench-models/llama-41m-random systems=8 system_words=400 users=6 requests=96 max_tokens=4 workers=3
-kv_cache=48MiB node_opts=()
+model=$root/bench-models/llama-41m-random systems=8 system_words=600 users=4 requests=80 max_tokens=4 workers=3
+kv_cache=48MiB
+# The gateway's pre-materialized response stream gives up when routing + queueing take longer than Pekko's
+# stream subscription timeout (5 s; the request then ends with a "timeout" error event): raised here until the
+# gateway no longer depends on it.
+node_opts=(-D pekko.stream.materializer.subscription-timeout.timeout=10m)
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$2; shift 2 ;;
