@@ -7,9 +7,11 @@
 #        shapes, Hugging Face generate at batch 1 and 32;
 #     2. java GpuBench: our decode paths (eager cuBLAS, eager GEMV, CUDA graphs + GEMV) at batch 1/8/32 with
 #        the GPU-idle fraction, prefill TTFT, kernels, Engine throughput, ITL at long contexts;
-#     3. bench_gpu.py table: ratios against the references and the table, last.
+#     3. java ProjectionBench: INT8 weight-only vs FP16 batch-1 decode, projections at M = 1..64 (BENCH_PROJ=0 skips);
+#     4. bench_gpu.py table: ratios against the references and the table, last.
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
-# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170).
+# BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
+# decode,prefill,kernels,engine,long), BENCH_SKIP_HF=1 (no Hugging Face generate reference).
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp/gpu-out}
@@ -17,13 +19,23 @@ mkdir -p "$out" /tmp/j
 [[ -x /tmp/j/jre/bin/java ]] || tar xJf "$b/jre.tar.xz" -C /tmp/j
 t0=$SECONDS
 echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
-PYTHONUNBUFFERED=1 timeout "${BENCH_PY_TIMEOUT_S:-150}" python3 "$b/bench/bench_gpu.py" make --model /tmp/llama8b --tokenizer "$b/bench/tokenizer-32k" \
+PYTHONUNBUFFERED=1 timeout "${BENCH_PY_TIMEOUT_S:-150}" python3 "$b/bench/bench_gpu.py" make --model /tmp/llama8b --tokenizer "$b/bench/tokenizer-32k" ${BENCH_PY_ARGS:-} \
   > "$out/bench-py.log" 2>&1
 echo "python references rc=$? in $((SECONDS - t0)) s"; grep -v '^ \|Warning\|warn' "$out/bench-py.log" | tail -40
 t0=$SECONDS
+if [[ ${BENCH_MAIN:-1} == 1 ]]; then  # BENCH_MAIN=0 skips GpuBench
 timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
   io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256}" "${BENCH_LONG:-1024,8192,32768}" \
-  > "$out/bench-java.log" 2>&1
+  "${BENCH_SECTIONS:-decode,prefill,kernels,engine,long}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
-python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log"
+fi
+# INT8 weight-only vs FP16 (batch-1 decode, projections at M = 1..64, autotuner choices); BENCH_PROJ=0 skips it
+t0=$SECONDS
+if [[ ${BENCH_PROJ:-1} == 1 ]]; then
+  timeout "${BENCH_PROJ_TIMEOUT_S:-150}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+    -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
+    io.llmcluster.worker.cuda.ProjectionBench /tmp/llama8b "${BENCH_PROJ_MODES:-f16,int8-ch,int8-g128}" > "$out/bench-proj.log" 2>&1
+  echo "java ProjectionBench rc=$? in $((SECONDS - t0)) s"; grep -E '_decode_b1|_backend|autotune\]' "$out/bench-proj.log" | cut -c1-300 | tail -60
+fi
+python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log" "$out/bench-proj.log"

@@ -101,7 +101,8 @@ def make(args):
     shutil.copy(os.path.join(args.tokenizer, "tokenizer_config.json"), args.model)
     kv("model_write_s", time.time() - t0)
     kernels(sd, torch, F)
-    hf(sd, torch)
+    if not args.skip_hf and os.environ.get("BENCH_SKIP_HF") != "1":  # Hugging Face generate takes ~40 s of device time
+        hf(sd, torch)
 
 
 def kernels(sd, torch, F):
@@ -113,6 +114,14 @@ def kernels(sd, torch, F):
     ms = timed(lambda: F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=True), 20, torch)
     kv("torch_sdpa_2048_ms", ms)
     kv("torch_sdpa_2048_tflops", flops / ms / 1e9)
+    # decode attention: one new token against a long context (GQA, no mask), the per-layer KV read
+    for ctx in (1024, 8192, 32768):
+        q1 = torch.randn(1, HEADS, 1, HD, device=dev, dtype=torch.float16)
+        k1 = torch.randn(1, KV, ctx, HD, device=dev, dtype=torch.float16)
+        v1 = torch.randn(1, KV, ctx, HD, device=dev, dtype=torch.float16)
+        ms = timed(lambda: F.scaled_dot_product_attention(q1, k1, v1, enable_gqa=True), 50, torch)
+        kv(f"torch_sdpa_decode_ctx{ctx}_us", ms * 1e3)
+        del q1, k1, v1
     qb = torch.randn(8, HEADS, 2048, HD, device=dev, dtype=torch.float16)
     kb = torch.randn(8, HEADS, 2048, HD, device=dev, dtype=torch.float16)
     ms = timed(lambda: F.scaled_dot_product_attention(qb, kb, kb, is_causal=True), 10, torch)
@@ -129,9 +138,10 @@ def kernels(sd, torch, F):
             ms = timed(lambda: torch.matmul(x, w.t()), 10, torch)
             kv(f"torch_matmul_{name}_m2048_ms", ms)
             kv(f"torch_matmul_{name}_m2048_tflops", 2.0 * 2048 * inp * out / ms / 1e9)
-        x1 = torch.randn(1, inp, device=dev, dtype=torch.float16)
-        ms = timed(lambda: F.linear(x1, w), 50, torch)
-        kv(f"torch_linear_{name}_m1_gbs", 2.0 * inp * out / ms / 1e6)
+        for m in (1, 2, 4, 8, 16, 32, 64):
+            x1 = torch.randn(m, inp, device=dev, dtype=torch.float16)
+            ms = timed(lambda: F.linear(x1, w), 50, torch)
+            kv(f"torch_linear_{name}_m{m}_gbs", 2.0 * inp * out / ms / 1e6)
     del qkv, gate_up
 
 
@@ -162,7 +172,7 @@ def hf(sd, torch):
 
 def table(args):
     d = {}
-    for path in args.files:
+    for path in [p for p in args.files if os.path.exists(p)]:
         for line in open(path, errors="replace"):
             if "=" in line and not line.startswith((" ", "WARN", "[")):
                 k, _, v = line.strip().partition("=")
@@ -186,14 +196,37 @@ def table(args):
     row("prefill TTFT 2048 tokens (backend step)", f"{f('prefill_2048_ttft_ms'):.1f} ms", "", "", "")
     row("prefill attention 2048 (1 seq, h32/kv8/d128, causal)", f"{f('attn_prefill_2048_ms'):.3f} ms",
         f"SDPA {f('torch_sdpa_2048_ms'):.3f} ms", f"{f('torch_sdpa_2048_ms') / f('attn_prefill_2048_ms'):.0%} of SDPA", ">= 90%")
+    for v in range(8):
+        if f"attn_prefill_2048_v{v}_ms" in d:
+            row(f"prefill attention 2048, tensor-core variant v{v}" + (" (used)" if d.get("attn_prefill_variant") == str(v) else ""),
+                f"{f(f'attn_prefill_2048_v{v}_ms'):.3f} ms", "", f"{f('torch_sdpa_2048_ms') / f(f'attn_prefill_2048_v{v}_ms'):.0%} of SDPA", "")
     for g in ("qkv", "o", "gate_up", "down"):
         ours, ref = f(f"gemm_{g}_m2048_tflops"), f(f"torch_matmul_{g}_m2048_tflops")
         row(f"GEMM {g} M=2048 (cuBLAS, FP32 out) TFLOP/s", f"{ours:.0f}", f"torch.matmul {ref:.0f}", f"{ours / ref:.0%}", ">= 95%")
     for g in ("qkv", "o", "gate_up", "down", "lm_head"):
-        ours, cub, ref = f(f"gemv_{g}_ours_gbs"), f(f"gemv_{g}_cublas_gbs"), f(f"torch_linear_{g}_m1_gbs")
-        row(f"decode GEMV {g} M=1 GB/s (ours / our cuBLAS)", f"{ours:.0f} / {cub:.0f}", f"F.linear {ref:.0f}", f"{ours / ref:.2f}x", ">= 3600")
-    for m in (1, 2, 4, 8):
-        row(f"GEMV gate_up M={m} GB/s (ours / cuBLAS)", f"{f(f'gemv_gate_up_m{m}_ours_gbs'):.0f} / {f(f'gemv_gate_up_m{m}_cublas_gbs'):.0f}", "", "", "")
+        for m in (1, 2, 4, 8, 16, 32, 64):
+            p = f"gemv_{g}_m{m}"
+            if p + "_ours_gbs" not in d:
+                continue
+            ours, cub, ref = f(p + "_ours_gbs"), f(p + "_cublas_gbs"), f(f"torch_linear_{g}_m{m}_gbs")
+            row(f"projection {g} M={m} GB/s: ours [{d.get(p + '_kernel', '?')}] / our cuBLAS", f"{ours:.0f} / {cub:.0f}",
+                f"F.linear {ref:.0f}", f"{ours / ref:.2f}x F.linear, {ours / cub:.2f}x cuBLAS", ">= 3600" if m == 1 else "")
+    f16 = f("f16_decode_b1_ms")
+    for q in ("f16", "int8-ch", "int8-g128"):
+        if q + "_decode_b1_ms" in d:
+            ms = f(q + "_decode_b1_ms")
+            row(f"batch-1 decode ms/token, {q} weights (ProjectionBench, graphs, autotuned)", f"{ms:.2f}",
+                f"our FP16 {f16:.2f}", f"{f16 / ms:.2f}x" if q != "f16" else "", ">= 1.7x" if q != "f16" else "")
+            row(f"  of which projections (M=1 device times x layers) / everything else, {q}",
+                f"{f(q + '_decode_b1_projections_ms'):.2f} / {f(q + '_decode_b1_other_ms'):.2f} ms", "", "", "")
+    for q in ("int8-ch", "int8-g128"):
+        for g in ("qkv", "o", "gate_up", "down", "lm_head"):
+            for m in (1, 2, 4, 8, 16, 32, 64):
+                p = f"{q}_gemv_{g}_m{m}"
+                if p + "_ours_gbs" in d and m in (1, 2, 4, 8, 64):
+                    row(f"{q} projection {g} M={m} GB/s of INT8 bytes: ours [{d.get(p + '_kernel', '?')}] / dequant+cuBLAS",
+                        f"{f(p + '_ours_gbs'):.0f} / {f(p + '_dequant_cublas_gbs'):.0f}",
+                        f"FP16 ours {f(f'f16_gemv_{g}_m{m}_ours_gbs'):.0f}", "", "")
     for k in sorted(d, key=lambda k: (k.split('_')[:3], int(k.split('_c')[-1].split('_')[0]) if k.startswith('engine_') else 0)):
         if k.startswith("engine_") and k.endswith("_tok_s"):
             tag = k[:-6]
@@ -201,6 +234,11 @@ def table(args):
                 f"{f(tag + '_itl_p50_ms'):.1f} / {f(tag + '_itl_p99_ms'):.1f}", f"p99/p50 {f(tag + '_itl_p99_ms') / max(f(tag + '_itl_p50_ms'), 1e-9):.2f}", "")
     if "hf_generate_b32_128_128_tok_s" in d:
         row("HF generate 128/128 at batch 32 tok/s", "", f"{f('hf_generate_b32_128_128_tok_s'):.0f}", "", "")
+    for c in (1024, 8192, 32768):
+        kvb = 2.0 * (c + 43) * KV * HD * 2
+        ours = f(f"attn_decode_ctx{c}_us")
+        row(f"decode attention, one layer, {c} context (split + reduce) us", f"{ours:.1f} ({f(f'attn_decode_ctx{c}_gbs'):.0f} GB/s)",
+            f"SDPA {f(f'torch_sdpa_decode_ctx{c}_us'):.1f}; HBM bound {kvb / bw / 1e3:.1f}", f"{kvb / bw / 1e3 / ours:.0%} of bound", "")
     base = f("itl_ctx1024_ms")
     for c in (1024, 8192, 32768):
         row(f"batch-1 ITL at {c} context ms", d.get(f"itl_ctx{c}_ms", "-"), "", f"{f(f'itl_ctx{c}_ms') / base:.2f}x of 1k", "<= 1.35x at 32k")
@@ -215,6 +253,7 @@ if __name__ == "__main__":
     ap.add_argument("cmd", choices=["make", "table"])
     ap.add_argument("--model", default="/tmp/llama8b")
     ap.add_argument("--tokenizer", default="deploy/bench/tokenizer-32k")
+    ap.add_argument("--skip-hf", action="store_true", help="leave out Hugging Face generate (saves ~60 s)")
     ap.add_argument("files", nargs="*")
     a = ap.parse_args()
     make(a) if a.cmd == "make" else table(a)

@@ -82,11 +82,11 @@ device() {
   timeout "${TEST_TIMEOUT_S:-150}" "$java" "${flags[@]}" -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
     --disable-banner --disable-ansi-colors --details=tree --select-package io.llmcluster.worker.cuda ${TEST_ARGS:-} > "$out/tests.log" 2>&1
   local trc=$? tsec=$((SECONDS - t0))
-  grep -E '^\[(kernels|model|cuda|sampling)\]' "$out/tests.log" | cut -c1-150
+  grep -E '^\[(kernels|model|cuda|sampling|int8|autotune)\]' "$out/tests.log" | cut -c1-150
   grep -E '✘|MethodSource|=> ' "$out/tests.log" | cut -c1-400 | head -60
   local crc=0
   echo "== llmc generate --device auto (then --device cuda --dtype bf16, --device cuda --gemm mma) on the embedded tiny Llama, greedy"
-  for dev in "--device auto" "--device cuda --dtype bf16" "--device cuda --gemm mma"; do
+  for dev in "--device auto" "--device cuda --dtype bf16" "--device cuda --gemm mma" "--device cuda --quantize int8 --int8-group-size 32 --retune"; do
     timeout 60 "$java" "${flags[@]}" -cp "$b/lib/*:$b/cli/*" io.llmcluster.cli.Main generate $dev --prompt "The GPU" \
       --max-tokens 12 --temperature 0 2>&1 | grep -v -E '^WARNING|SLF4J' | cut -c1-300 || crc=1
   done
@@ -98,6 +98,10 @@ device() {
       --details=summary --select-class io.llmcluster.worker.cuda.CudaKernelsTest \
       --select-method 'io.llmcluster.worker.cuda.CudaMmaGemmTest#shouldMatchAPlainMatmulForEveryTokenCountAndTail(io.llmcluster.worker.cuda.CudaDtype)' \
       --select-method 'io.llmcluster.worker.cuda.CudaSamplingTest#shouldRepeatADrawForTheSameSeedAndCounter' \
+      --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldQuantizeExactlyLikeTheTwinAndMultiplyLikeAPlainMatmulOnTheDequantizedWeights(io.llmcluster.worker.cuda.CudaDtype)' \
+      --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldDequantizeInChunksAndMultiplyThroughCublasForManyTokens(io.llmcluster.worker.cuda.CudaDtype)' \
+      --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldMultiplyLikeAPlainMatmulInTheTensorCoreSkinnyGemmsFor1To64Tokens(io.llmcluster.worker.cuda.CudaDtype)' \
+      --select-method 'io.llmcluster.worker.cuda.CudaInt8Test#shouldGiveTheSameProductsWithEveryWarpsPerRowConfigOfThe16BitGemv(io.llmcluster.worker.cuda.CudaDtype)' \
       > "$out/memcheck.log" 2>&1
     mrc=$? msec=$((SECONDS - t0))
     grep -E '========= (Invalid|ERROR|Program hit|    at|Address)' "$out/memcheck.log" | head -20
@@ -107,7 +111,7 @@ device() {
   echo "| --- | --- | --- |"
   echo "| GPU tests (JUnit console) | $(summary "$out/tests.log") rc=$trc | $tsec |"
   echo "| CLI generate --device auto / cuda bf16 | rc=$crc | - |"
-  echo "| memcheck over CudaKernelsTest + gemm_mma + sampler | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
+  echo "| memcheck over CudaKernelsTest + gemm_mma + sampler + INT8/skinny/GEMV | $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" 2>/dev/null | tail -1) $(summary "$out/memcheck.log" 2>/dev/null) rc=$mrc | $msec |"
 }
 
 summary() {

@@ -1,11 +1,17 @@
-// Decode GEMV / skinny GEMM for 1..8 tokens: y[t][o] = sum_i x[t][i] * w[o][i], w row-major [out][in] in T
-// (the layout every projection keeps), x [tokens][in] in T, FP32 accumulation, y in FP32 or T.
+// Decode GEMV / skinny GEMM for 1..8 tokens: y[t][o] = sum_i x[t][i] * w[o][i], w row-major [out][in], x
+// [tokens][in] in T (FP16/BF16), FP32 accumulation, y in FP32 or T. Two weight formats:
+//   - 16-bit: w in T (gemv_<T>_r<R>);
+//   - INT8 weight-only (gemv_w8_<T>_r<R>): w as offset-binary bytes u = q + 128 (packed so at load: the byte
+//     becomes an exact float with one byte-permute into the mantissa of 2^23 and one subtraction, no I2F), and
+//     FP32 scales [out][ceil(in / group)]: w[o][i] = q[o][i] * scale[o][i / group]; group == in is per channel.
 // At decode the weights are read once per step and nothing else matters: the kernel is a stream over w.
-// Memory access: one warp per output row; lane j reads 16-byte vectors j, j+32, ... of the row (coalesced
-// 512-byte warp transactions), UNROLL vectors in flight per lane, loads marked streaming (evict-first) so the
-// weights do not push x out of L1/L2; x (at most 8 x 28 KB) is read through the read-only cache and stays in
-// L1/L2 for all rows of a CTA. Requires in % 8 == 0 and 16-byte aligned rows (the host checks, and sends
-// other shapes to cuBLAS). grid.x = ceil(out / 8), 256 threads (8 warps, one row each).
+// Memory access: a CTA has 8 warps and serves 8 / R rows; the R warps of a row split its 16-byte vectors
+// (lane j of part p reads vectors p*32 + j, + 32 R, ...; 512-byte coalesced warp transactions), UNROLL vectors
+// in flight per lane, streaming (evict-first) weight loads; x (at most 8 x 28 KB) goes through the read-only
+// cache and stays in L1/L2. R > 1 (split-K inside the CTA) gives narrow matrices (few rows, e.g. o_proj) more
+// warps in flight; the R partial sums meet in shared memory and are added in a fixed order (deterministic).
+// Requires in % 8 == 0 (16-bit) or in % 16 == 0 and group % 16 == 0 (INT8; the last group may be short), 16-byte aligned rows; the host
+// checks and sends other shapes elsewhere. grid.x = ceil(out / (8 / R)), 256 threads.
 #include "common.cuh"
 
 namespace llmc_gemv {
@@ -34,83 +40,202 @@ __device__ __forceinline__ void unpack8(const uint4 v, float* f, const __nv_bflo
   }
 }
 
+// 16 offset-binary bytes -> 16 exact floats q = u - 128: the byte goes under exponent 2^23 (0x4B00_00uu is
+// 8388608 + u), then 8388608 + 128 is subtracted.
+__device__ __forceinline__ void unpack16_w8(const uint4 v, float* f) {
+  const uint32_t words[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+#pragma unroll
+    for (int b = 0; b < 4; ++b) {
+      f[4 * i + b] = __uint_as_float(__byte_perm(words[i], 0x4B000000u, 0x7650 + b)) - 8388736.f;
+    }
+  }
+}
+
+// One weight vector (8 16-bit or 16 INT8 weights) against M token rows of x, added into acc.
 template <typename T, int M>
-__device__ void gemv_rows(const T* __restrict__ x, const T* __restrict__ w, void* __restrict__ y, int in, int out,
-                          int fp32_out) {
+__device__ __forceinline__ void dot_vec(const uint4 wv, const uint4* xr, int xvecs, int v, float* acc, float, const T*) {
+  float wf[8];
+  unpack8(wv, wf, (const T*)nullptr);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    float xf[8];
+    unpack8(__ldg(xr + (size_t)m * xvecs + v), xf, (const T*)nullptr);
+#pragma unroll
+    for (int e = 0; e < 8; ++e) acc[m] = fmaf(wf[e], xf[e], acc[m]);
+  }
+}
+
+template <typename T, int M>
+__device__ __forceinline__ void dot_vec(const uint4 wv, const uint4* xr, int xvecs, int v, float* acc, float scale,
+                                        const uint8_t*) {
+  float wf[16];
+  unpack16_w8(wv, wf);
+#pragma unroll
+  for (int m = 0; m < M; ++m) {
+    float xf[16];
+    unpack8(__ldg(xr + (size_t)m * xvecs + 2 * v), xf, (const T*)nullptr);
+    unpack8(__ldg(xr + (size_t)m * xvecs + 2 * v + 1), xf + 8, (const T*)nullptr);
+    float d = 0.f;
+#pragma unroll
+    for (int e = 0; e < 16; ++e) d = fmaf(wf[e], xf[e], d);
+    acc[m] = fmaf(d, scale, acc[m]);
+  }
+}
+
+// W = T (16-bit weights, scales unused) or uint8_t (INT8 offset-binary, scales [out][ceil(in / group)]).
+template <typename T, typename W, int M, int R>
+__device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, const float* __restrict__ scales,
+                          void* __restrict__ y, int in, int out, int group, int fp32_out) {
+  constexpr int kPerVec = 16 / sizeof(W);  // weights per 16-byte vector
+  constexpr bool kInt8 = sizeof(W) == 1;
+  __shared__ float partial[kWarps][M];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int row = blockIdx.x * kWarps + warp;
-  if (row >= out) return;
-  const int vecs = in >> 3;  // 16-byte vectors per row
-  const uint4* wr = reinterpret_cast<const uint4*>(w + (size_t)row * in);
-  const uint4* xr = reinterpret_cast<const uint4*>(x);
+  const int part = warp % R;
+  const int row = blockIdx.x * (kWarps / R) + warp / R;
   float acc[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = 0.f;
-  int v = lane;
-  for (; v + 32 * (kUnroll - 1) < vecs; v += 32 * kUnroll) {
-    uint4 wv[kUnroll];
+  if (row < out) {
+    const int vecs = in / kPerVec;
+    const int xvecs = in >> 3;
+    const uint4* wr = reinterpret_cast<const uint4*>(w + (size_t)row * in);
+    const uint4* xr = reinterpret_cast<const uint4*>(x);
+    const float* sr = kInt8 ? scales + (size_t)row * ((in + group - 1) / group) : nullptr;
+    const int vecsPerGroup = kInt8 ? group / kPerVec : 1;
+    // per channel: one scale for the row, applied once at the end (no per-vector scale load and division)
+    const bool perRow = !kInt8 || group >= in;
+    int v = part * 32 + lane;
+    for (; v + 32 * R * (kUnroll - 1) < vecs; v += 32 * R * kUnroll) {
+      uint4 wv[kUnroll];
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + v + 32 * u);
+      for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + v + 32 * R * u);
 #pragma unroll
-    for (int u = 0; u < kUnroll; ++u) {
-      float wf[8];
-      unpack8(wv[u], wf, (const T*)nullptr);
-#pragma unroll
-      for (int m = 0; m < M; ++m) {
-        float xf[8];
-        unpack8(__ldg(xr + (size_t)m * vecs + v + 32 * u), xf, (const T*)nullptr);
-#pragma unroll
-        for (int e = 0; e < 8; ++e) acc[m] = fmaf(wf[e], xf[e], acc[m]);
+      for (int u = 0; u < kUnroll; ++u) {
+        const int vu = v + 32 * R * u;
+        dot_vec<T, M>(wv[u], xr, xvecs, vu, acc, perRow ? 1.f : __ldg(sr + vu / vecsPerGroup), (const W*)nullptr);
       }
     }
-  }
-  for (; v < vecs; v += 32) {
-    float wf[8];
-    unpack8(__ldcs(wr + v), wf, (const T*)nullptr);
+    for (; v < vecs; v += 32 * R) {
+      dot_vec<T, M>(__ldcs(wr + v), xr, xvecs, v, acc, perRow ? 1.f : __ldg(sr + v / vecsPerGroup), (const W*)nullptr);
+    }
+    if (kInt8 && perRow) {
+      const float s = __ldg(sr);
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      float xf[8];
-      unpack8(__ldg(xr + (size_t)m * vecs + v), xf, (const T*)nullptr);
-#pragma unroll
-      for (int e = 0; e < 8; ++e) acc[m] = fmaf(wf[e], xf[e], acc[m]);
+      for (int m = 0; m < M; ++m) acc[m] *= s;
     }
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = warp_sum(acc[m]);
-  if (lane < M) {
+  if (R > 1) {
+    if (lane == 0) {
+#pragma unroll
+      for (int m = 0; m < M; ++m) partial[warp][m] = acc[m];
+    }
+    __syncthreads();
+    if (part != 0) return;
+    if (lane < M) {
+      float s = 0.f;
+#pragma unroll
+      for (int p = 0; p < R; ++p) s += partial[warp + p][lane];
+      acc[0] = s;  // lane m holds token m's sum
+    }
+  } else if (lane < M) {
     float r = acc[0];
 #pragma unroll
     for (int m = 1; m < M; ++m)
       if (lane == m) r = acc[m];
+    acc[0] = r;
+  }
+  if (row < out && lane < M) {
     if (fp32_out)
-      reinterpret_cast<float*>(y)[(size_t)lane * out + row] = r;
+      reinterpret_cast<float*>(y)[(size_t)lane * out + row] = acc[0];
     else
-      reinterpret_cast<T*>(y)[(size_t)lane * out + row] = from_float<T>(r);
+      reinterpret_cast<T*>(y)[(size_t)lane * out + row] = from_float<T>(acc[0]);
   }
 }
 
-template <typename T>
-__device__ void gemv(const T* x, const T* w, void* y, int tokens, int in, int out, int fp32_out) {
+template <typename T, typename W, int R>
+__device__ void gemv(const T* x, const W* w, const float* scales, void* y, int tokens, int in, int out, int group,
+                     int fp32_out) {
   switch (tokens) {
-    case 1: gemv_rows<T, 1>(x, w, y, in, out, fp32_out); break;
-    case 2: gemv_rows<T, 2>(x, w, y, in, out, fp32_out); break;
-    case 3: gemv_rows<T, 3>(x, w, y, in, out, fp32_out); break;
-    case 4: gemv_rows<T, 4>(x, w, y, in, out, fp32_out); break;
-    case 5: gemv_rows<T, 5>(x, w, y, in, out, fp32_out); break;
-    case 6: gemv_rows<T, 6>(x, w, y, in, out, fp32_out); break;
-    case 7: gemv_rows<T, 7>(x, w, y, in, out, fp32_out); break;
-    case 8: gemv_rows<T, 8>(x, w, y, in, out, fp32_out); break;
+    case 1: gemv_rows<T, W, 1, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 2: gemv_rows<T, W, 2, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 3: gemv_rows<T, W, 3, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 4: gemv_rows<T, W, 4, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 5: gemv_rows<T, W, 5, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 6: gemv_rows<T, W, 6, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 7: gemv_rows<T, W, 7, R>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 8: gemv_rows<T, W, 8, R>(x, w, scales, y, in, out, group, fp32_out); break;
     default: break;
   }
 }
 }  // namespace llmc_gemv
 
-#define LLMC_GEMV(S, T)                                                                                    \
-  extern "C" __global__ void __launch_bounds__(256) gemv_##S(const T* x, const T* w, void* y, int tokens,  \
-                                                            int in, int out, int fp32_out) {              \
-    llmc_gemv::gemv<T>(x, w, y, tokens, in, out, fp32_out);                                                \
+// gemv_<S>_r<R>(x, w, y, tokens, in, out, fp32_out) and gemv_w8_<S>_r<R>(x, wq, scales, y, tokens, in, out,
+// group, fp32_out) for R = 1, 2, 4, 8 warps per output row.
+#define LLMC_GEMV_R(S, T, R)                                                                                  \
+  extern "C" __global__ void __launch_bounds__(256) gemv_##S##_r##R(const T* x, const T* w, void* y,          \
+                                                                   int tokens, int in, int out, int fp32_out) { \
+    llmc_gemv::gemv<T, T, R>(x, w, nullptr, y, tokens, in, out, in, fp32_out);                               \
+  }                                                                                                         \
+  extern "C" __global__ void __launch_bounds__(256) gemv_w8_##S##_r##R(                                       \
+      const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group,     \
+      int fp32_out) {                                                                                       \
+    llmc_gemv::gemv<T, uint8_t, R>(x, w, scales, y, tokens, in, out, group, fp32_out);                       \
   }
+#define LLMC_GEMV(S, T) LLMC_GEMV_R(S, T, 1) LLMC_GEMV_R(S, T, 2) LLMC_GEMV_R(S, T, 4) LLMC_GEMV_R(S, T, 8)
 LLMC_FOR_DTYPES(LLMC_GEMV)
+
+// out[r][c] (T) = (u[r][c] - 128) * scales[r][c / group] for r < rows: INT8 weights back to the run dtype, so
+// that large token counts (prefill) can use cuBLAS on a chunk of rows at a time. cols % 16 == 0.
+// Memory access: one thread per 16 bytes, grid-stride; 16-byte loads, two 16-byte stores.
+#define LLMC_DEQUANT_W8(S, T)                                                                                \
+  extern "C" __global__ void dequant_w8_##S(const uint8_t* __restrict__ w, const float* __restrict__ scales,   \
+                                            T* __restrict__ out, int rows, int cols, int group) {            \
+    const long long vecs = (long long)rows * (cols / 16);                                                     \
+    for (long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x; i < vecs;                            \
+         i += (long long)gridDim.x * blockDim.x) {                                                            \
+      const long long r = i / (cols / 16);                                                                    \
+      const int c = (int)(i - r * (cols / 16)) * 16;                                                          \
+      float f[16];                                                                                            \
+      llmc_gemv::unpack16_w8(__ldcs(reinterpret_cast<const uint4*>(w) + i), f);                               \
+      const float s = scales[r * ((cols + group - 1) / group) + c / group];                                                 \
+      alignas(16) T o[16];                                                                                              \
+      _Pragma("unroll") for (int e = 0; e < 16; ++e) o[e] = llmc::from_float<T>(f[e] * s);                    \
+      reinterpret_cast<uint4*>(out)[2 * i] = *reinterpret_cast<uint4*>(o);                                    \
+      reinterpret_cast<uint4*>(out)[2 * i + 1] = *reinterpret_cast<uint4*>(o + 8);                            \
+    }                                                                                                         \
+  }
+LLMC_FOR_DTYPES(LLMC_DEQUANT_W8)
+
+// Symmetric INT8 quantization of 16-bit rows, the rule of the CPU backend (Int8Matrix) per group of `group`
+// columns: scale = max|w| / 127, q = rint(w / scale) clamped to +-127 (0 when the group is all zero), stored as
+// offset-binary u = q + 128 for the GEMV kernels. IEEE division and rint, so the Java twin (Int8Rows) gives the
+// same bytes and scales bit for bit. Load time only. One warp per (row, group): a max pass, then a write pass.
+// Memory access: coalesced 2-byte loads (twice) and 1-byte stores per lane; grid.x = ceil(rows * groups / 8).
+#define LLMC_QUANTIZE_W8(S, T)                                                                               \
+  extern "C" __global__ void __launch_bounds__(256) quantize_w8_##S(const T* __restrict__ w,                  \
+      uint8_t* __restrict__ q, float* __restrict__ scales, int rows, int cols, int group) {                    \
+    const int groups = (cols + group - 1) / group;                                                            \
+    const long long task = (long long)blockIdx.x * 8 + (threadIdx.x >> 5);                                    \
+    const int lane = threadIdx.x & 31;                                                                        \
+    if (task >= (long long)rows * groups) return;                                                             \
+    const long long r = task / groups;                                                                        \
+    const int c0 = (int)(task - r * groups) * group, c1 = min(cols, c0 + group);                              \
+    const T* wr = w + r * cols;                                                                               \
+    float m = 0.f;                                                                                            \
+    for (int c = c0 + lane; c < c1; c += 32) m = fmaxf(m, fabsf(llmc::to_float(wr[c])));                      \
+    m = llmc::warp_max(m);                                                                                    \
+    const float scale = m / 127.f;                                                                            \
+    if (lane == 0) scales[task] = scale;                                                                      \
+    for (int c = c0 + lane; c < c1; c += 32) {                                                                \
+      const float v = scale == 0.f ? 0.f : fminf(127.f, fmaxf(-127.f, rintf(llmc::to_float(wr[c]) / scale))); \
+      q[r * cols + c] = (uint8_t)((int)v + 128);                                                              \
+    }                                                                                                         \
+  }
+LLMC_FOR_DTYPES(LLMC_QUANTIZE_W8)
 
 // Busy-waits `ns` nanoseconds of the GPU's global timer. The benchmark queues it ahead of a step so that the
 // host can queue the whole step before the GPU starts it: the step then runs back to back, and the events

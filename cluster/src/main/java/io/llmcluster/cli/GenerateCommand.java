@@ -5,6 +5,7 @@ import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
 import io.llmcluster.worker.cuda.CudaBackendOptions;
+import io.llmcluster.worker.cuda.CudaQuantization;
 import io.llmcluster.worker.cuda.GemmChoice;
 import io.llmcluster.worker.cuda.CudaDtype;
 import io.llmcluster.worker.engine.Engine;
@@ -67,8 +68,20 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep generating past end-of-sequence tokens")
     boolean ignoreEos;
 
-    @Option(names = "--quantize", paramLabel = "int8", description = "Quantize weights at load: int8")
+    @Option(names = "--quantize", paramLabel = "int8", description = "Quantize weights at load: int8 (weight-only; "
+            + "per output channel unless --int8-group-size)")
     String quantize;
+
+    @Option(names = "--int8-group-size", defaultValue = "0", paramLabel = "N",
+            description = "CUDA: one INT8 scale per N input columns (a multiple of 16; 0 = per output channel, the default)")
+    int int8GroupSize;
+
+    @Option(names = "--retune", description = "CUDA: time the projection kernels again and rewrite the autotune cache "
+            + "(~/.cache/llmcluster/autotune-<gpu>-<driver>.json)")
+    boolean retune;
+
+    @Option(names = "--no-autotune", description = "CUDA: no autotuner; fixed kernel choices")
+    boolean noAutotune;
 
     @Option(names = "--threads", description = "CPU threads (default: all cores)")
     Integer threads;
@@ -81,8 +94,8 @@ final class GenerateCommand implements Callable<Integer> {
     String dtype;
 
     @Option(names = "--gemm", defaultValue = "auto",
-            description = "CUDA GEMM: auto | cublas | mma (mma: the project's tensor-core kernel; auto: cuBLAS until the "
-                    + "per-shape autotuner chooses)")
+            description = "CUDA GEMM: auto | cublas | mma (mma: the project's tensor-core kernel; auto: the autotuner "
+                    + "chooses per shape for 1..64 tokens, cuBLAS above)")
     String gemm;
 
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
@@ -156,17 +169,18 @@ final class GenerateCommand implements Callable<Integer> {
     }
 
     private CudaBackendOptions cudaOptions() {
-        if (quantize != null) {
-            throw new IllegalArgumentException("--quantize " + quantize + " is CPU-only; the CUDA backend runs fp16 or bf16");
-        }
+        CudaBackendOptions.Autotune tune = noAutotune ? CudaBackendOptions.Autotune.OFF
+                : retune ? CudaBackendOptions.Autotune.RETUNE : CudaBackendOptions.Autotune.ON;
         return CudaBackendOptions.defaults().withDtype(CudaDtype.parse(dtype)).withGemm(GemmChoice.parse(gemm))
-                .withMaxSequences(Math.max(64, concurrency));
+                .withMaxSequences(Math.max(64, concurrency)).withQuantization(CudaQuantization.parse(quantize, int8GroupSize))
+                .withAutotune(tune);
     }
 
     private CpuBackendOptions backendOptions() {
         DeviceChoice.parse(device); // a clear error for an unknown device before anything loads
-        if (quantize != null && !quantize.equalsIgnoreCase("int8")) {
-            throw new IllegalArgumentException("--quantize " + quantize + " is not supported (only int8)");
+        CudaQuantization.parse(quantize, int8GroupSize); // a clear error for a bad value before anything loads
+        if (retune && noAutotune) {
+            throw new IllegalArgumentException("--retune and --no-autotune contradict each other");
         }
         CpuBackendOptions o = CpuBackendOptions.defaults().withQuantizeInt8(quantize != null);
         return threads == null ? o : o.withThreads(threads);

@@ -15,6 +15,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.CompletionStage;
 import org.apache.pekko.NotUsed;
 import org.apache.pekko.actor.typed.ActorRef;
@@ -54,9 +55,11 @@ final class GenerationHandler {
     private final ServingMetrics metrics;
     private final long requestTimeoutMs;
     private final BlockHasher hasher;
+    private final ResponsesInFlight inFlight;
 
     GenerationHandler(ActorSystem<?> system, ServingParts parts, ServedModel model, RequestParser parser,
-                      ServingMetrics metrics, long requestTimeoutMs) {
+                      ServingMetrics metrics, long requestTimeoutMs, ResponsesInFlight inFlight) {
+        this.inFlight = inFlight;
         this.system = system;
         this.parts = parts;
         this.model = model;
@@ -67,7 +70,45 @@ final class GenerationHandler {
         this.hasher = new BlockHasher(HashExtra.base(model.id(), "fp32"), parts.blockSizeTokens());
     }
 
+    /** One request; counted in {@link ResponsesInFlight} until its answer is complete. */
     CompletionStage<HttpResponse> handle(Endpoint endpoint, byte[] body, ConnectionScope scope) {
+        inFlight.begin();
+        java.util.concurrent.atomic.AtomicBoolean ended = new java.util.concurrent.atomic.AtomicBoolean();
+        Runnable end = () -> {
+            if (ended.compareAndSet(false, true)) {
+                inFlight.end();
+            }
+        };
+        CompletionStage<HttpResponse> r;
+        try {
+            r = run(endpoint, body, scope);
+        } catch (RuntimeException e) {
+            end.run();
+            throw e;
+        }
+        return r.handle((response, err) -> {
+            if (err != null) {
+                end.run();
+                throw err instanceof CompletionException c ? c : new CompletionException(err);
+            }
+            return tracked(response, end);
+        });
+    }
+
+    /** A streamed answer counts until its last byte; a strict one is done. */
+    private static HttpResponse tracked(HttpResponse response, Runnable end) {
+        if (!(response.entity() instanceof org.apache.pekko.http.javadsl.model.HttpEntity.Chunked chunked)) {
+            end.run();
+            return response;
+        }
+        return response.withEntity(HttpEntities.createChunked(chunked.getContentType(),
+                chunked.getDataBytes().watchTermination((mat, done) -> {
+                    done.whenComplete((d, e) -> end.run());
+                    return mat;
+                })));
+    }
+
+    private CompletionStage<HttpResponse> run(Endpoint endpoint, byte[] body, ConnectionScope scope) {
         long startNs = System.nanoTime();
         OpenAiRequest request;
         try {

@@ -55,6 +55,7 @@ public final class HttpApi extends AllDirectives {
     private final ServingMetrics metrics;
     private final GenerationHandler generation;
     private final Runnable leave;
+    private final ResponsesInFlight responses = new ResponsesInFlight();
 
     /**
      * @param leave starts the node's graceful leave (drain, then leave the cluster and stop): {@code POST
@@ -71,7 +72,12 @@ public final class HttpApi extends AllDirectives {
         this.metrics = metrics;
         this.leave = leave;
         this.generation = new GenerationHandler(system, parts, model, new RequestParser(model, settings.limits()),
-                metrics, settings.limits().requestTimeoutMs());
+                metrics, settings.limits().requestTimeoutMs(), responses);
+    }
+
+    /** The generation requests not yet fully answered (a node's drain waits for none). */
+    public ResponsesInFlight responsesInFlight() {
+        return responses;
     }
 
     public Route route() {

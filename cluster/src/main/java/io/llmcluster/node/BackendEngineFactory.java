@@ -5,6 +5,7 @@ import io.llmcluster.worker.actor.LoadedEngine;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
 import io.llmcluster.worker.cuda.CudaBackendOptions;
+import io.llmcluster.worker.cuda.CudaQuantization;
 import io.llmcluster.worker.engine.Engine;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.model.ModelDirectory;
@@ -23,8 +24,10 @@ public record BackendEngineFactory(ModelDirectory model, DeviceChoice device, Cp
 
     @Override
     public LoadedEngine start(java.util.function.Consumer<java.util.List<io.llmcluster.kv.KvEvent>> kvEvents) {
+        // llmcluster.cpu.quantize = int8 quantizes on a GPU too, with the same rule (per output channel)
         ModelBackend backend = device.open(model, options, () -> CudaBackendOptions.defaults()
-                .withMaxSequences(config.maxNumSeqs()));
+                .withMaxSequences(config.maxNumSeqs())
+                .withQuantization(options.quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE));
         try {
             Engine engine = new Engine(model, backend, config, kvEvents);
             return new LoadedEngine(engine, backend.describe(), config, backend);

@@ -2,6 +2,7 @@ package io.llmcluster.node;
 
 import io.llmcluster.cluster.gateway.Gateway;
 import io.llmcluster.cluster.worker.Batcher;
+import io.llmcluster.http.ResponsesInFlight;
 import io.llmcluster.worker.actor.GpuWorker;
 import io.llmcluster.worker.actor.WorkerLoad;
 import java.time.Duration;
@@ -21,7 +22,11 @@ import org.apache.pekko.actor.typed.javadsl.AskPattern;
 final class NodeDrain {
     private NodeDrain() {}
 
-    static CompletionStage<Done> run(ActorSystem<?> system, Node.Parts parts, Duration timeout) {
+    /**
+     * @param http the HTTP API's responses in flight, or null on a node without one: the drain ends once the last
+     *             response is written (after the gateway's sessions, which end a moment before)
+     */
+    static CompletionStage<Done> run(ActorSystem<?> system, Node.Parts parts, ResponsesInFlight http, Duration timeout) {
         if (parts.gateway() != null) {
             parts.gateway().tell(Gateway.StopAccepting.INSTANCE);
         }
@@ -34,7 +39,10 @@ final class NodeDrain {
         CompletableFuture<?> gateway = parts.gateway() == null ? CompletableFuture.completedFuture(null)
                 : AskPattern.<Gateway.Command, Gateway.Idle>ask(parts.gateway(), Gateway.AwaitIdle::new, timeout,
                         system.scheduler()).toCompletableFuture();
-        return CompletableFuture.allOf(worker.exceptionally(e -> null), gateway.exceptionally(e -> null))
+        CompletableFuture<?> sessions = CompletableFuture.allOf(worker.exceptionally(e -> null),
+                gateway.exceptionally(e -> null));
+        return sessions.thenCompose(v -> http == null ? CompletableFuture.completedFuture(null)
+                        : http.awaitNone(system, timeout).toCompletableFuture().exceptionally(e -> null))
                 .thenApply(v -> Done.getInstance());
     }
 }

@@ -7,6 +7,7 @@ import io.llmcluster.cluster.gateway.KvDirectory;
 import io.llmcluster.cluster.worker.Batcher;
 import io.llmcluster.http.HttpApi;
 import io.llmcluster.http.HttpServer;
+import io.llmcluster.http.ResponsesInFlight;
 import io.llmcluster.http.ServedModel;
 import io.llmcluster.http.ServingMetrics;
 import io.llmcluster.http.ServingParts;
@@ -57,18 +58,20 @@ public final class ServingNode implements AutoCloseable {
             ClusterJoin.start(system, join, cluster);
             Node.Parts parts = AskPattern.<Node.Command, Node.Parts>ask(system, Node.GetParts::new, ASK,
                     system.scheduler()).toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
-            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "drain-node",
-                    () -> NodeDrain.run(system, parts, Duration.ofMillis(settings.http().drainTimeoutMs())));
             ServerBinding binding = null;
+            HttpApi api = null;
             if (cluster.isGateway()) {
                 ServingParts serving = new ServingParts(parts.gateway(), parts.directory(), parts.worker(),
                         parts.batcher(), settings.gateway().blockSizeTokens());
-                HttpApi api = new HttpApi(system, serving, model, settings.http(), new ServingMetrics(),
+                api = new HttpApi(system, serving, model, settings.http(), new ServingMetrics(),
                         () -> leave(system));
                 binding = HttpServer.bind(system, api, settings.http()).toCompletableFuture()
                         .get(ASK.toSeconds(), TimeUnit.SECONDS);
                 binding.addToCoordinatedShutdown(Duration.ofSeconds(5), system);
             }
+            ResponsesInFlight http = api == null ? null : api.responsesInFlight();
+            CoordinatedShutdown.get(system).addTask(CoordinatedShutdown.PhaseBeforeServiceUnbind(), "drain-node",
+                    () -> NodeDrain.run(system, parts, http, Duration.ofMillis(settings.http().drainTimeoutMs())));
             return new ServingNode(system, parts, binding);
         } catch (Exception e) {
             boolean engineFailed = terminatesWithin(system, Duration.ofSeconds(1)); // the worker stopped the node

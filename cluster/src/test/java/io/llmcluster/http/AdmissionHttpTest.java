@@ -124,7 +124,9 @@ class AdmissionHttpTest {
     @Order(4)
     void shouldDrainWith503WhileTheRequestInFlightFinishes() throws Exception {
         server.backend().pause();
-        CompletableFuture<HttpResponse<String>> inFlight = postAsync("{\"prompt\": \"Hi\", \"max_tokens\": 3}");
+        // ignore_eos: the random model may sample an EOS, and this test checks that all 3 tokens come
+        CompletableFuture<HttpResponse<String>> inFlight = postAsync("{\"prompt\": \"Hi\", \"max_tokens\": 3, "
+                + "\"ignore_eos\": true}");
         awaitInFlight(1);
         assertEquals(401, server.postAuthorized("/admin/drain", "wrong").statusCode());
         HttpResponse<String> drain = server.postAuthorized("/admin/drain", TestServer.ADMIN_TOKEN);

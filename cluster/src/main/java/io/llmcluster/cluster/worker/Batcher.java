@@ -132,7 +132,10 @@ public final class Batcher extends AbstractBehavior<Batcher.Command> {
             tokens[i] = q.promptTokenIds().length + q.params().maxTokens();
             priority = Math.min(priority, q.priority());
         }
-        switch (admission.offer(t, tokens, priority)) {
+        AdmissionQueue.Outcome outcome = admission.offer(t, tokens, priority);
+        getContext().getLog().debug("{}: submission {} of {}: {} (reserved {}, queued {})", workerId, s.attempt(),
+                s.session().path().name(), outcome, admission.reservedBlocks(), admission.requestsQueued());
+        switch (outcome) {
             case ADMITTED -> start(t, s);
             case QUEUED -> {
                 waiting.put(t, s);

@@ -141,8 +141,12 @@ class ClusterRoutingTest {
         c.backend().pause();
         // n = 2 sequences of 8 + 248 tokens: 2 x 16 blocks, a whole worker's pool each
         String fill = ", \"n\": 2, \"max_tokens\": 248, \"temperature\": 0, \"ignore_eos\": true}";
+        // one at a time: with both in flight at once the router may send both to one worker (a stale report of the
+        // other can price it higher); the second must go to the other worker once the first one's report is full
         CompletableFuture<HttpResponse<String>> first = g.postAsync("/v1/completions",
                 "{\"prompt\": " + tokens(new int[] {20, 21, 22, 23, 24, 25, 26, 27}) + fill);
+        g.awaitAdmin("workers", w -> TestNode.worker(w, "gpu-worker-b").get("reserved_blocks").asInt() == 32
+                || TestNode.worker(w, "gpu-worker-c").get("reserved_blocks").asInt() == 32);
         CompletableFuture<HttpResponse<String>> second = g.postAsync("/v1/completions",
                 "{\"prompt\": " + tokens(new int[] {30, 31, 32, 33, 34, 35, 36, 37}) + fill);
         try {

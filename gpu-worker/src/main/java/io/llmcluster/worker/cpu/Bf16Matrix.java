@@ -165,6 +165,85 @@ public final class Bf16Matrix extends MatrixKernels implements WeightMatrix {
     }
 
     @Override
+    void dot4x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
+            long tokenStride, int valid, float[] lanes) {
+        long rowBytes = cols * EB;
+        long wa = r * rowBytes;
+        long wb = wa + rowBytes;
+        long wc = wb + rowBytes;
+        long wd = wc + rowBytes;
+        FloatVector a0 = FloatVector.zero(F);
+        FloatVector a1 = FloatVector.zero(F);
+        FloatVector a2 = FloatVector.zero(F);
+        FloatVector a3 = FloatVector.zero(F);
+        FloatVector b0 = FloatVector.zero(F);
+        FloatVector b1 = FloatVector.zero(F);
+        FloatVector b2 = FloatVector.zero(F);
+        FloatVector b3 = FloatVector.zero(F);
+        FloatVector c0 = FloatVector.zero(F);
+        FloatVector c1 = FloatVector.zero(F);
+        FloatVector c2 = FloatVector.zero(F);
+        FloatVector c3 = FloatVector.zero(F);
+        FloatVector d0 = FloatVector.zero(F);
+        FloatVector d1 = FloatVector.zero(F);
+        FloatVector d2 = FloatVector.zero(F);
+        FloatVector d3 = FloatVector.zero(F);
+        int bound = F.loopBound(cols);
+        int c = 0;
+        for (; c < bound; c += FL) {
+            long e = c * EB;
+            long f = c * 4L;
+            FloatVector va = ((IntVector) ShortVector.fromMemorySegment(S, data, wa + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector vb = ((IntVector) ShortVector.fromMemorySegment(S, data, wb + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector vc = ((IntVector) ShortVector.fromMemorySegment(S, data, wc + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector vd = ((IntVector) ShortVector.fromMemorySegment(S, data, wd + e, LE).convertShape(S2I, I, 0))
+                    .lanewise(LSHL, 16).reinterpretAsFloats();
+            FloatVector xv = FloatVector.fromMemorySegment(F, x, x0 + f, LE);
+            a0 = va.fma(xv, a0);
+            b0 = vb.fma(xv, b0);
+            c0 = vc.fma(xv, c0);
+            d0 = vd.fma(xv, d0);
+            xv = FloatVector.fromMemorySegment(F, x, x1 + f, LE);
+            a1 = va.fma(xv, a1);
+            b1 = vb.fma(xv, b1);
+            c1 = vc.fma(xv, c1);
+            d1 = vd.fma(xv, d1);
+            xv = FloatVector.fromMemorySegment(F, x, x2 + f, LE);
+            a2 = va.fma(xv, a2);
+            b2 = vb.fma(xv, b2);
+            c2 = vc.fma(xv, c2);
+            d2 = vd.fma(xv, d2);
+            xv = FloatVector.fromMemorySegment(F, x, x3 + f, LE);
+            a3 = va.fma(xv, a3);
+            b3 = vb.fma(xv, b3);
+            c3 = vc.fma(xv, c3);
+            d3 = vd.fma(xv, d3);
+        }
+        a0.intoArray(lanes, 0);
+        a1.intoArray(lanes, FL);
+        a2.intoArray(lanes, 2 * FL);
+        a3.intoArray(lanes, 3 * FL);
+        b0.intoArray(lanes, 4 * FL);
+        b1.intoArray(lanes, 5 * FL);
+        b2.intoArray(lanes, 6 * FL);
+        b3.intoArray(lanes, 7 * FL);
+        c0.intoArray(lanes, 8 * FL);
+        c1.intoArray(lanes, 9 * FL);
+        c2.intoArray(lanes, 10 * FL);
+        c3.intoArray(lanes, 11 * FL);
+        d0.intoArray(lanes, 12 * FL);
+        d1.intoArray(lanes, 13 * FL);
+        d2.intoArray(lanes, 14 * FL);
+        d3.intoArray(lanes, 15 * FL);
+        for (int k = 0; k < 4; k++) {
+            tail1x4(r + k, c, x, x0, x1, x2, x3, out, ob, tokenStride, valid, lanes, 4 * k * FL);
+        }
+    }
+
+    @Override
     void dot2x4(int r, MemorySegment x, long x0, long x1, long x2, long x3, MemorySegment out, long ob,
             long tokenStride, int valid, float[] lanes) {
         long wa = r * cols * EB;

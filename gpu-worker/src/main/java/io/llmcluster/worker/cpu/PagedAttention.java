@@ -2,6 +2,8 @@ package io.llmcluster.worker.cpu;
 
 import static io.llmcluster.worker.cpu.Simd.F;
 import static io.llmcluster.worker.cpu.Simd.FL;
+import static io.llmcluster.worker.cpu.Simd.FLOAT;
+import static io.llmcluster.worker.cpu.Simd.LE;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
@@ -41,8 +43,11 @@ public final class PagedAttention {
     /**
      * Attention of query heads {@code kvHead*groupSize .. +groupSize} (sharing KV head {@code kvHead}) of one token
      * over positions {@code [0, contextLen)}: {@code out[h] = softmax(scale * q[h] K^T) V}, written at
-     * {@code outOff + h*headDim}. Each K and V row is read from memory once for the whole group; scores, softmax
-     * (max-subtracted) and sums are FP32. {@code scoresScratch} holds at least {@code groupSize * contextLen}.
+     * {@code outOff + h*headDim}. Heads go four at a time (a tail repeats its last head, whose result is simply
+     * computed twice), so each K and V vector is loaded once for four heads; scores, softmax (max-subtracted)
+     * and sums are FP32. The output pass runs over one 16-float slice of the head at a time with four
+     * accumulators in registers, so the output is written once instead of being read and written per position.
+     * {@code scoresScratch} holds at least {@code groupSize * contextLen}.
      */
     public static void attendGroup(MemorySegment q, long qOff, int kvHead, int groupSize, MemorySegment kCache,
             MemorySegment vCache, int[] blockTable, int blockSize, int contextLen, int numKvHeads, int headDim,
@@ -52,29 +57,123 @@ public final class PagedAttention {
         long o0 = outOff + (long) kvHead * groupSize * headDim;
         long rowStride = (long) numKvHeads * headDim;
         long headInRow = (long) kvHead * headDim;
-        for (int p0 = 0; p0 < contextLen; p0 += blockSize) {
-            long row = (long) blockTable[p0 / blockSize] * blockSize * rowStride + headInRow;
-            int pEnd = Math.min(contextLen, p0 + blockSize);
-            for (int p = p0; p < pEnd; p++, row += rowStride) {
-                for (int g = 0; g < groupSize; g++) {
-                    float s = CpuKernels.dot(q, q0 + (long) g * headDim, kCache, row, headDim);
-                    scoresScratch[g * contextLen + p] = s * scale;
+        for (int g = 0; g < groupSize; g += 4) {
+            int last = groupSize - 1;
+            int ga = g;
+            int gb = Math.min(g + 1, last);
+            int gc = Math.min(g + 2, last);
+            int gd = Math.min(g + 3, last);
+            long qa = (q0 + (long) ga * headDim) * Float.BYTES;
+            long qb = (q0 + (long) gb * headDim) * Float.BYTES;
+            long qc = (q0 + (long) gc * headDim) * Float.BYTES;
+            long qd = (q0 + (long) gd * headDim) * Float.BYTES;
+            for (int p0 = 0; p0 < contextLen; p0 += blockSize) {
+                long row = (long) blockTable[p0 / blockSize] * blockSize * rowStride + headInRow;
+                int pEnd = Math.min(contextLen, p0 + blockSize);
+                for (int p = p0; p < pEnd; p++, row += rowStride) {
+                    scores4(q, qa, qb, qc, qd, kCache, row * Float.BYTES, headDim, scale, scoresScratch,
+                            ga * contextLen + p, gb * contextLen + p, gc * contextLen + p, gd * contextLen + p);
                 }
             }
         }
         for (int g = 0; g < groupSize; g++) {
             softmaxInPlace(scoresScratch, g * contextLen, contextLen);
-            CpuKernels.fill(out, o0 + (long) g * headDim, headDim, 0f);
         }
-        for (int p0 = 0; p0 < contextLen; p0 += blockSize) {
-            long row = (long) blockTable[p0 / blockSize] * blockSize * rowStride + headInRow;
-            int pEnd = Math.min(contextLen, p0 + blockSize);
-            for (int p = p0; p < pEnd; p++, row += rowStride) {
-                for (int g = 0; g < groupSize; g++) {
-                    CpuKernels.axpy(scoresScratch[g * contextLen + p], vCache, row, out, o0 + (long) g * headDim,
-                            headDim);
+        for (int g = 0; g < groupSize; g += 4) {
+            int last = groupSize - 1;
+            int ga = g;
+            int gb = Math.min(g + 1, last);
+            int gc = Math.min(g + 2, last);
+            int gd = Math.min(g + 3, last);
+            for (int d = 0; d < headDim; d += FL) {
+                if (d + FL <= headDim) {
+                    weightedSum4(scoresScratch, ga * contextLen, gb * contextLen, gc * contextLen, gd * contextLen,
+                            contextLen, vCache, headInRow + d, rowStride, blockTable, blockSize, out,
+                            (o0 + (long) ga * headDim + d) * Float.BYTES, (o0 + (long) gb * headDim + d) * Float.BYTES,
+                            (o0 + (long) gc * headDim + d) * Float.BYTES, (o0 + (long) gd * headDim + d) * Float.BYTES);
+                } else {
+                    for (int gg = g; gg <= gd; gg++) { // a head size that is not a multiple of the vector
+                        weightedSumTail(scoresScratch, gg * contextLen, contextLen, vCache, headInRow, rowStride,
+                                blockTable, blockSize, d, headDim, out, o0 + (long) gg * headDim);
+                    }
                 }
             }
+        }
+    }
+
+    /** Scaled dot products of four query heads (byte offsets qa..qd in q) with one K row (byte offset k). */
+    private static void scores4(MemorySegment q, long qa, long qb, long qc, long qd, MemorySegment kCache, long k,
+            int headDim, float scale, float[] scores, int sa, int sb, int sc, int sd) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = FloatVector.zero(F);
+        FloatVector c = FloatVector.zero(F);
+        FloatVector d = FloatVector.zero(F);
+        int bound = F.loopBound(headDim);
+        int i = 0;
+        for (; i < bound; i += FL) {
+            long e = i * 4L;
+            FloatVector kv = FloatVector.fromMemorySegment(F, kCache, k + e, LE);
+            a = kv.fma(FloatVector.fromMemorySegment(F, q, qa + e, LE), a);
+            b = kv.fma(FloatVector.fromMemorySegment(F, q, qb + e, LE), b);
+            c = kv.fma(FloatVector.fromMemorySegment(F, q, qc + e, LE), c);
+            d = kv.fma(FloatVector.fromMemorySegment(F, q, qd + e, LE), d);
+        }
+        float ra = a.reduceLanes(VectorOperators.ADD);
+        float rb = b.reduceLanes(VectorOperators.ADD);
+        float rc = c.reduceLanes(VectorOperators.ADD);
+        float rd = d.reduceLanes(VectorOperators.ADD);
+        for (; i < headDim; i++) {
+            long e = i * 4L;
+            float kv = kCache.get(FLOAT, k + e);
+            ra += kv * q.get(FLOAT, qa + e);
+            rb += kv * q.get(FLOAT, qb + e);
+            rc += kv * q.get(FLOAT, qc + e);
+            rd += kv * q.get(FLOAT, qd + e);
+        }
+        scores[sa] = ra * scale;
+        scores[sb] = rb * scale;
+        scores[sc] = rc * scale;
+        scores[sd] = rd * scale;
+    }
+
+    /**
+     * One FL-float slice (element {@code col} of each V row, relative to the row start) of four heads' outputs:
+     * {@code out_x = sum_p scores[sx + p] * V[p][col ..]}, stored at byte offsets oa..od.
+     */
+    private static void weightedSum4(float[] scores, int sa, int sb, int sc, int sd, int contextLen,
+            MemorySegment vCache, long col, long rowStride, int[] blockTable, int blockSize, MemorySegment out,
+            long oa, long ob, long oc, long od) {
+        FloatVector a = FloatVector.zero(F);
+        FloatVector b = FloatVector.zero(F);
+        FloatVector c = FloatVector.zero(F);
+        FloatVector d = FloatVector.zero(F);
+        for (int p0 = 0; p0 < contextLen; p0 += blockSize) {
+            long row = ((long) blockTable[p0 / blockSize] * blockSize * rowStride + col) * Float.BYTES;
+            int pEnd = Math.min(contextLen, p0 + blockSize);
+            for (int p = p0; p < pEnd; p++, row += rowStride * Float.BYTES) {
+                FloatVector v = FloatVector.fromMemorySegment(F, vCache, row, LE);
+                a = v.fma(FloatVector.broadcast(F, scores[sa + p]), a);
+                b = v.fma(FloatVector.broadcast(F, scores[sb + p]), b);
+                c = v.fma(FloatVector.broadcast(F, scores[sc + p]), c);
+                d = v.fma(FloatVector.broadcast(F, scores[sd + p]), d);
+            }
+        }
+        a.intoMemorySegment(out, oa, LE);
+        b.intoMemorySegment(out, ob, LE);
+        c.intoMemorySegment(out, oc, LE);
+        d.intoMemorySegment(out, od, LE);
+    }
+
+    /** Elements [from, headDim) of one head's output in scalar code (head sizes that are not a multiple of FL). */
+    private static void weightedSumTail(float[] scores, int s0, int contextLen, MemorySegment vCache, long headInRow,
+            long rowStride, int[] blockTable, int blockSize, int from, int headDim, MemorySegment out, long o) {
+        for (int e = from; e < headDim; e++) {
+            float acc = 0;
+            for (int p = 0; p < contextLen; p++) {
+                long row = ((long) blockTable[p / blockSize] * blockSize + p % blockSize) * rowStride + headInRow;
+                acc += scores[s0 + p] * vCache.get(FLOAT, (row + e) * Float.BYTES);
+            }
+            out.set(FLOAT, (o + e) * Float.BYTES, acc);
         }
     }
 

@@ -24,6 +24,20 @@ final class CublasGemm implements Gemm {
                 fp32Out ? CudaDtype.CUDA_R_32F : t, out);
     }
 
+    /**
+     * Output columns [rowOffset, rowOffset + rows) of {@code y[tokens][out]} from {@code w}'s rows of that range,
+     * which start at {@code wRows} ([rows][in]): the dequantize-then-GEMM path of INT8 weights, chunk by chunk.
+     */
+    void linearRows(long x, long wRows, long y, int tokens, int in, int out, int rowOffset, int rows, boolean fp32Out) {
+        if (tokens == 0) {
+            return;
+        }
+        int t = dtype.cudaDataType();
+        long yAt = y + (long) rowOffset * (fp32Out ? 4 : dtype.bytes());
+        cublas.gemmEx(Cublas.OP_T, Cublas.OP_N, rows, tokens, in, 1f, wRows, t, in, x, t, in, 0f, yAt,
+                fp32Out ? CudaDtype.CUDA_R_32F : t, out);
+    }
+
     @Override
     public String describe() {
         return "cuBLAS " + cublas.version() + " (" + Cublas.libraryName() + ", GemmEx " + dtype + " in, FP32 compute)";

@@ -22,8 +22,8 @@ import jcuda.driver.CUgraphExec;
  * emulation of the same roundings alike.
  *
  * <p>Per layer: residual-add + RMSNorm kernel; one GEMM for q|k|v; RoPE + KV-cache write kernel; attention
- * (flash-style prefill kernel for sequences with several new tokens, split-K paged decode kernel for single
- * tokens); o_proj GEMM; residual-add + RMSNorm; one GEMM for gate|up; SwiGLU kernel; down GEMM. Then the final
+ * ({@link AttentionKernels}: tensor-core flash prefill kernel for sequences with several new tokens, tensor-core
+ * split-K paged decode kernel for single tokens); o_proj GEMM; residual-add + RMSNorm; one GEMM for gate|up; SwiGLU kernel; down GEMM. Then the final
  * norm for the logits rows only, the LM head GEMM with FP32 output, one copy to the host.
  *
  * <p>Memory: one {@link DeviceArena}, sized at start: weights, activations for {@code maxBatchTokens}, split-K
@@ -35,9 +35,9 @@ import jcuda.driver.CUgraphExec;
  * <p>CUDA graphs ({@link CudaBackendOptions#cudaGraphs()}): a decode-only step (one token per sequence) is padded
  * to a batch-size bucket (powers of two up to maxSequences) with rows that write only the padding block, and
  * its block tables get a fixed stride; the step's whole launch sequence is captured once per (bucket, split
- * class) and replayed after one copy of the step inputs. The split class is the power of two of
- * ceil(context / decodeChunkTokens), up to {@value #MAX_SPLITS} (then the chunk covers the whole context), and
- * the stride follows from it, so a graph never depends on a step's exact lengths. Other steps run eagerly.
+ * class) and replayed after one copy of the step inputs. The split class ({@link #splitPlan}) fixes the splits
+ * and the positions per split for a range of contexts, and the stride follows from it, so a graph never depends
+ * on a step's exact lengths. Other steps run eagerly.
  */
 public final class CudaBackend implements ModelBackend {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
@@ -50,8 +50,10 @@ public final class CudaBackend implements ModelBackend {
     private final CudaContext ctx;
     private DeviceArena arena;
     private Cublas cublas;
-    private Gemm gemm;
+    private Projections proj;
+    private int tunedChoices;
     private CudaKernels k;
+    private AttentionKernels att;
     private CudaWeights w;
     private PinnedBuffer stagingHost;
     private PinnedBuffer logitsHost;
@@ -59,18 +61,22 @@ public final class CudaBackend implements ModelBackend {
     private Buffers buf;
     private int numBlocks;
     private int maxContext;
+    /** Whether a split-K decode kernel serves this model's shape (else decode tokens take the prefill kernel). */
     private final boolean decodeKernel;
     private final int tokensPerTile;
-    private Gemm cublasGemm;
+    private CublasGemm cublasGemm;
     private Gemm decodeGemm;
     private Gemm mmaGemm;
-    /** The GEMM of shapes the GEMV kernel does not serve: cuBLAS or the own tensor-core kernel (options.gemm). */
-    private Gemm large;
     private boolean useGraphs;
     private int[] buckets;
     /** [bucket index][split class]: captured decode steps, made on first use. */
     private CUgraphExec[][] graphs;
     private int graphsCaptured;
+    /** The split plan of the last step's decode attention (for {@link #repeatDecodeAttention}). */
+    private int lastSplits;
+    private int lastChunk;
+    /** Splits per decode token and kv head beyond which a longer context gets longer chunks instead (one GPU wave). */
+    private int maxSplits;
 
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
@@ -85,8 +91,8 @@ public final class CudaBackend implements ModelBackend {
                     + " and hidden_size <= " + CudaKernels.MAX_HIDDEN + "; this model has " + c.headDim() + " and "
                     + c.hiddenSize());
         }
-        this.decodeKernel = CudaKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
-        this.tokensPerTile = CudaKernels.prefillTokensPerTile(c.groupSize());
+        this.decodeKernel = AttentionKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
+        this.tokensPerTile = AttentionKernels.prefillTokensPerTile(c.groupSize(), c.headDim());
         this.ctx = CudaContext.open(options.device());
         try {
             start(model);
@@ -98,10 +104,11 @@ public final class CudaBackend implements ModelBackend {
 
     private void start(ModelDirectory model) {
         k = new CudaKernels(ctx, o.dtype());
+        att = new AttentionKernels(ctx, k);
         boolean ownHead = CudaWeights.separateLmHead(c, model.checkpoint());
         // 1. Plan everything but the KV pool on a counting arena.
         DeviceArena plan = DeviceArena.counting();
-        new CudaWeights(c, o.dtype(), ownHead, plan);
+        new CudaWeights(c, o.dtype(), o.quantization(), ownHead, plan);
         int ropePositions = c.maxContextTokens();
         buffers(plan, ropePositions, 0, ropePositions);
         long fixed = plan.used();
@@ -121,25 +128,50 @@ public final class CudaBackend implements ModelBackend {
         maxContext = Math.min(c.maxContextTokens(), numBlocks * o.kvBlockSize());
         // 3. One allocation; carve weights, buffers and the pool out of it; upload.
         arena = DeviceArena.allocate(fixed + (long) (numBlocks + 1) * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
-        w = new CudaWeights(c, o.dtype(), ownHead, arena);
+        w = new CudaWeights(c, o.dtype(), o.quantization(), ownHead, arena);
         buf = buffers(arena, ropePositions, numBlocks + 1, maxContext);
-        w.upload(model.checkpoint(), ctx, arena);
+        w.upload(model.checkpoint(), ctx, arena, k);
         uploadRope(ropePositions);
         cublas = new Cublas(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
         cublasGemm = new CublasGemm(cublas, o.dtype());
         mmaGemm = new MmaGemm(k);
-        large = o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm;
-        decodeGemm = new DecodeGemm(k, large, DecodeGemm.DEFAULT_MAX_TOKENS);
-        gemm = o.decodeGemv() ? decodeGemm : large;
+        decodeGemm = new DecodeGemm(k, o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
+        proj = new Projections(k, cublasGemm, mmaGemm, o.gemm(), o.decodeGemv(), w.int8Scratch,
+                CudaWeights.INT8_SCRATCH_BYTES, CudaWeights.SHAPES);
+        if (o.autotune() != CudaBackendOptions.Autotune.OFF && o.gemm() == GemmChoice.AUTO && o.decodeGemv()) {
+            autotune(o.autotune() == CudaBackendOptions.Autotune.RETUNE);
+        }
         useGraphs = o.cudaGraphs();
         buckets = buckets(o.maxSequences(), o.maxBatchTokens());
-        graphs = new CUgraphExec[buckets.length][32];
+        maxSplits = att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
+        int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
+        graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
         long stagingInts = StepInputs.capacityInts(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize());
         stagingHost = new PinnedBuffer(4 * stagingInts);
         logitsHost = new PinnedBuffer(4L * o.maxBatchTokens() * c.vocabSize());
         in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
                 tokensPerTile, decodeKernel, stagingHost.segment());
         warmUp();
+    }
+
+    /** Times the projection kernels per (shape, token bucket) or takes the cached choices (see {@link Autotuner}). */
+    private void autotune(boolean retune) {
+        DeviceMatrix[] shapes = w.shapes();
+        long[] inputs = new long[shapes.length];
+        long[] outputs = new long[shapes.length];
+        int inter = c.intermediateSize();
+        for (DeviceMatrix m : shapes) {
+            // inputs: a buffer of at least cols 16-bit columns; outputs: FP32, at least rows columns
+            inputs[m.shape()] = m.cols() <= inter ? buf.act() : m.cols() <= c.qDim() ? buf.attn() : buf.xn();
+            outputs[m.shape()] = m.rows() <= 2 * inter ? buf.gateUp() : buf.logits();
+        }
+        int maxTokens = Math.min(o.maxBatchTokens(), AutotunePolicy.BUCKETS[AutotunePolicy.BUCKETS.length - 1]);
+        long e = o.dtype().bytes();
+        ctx.fill32(arena, buf.act(), 0, e * maxTokens * inter / 4);
+        ctx.fill32(arena, buf.attn(), 0, e * maxTokens * c.qDim() / 4);
+        ctx.fill32(arena, buf.xn(), 0, e * maxTokens * c.hiddenSize() / 4);
+        tunedChoices = new Autotuner(ctx, proj, System.err).tune(w.byShape(), inputs, outputs, maxTokens, o.dtype(),
+                o.quantization(), Autotuner.cacheFile(o.autotuneDir(), ctx), retune);
     }
 
     /** 1, 2, 4, ... below min(maxSequences, maxBatchTokens), then that limit itself. */
@@ -288,29 +320,37 @@ public final class CudaBackend implements ModelBackend {
         in.pack(b);
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
         int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext) : new int[3];
+        lastSplits = plan[1];
+        lastChunk = plan[2];
         queueStep(plan[1], plan[2]);
     }
 
     /**
      * {split class, splits, positions per split} of the decode attention for a step whose longest decode context
-     * is {@code maxCtx}: splits a power of two covering the context in chunks of decodeChunkTokens, up to
-     * {@value #MAX_SPLITS}; beyond that {@value #MAX_SPLITS} splits of decodeChunkTokens times a power of two
-     * (class 6 + that power). Eager and captured steps use the same plan, so a graph replay computes exactly
-     * what the eager step does. (A first version spread the model's whole context over the splits past 64
-     * chunks: an 8k-token context then ran on 4 of 64 splits, 34.5 ms per token on the H200.)
+     * is {@code maxCtx}. Up to {@code maxSplits} chunks of decodeChunkTokens: a power of two of splits (class =
+     * its log2, at most 6; splits past the context exit at once). Longer: {@code maxSplits} splits (one wave of
+     * the GPU at batch 1) of k decode tiles each, k = ceil(tiles / maxSplits) (class 7 + k), so a 32k context
+     * keeps every SM streaming. Eager and captured steps use the same plan, so a graph replay computes exactly
+     * what the eager step does. (Before: chunks grew by powers of two past 64 splits, so a 32k context ran on 33
+     * of 64 splits of 1024 positions, 42% of the HBM bandwidth.)
      */
     private int[] splitPlan(int maxCtx) {
-        int ct = o.decodeChunkTokens();
+        return splitPlan(maxCtx, o.decodeChunkTokens(), maxSplits);
+    }
+
+    /** {@link #splitPlan(int)} for chunks of {@code ct} positions and at most {@code maxSplits} (1..64) splits. */
+    static int[] splitPlan(int maxCtx, int ct, int maxSplits) {
         int need = (maxCtx + ct - 1) / ct;
-        int cls = 0;
-        while ((1 << cls) < need) {
-            cls++;
-        }
-        int splitsLog2 = Integer.numberOfTrailingZeros(MAX_SPLITS);
-        if (cls <= splitsLog2) {
+        if (need <= maxSplits) {
+            int cls = 0;
+            while ((1 << cls) < need) {
+                cls++;
+            }
             return new int[] {cls, 1 << cls, ct};
         }
-        return new int[] {cls, MAX_SPLITS, ct << (cls - splitsLog2)};
+        int tile = AttentionKernels.DECODE_KEYS_PER_TILE;
+        int k = ((maxCtx + tile - 1) / tile + maxSplits - 1) / maxSplits;
+        return new int[] {7 + k, maxSplits, tile * k};
     }
 
     /** A decode-only step through its captured graph; false (nothing queued) when {@code b} is not one. */
@@ -335,11 +375,16 @@ public final class CudaBackend implements ModelBackend {
         int splits = plan[1];
         int chunk = plan[2];
         int perSeq = (maxContext + o.kvBlockSize() - 1) / o.kvBlockSize();
+        if (cls >= graphs[bi].length) {
+            return false; // not a class planned for (cannot happen within maxContext): run eagerly
+        }
         int stride = (int) Math.min(perSeq, ((long) splits * chunk + o.kvBlockSize() - 1) / o.kvBlockSize());
         if (!in.packDecodes(b, buckets[bi], stride, numBlocks)) {
             return false;
         }
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
+        lastSplits = splits;
+        lastChunk = chunk;
         CUgraphExec g = graphs[bi][cls];
         if (g == null) {
             ctx.beginCapture();
@@ -371,32 +416,32 @@ public final class CudaBackend implements ModelBackend {
             } else {
                 k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
             }
-            gemm.linear(buf.xn(), w.qkv[l], buf.qkv(), n, h, c.qDim() + 2 * c.kvDim(), true);
+            proj.linear(buf.xn(), w.qkv[l], buf.qkv(), n, true);
             k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                     buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
                     o.kvBlockSize());
             attention(l, positions, tables, splits, chunk);
-            gemm.linear(buf.attn(), w.o[l], buf.delta(), n, c.qDim(), h, true);
+            proj.linear(buf.attn(), w.o[l], buf.delta(), n, true);
             if (w.oBias[l] != 0) {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
-            gemm.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, h, 2 * c.intermediateSize(), true);
+            proj.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, true);
             k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
-            gemm.linear(buf.act(), w.down[l], buf.delta(), n, c.intermediateSize(), h, true);
+            proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
         }
         int rows = in.numLogits;
         k.gatherResidualRmsnorm(buf.delta(), buf.x(), at(in.logitRows), w.finalNorm, buf.finalXn(), rows, h, eps);
-        gemm.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, h, c.vocabSize(), true);
+        proj.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, true);
     }
 
     private void attention(int layer, long positions, long tables, int splits, int chunk) {
         if (in.numTiles > 0) {
-            k.prefillAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
+            att.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
                     positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
         }
         if (in.numDecodes > 0) {
-            k.decodeAttention(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
+            att.decode(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
                     at(in.decodes), in.numDecodes, positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(),
                     c.headDim(), o.kvBlockSize(), chunk, splits);
         }
@@ -409,13 +454,16 @@ public final class CudaBackend implements ModelBackend {
 
     // Benchmark and test access (package-private): switch the decode paths at run time, reach the parts.
 
-    /** Turns graph replay on or off (captured graphs are kept); the GEMV path too, which drops the graphs. */
+    /**
+     * Turns graph replay on or off (captured graphs are kept); the GEMV path too (off: tuned choices and the 16-bit
+     * GEMV fallback off, so 16-bit projections take the large GEMM), which drops the graphs.
+     */
     void setDecodePaths(boolean graphsOn, boolean gemvOn) {
         ctx.makeCurrent();
         ctx.synchronize();
-        Gemm next = gemvOn ? decodeGemm : large;
-        if (next != gemm) {
-            gemm = next;
+        if (gemvOn != gemvPaths) {
+            gemvPaths = gemvOn;
+            proj.setPaths(gemvOn, gemvOn);
             for (CUgraphExec[] row : graphs) {
                 for (int i = 0; i < row.length; i++) {
                     if (row[i] != null) {
@@ -428,6 +476,12 @@ public final class CudaBackend implements ModelBackend {
         useGraphs = graphsOn;
     }
 
+    private boolean gemvPaths = true;
+
+    Projections projections() {
+        return proj;
+    }
+
     int graphsCaptured() {
         return graphsCaptured;
     }
@@ -438,6 +492,10 @@ public final class CudaBackend implements ModelBackend {
 
     CudaKernels kernels() {
         return k;
+    }
+
+    AttentionKernels attention() {
+        return att;
     }
 
     Gemm cublasGemm() {
@@ -459,9 +517,17 @@ public final class CudaBackend implements ModelBackend {
     /** The last layer's prefill attention again, on what the last step left in q and the KV cache. */
     void repeatPrefillAttention() {
         int l = c.numLayers() - 1;
-        k.prefillAttention(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.attn(), at(in.tiles), in.numTiles,
+        att.prefill(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.attn(), at(in.tiles), in.numTiles,
                 at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(),
                 o.kvBlockSize());
+    }
+
+    /** The last layer's decode attention again (split kernel and reduce), with the last step's inputs and split plan. */
+    void repeatDecodeAttention() {
+        int l = c.numLayers() - 1;
+        att.decode(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.partO(), buf.partMl(), buf.attn(), at(in.decodes),
+                in.numDecodes, at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(),
+                c.headDim(), o.kvBlockSize(), lastChunk, lastSplits);
     }
 
     /** Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output. */
@@ -506,10 +572,13 @@ public final class CudaBackend implements ModelBackend {
 
     @Override
     public String describe() {
-        return "cuda " + ctx + ", " + o.dtype() + ", " + gemm.describe() + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
+        return "cuda " + ctx + ", " + o.dtype() + (o.quantization().int8() ? " activations, INT8 weights ("
+                + (o.quantization().groupSize() == 0 ? "per-channel" : "group " + o.quantization().groupSize()) + " scales)"
+                : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
                 + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
-                + (decodeKernel ? "prefill flash + split-K decode" : "prefill flash (decode too: group > 8)");
+                + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim()) + " (at most " + maxSplits
+                + " splits per kv head)";
     }
 
     @Override

@@ -159,6 +159,25 @@ public final class CudaContext implements AutoCloseable {
         return name;
     }
 
+    /**
+     * The NVIDIA driver's version ("580.159.04", from /proc/driver/nvidia/version), or "cuda" + the driver API
+     * version (e.g. "cuda13000") where that file is missing: the autotuner keys its cache by it.
+     */
+    public String driverVersion() {
+        try {
+            String text = java.nio.file.Files.readString(java.nio.file.Path.of("/proc/driver/nvidia/version"));
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("NVRM version:.*?\\s(\\d+\\.\\d+(?:\\.\\d+)?)\\s").matcher(text);
+            if (m.find()) {
+                return m.group(1);
+            }
+        } catch (java.io.IOException | RuntimeException ignored) {
+            // not Linux, or no NVIDIA kernel module file: fall back to the driver API's number
+        }
+        int[] v = new int[1];
+        Cuda.check(jcuda.driver.JCudaDriver.cuDriverGetVersion(v), "cuDriverGetVersion");
+        return "cuda" + v[0];
+    }
+
     public String computeCapability() {
         return ccMajor + "." + ccMinor;
     }

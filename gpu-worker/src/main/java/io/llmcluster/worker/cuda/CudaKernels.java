@@ -34,7 +34,14 @@ public final class CudaKernels {
     private final KernelCall siluMul;
     private final KernelCall addBias;
     private final KernelCall argmax;
-    private final KernelCall gemv;
+    /** [log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row. */
+    private final KernelCall[] gemv = new KernelCall[4];
+    private final KernelCall[] gemvW8 = new KernelCall[4];
+    /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
+    private final KernelCall[][] skinny = new KernelCall[4][4];
+    private final KernelCall[][] skinnyW8 = new KernelCall[4][4];
+    private final KernelCall dequantW8;
+    private final KernelCall quantizeW8;
     private final KernelCall spin;
     private final KernelCall gemmMma;
     private final KernelCall gemmMmaAny;
@@ -64,7 +71,19 @@ public final class CudaKernels {
         siluMul = new KernelCall(ctx, "silu_mul" + s, "ppii");
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
-        gemv = new KernelCall(ctx, "gemv" + s, "pppiiii");
+        for (int i = 0; i < gemv.length; i++) {
+            gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiii");
+            gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiii");
+        }
+        for (int r = 0; r < 4; r++) {
+            for (int n = 0; n < 4; n++) {
+                String tail = s + "_r" + (1 << r) + "_n" + (1 << n);
+                skinny[r][n] = new KernelCall(ctx, "skinny" + tail, "pppiiii");
+                skinnyW8[r][n] = new KernelCall(ctx, "skinny_w8" + tail, "ppppiiiii");
+            }
+        }
+        dequantW8 = new KernelCall(ctx, "dequant_w8" + s, "pppiii");
+        quantizeW8 = new KernelCall(ctx, "quantize_w8" + s, "pppiii");
         spin = new KernelCall(ctx, "spin_ns", "p");
         gemmMma = new KernelCall(ctx, "gemm_mma" + s, "pppiiii");
         gemmMmaAny = new KernelCall(ctx, "gemm_mma_any" + s, "pppiiii");
@@ -250,12 +269,104 @@ public final class CudaKernels {
 
     /** y[t][o] = x[t][:] · w[o][:] for t < tokens (1..8), w [out][in] in T, y FP32 or T: a stream over w. */
     public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out) {
+        gemv(x, w, y, tokens, in, out, fp32Out, 1);
+    }
+
+    /** {@link #gemv} with {@code warpsPerRow} (1, 2, 4, 8) warps splitting each row's K inside a CTA. */
+    public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow) {
         if (!gemvSupports(tokens, in)) {
             throw new IllegalArgumentException("gemv serves 1.." + GEMV_MAX_TOKENS + " tokens and in % 8 == 0, got "
                     + tokens + " x " + in);
         }
-        gemv.p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
-                .launch(ctx, (out + 7) / 8, 1, 1, 256, 0);
+        int r = warpsLog2(warpsPerRow);
+        gemv[r].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
+                .launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
+    }
+
+    /**
+     * y[t][o] = x[t][:] · dequant(w[o][:]) for t < tokens (1..8): INT8 weight-only GEMV, w offset-binary bytes
+     * [out][in], scales FP32 [out][ceil(in / group)] (see {@link Int8Rows}); in and group multiples of 16.
+     */
+    public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
+            int warpsPerRow) {
+        if (tokens < 1 || tokens > GEMV_MAX_TOKENS || in % 16 != 0 || group % 16 != 0 || group < 16) {
+            throw new IllegalArgumentException("INT8 gemv serves 1.." + GEMV_MAX_TOKENS + " tokens, in and group "
+                    + "multiples of 16, got " + tokens + " x " + in + " group " + group);
+        }
+        int r = warpsLog2(warpsPerRow);
+        gemvW8[r].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in).i(6, out).i(7, group)
+                .i(8, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
+    }
+
+    /** out[r][c] (T) = dequant(w[r][c]) for r < rows: INT8 rows back to the run dtype (cols % 16 == 0). */
+    public void dequantW8(long w, long scales, long out, int rows, int cols, int group) {
+        long vecs = (long) rows * (cols / 16);
+        dequantW8.p(0, w).p(1, scales).p(2, out).i(3, rows).i(4, cols).i(5, group)
+                .launch(ctx, (int) Math.min((vecs + 255) / 256, 132 * 16), 1, 1, 256, 0);
+    }
+
+    /** Tokens the tensor-core skinny GEMMs serve in one launch. */
+    public static final int SKINNY_MAX_TOKENS = 64;
+
+    /**
+     * y[t][o] = x[t][:] · w[o][:] for t < tokens (1..64) on the tensor cores (skinny_mma.cu), each weight read once;
+     * in % 32 == 0; {@code warpsPerTile} (1, 2, 4, 8) warps split each 16-row tile's K.
+     */
+    public void skinny(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerTile) {
+        if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 32 != 0) {
+            throw new IllegalArgumentException("skinny GEMM serves 1.." + SKINNY_MAX_TOKENS + " tokens and in % 32 == 0, got "
+                    + tokens + " x " + in);
+        }
+        skinny[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out)
+                .i(6, fp32Out ? 1 : 0).launch(ctx, skinnyGrid(out, warpsPerTile), 1, 1, 256, 0);
+    }
+
+    /**
+     * The INT8 skinny GEMM: like {@link #gemvW8} for 1..64 tokens; in % 64 == 0, group == in (per channel) or a power
+     * of two of at least 64.
+     */
+    public void skinnyW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
+            int warpsPerTile) {
+        boolean perChannel = group == in;
+        if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 64 != 0
+                || !(perChannel || (group >= 64 && Integer.bitCount(group) == 1))) {
+            throw new IllegalArgumentException("INT8 skinny GEMM serves 1.." + SKINNY_MAX_TOKENS + " tokens, in % 64 == 0 "
+                    + "and per-channel or power-of-two groups >= 64, got " + tokens + " x " + in + " group " + group);
+        }
+        int groupLog2 = perChannel ? 30 : Integer.numberOfTrailingZeros(group);
+        skinnyW8[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
+                .i(6, out).i(7, groupLog2).i(8, fp32Out ? 1 : 0).launch(ctx, skinnyGrid(out, warpsPerTile), 1, 1, 256, 0);
+    }
+
+    private static int nTilesLog2(int tokens) {
+        return tokens <= 8 ? 0 : tokens <= 16 ? 1 : tokens <= 32 ? 2 : 3;
+    }
+
+    private static int skinnyGrid(int out, int warpsPerTile) {
+        int rowsPerCta = 16 * (8 / warpsPerTile);
+        return (out + rowsPerCta - 1) / rowsPerCta;
+    }
+
+    /** INT8 quantization of 16-bit rows w [rows][cols] into offset-binary q and FP32 scales, per group (load time). */
+    public void quantizeW8(long w, long q, long scales, int rows, int cols, int group) {
+        long tasks = (long) rows * ((cols + group - 1) / group);
+        quantizeW8.p(0, w).p(1, q).p(2, scales).i(3, rows).i(4, cols).i(5, group)
+                .launch(ctx, (int) ((tasks + 7) / 8), 1, 1, 256, 0);
+    }
+
+    private static int warpsLog2(int warpsPerRow) {
+        return switch (warpsPerRow) {
+            case 1 -> 0;
+            case 2 -> 1;
+            case 4 -> 2;
+            case 8 -> 3;
+            default -> throw new IllegalArgumentException("warps per row must be 1, 2, 4 or 8, got " + warpsPerRow);
+        };
+    }
+
+    private static int gemvGrid(int out, int warpsPerRow) {
+        int rowsPerCta = 8 / warpsPerRow;
+        return (out + rowsPerCta - 1) / rowsPerCta;
     }
 
     /** Keeps the GPU busy for {@code ns} nanoseconds (benchmarks queue a step behind it; see gemv.cu). */

@@ -23,52 +23,99 @@ import java.lang.foreign.ValueLayout;
  *   <li>down [hidden][intermediate]</li>
  *   <li>inputNorm, postNorm, finalNorm FP32 [hidden]</li>
  * </ul>
+ * With {@link CudaQuantization#int8()} every projection (qkv, o, gateUp, down, lmHead; a tied LM head gets its
+ * own INT8 copy) is stored as INT8 offset-binary bytes with FP32 scales ({@link DeviceMatrix}), quantized on the
+ * GPU at load ({@code quantize_w8}, the rule of {@link Int8Rows}) from the run-dtype rows, chunk by chunk
+ * through a device scratch; the embedding stays in the run dtype.
  */
 final class CudaWeights {
+    /** {@link DeviceMatrix#shape()} numbers: one per distinct projection of a layer, then the LM head. */
+    static final int SHAPE_QKV = 0;
+    static final int SHAPE_O = 1;
+    static final int SHAPE_GATE_UP = 2;
+    static final int SHAPE_DOWN = 3;
+    static final int SHAPE_LM_HEAD = 4;
+    static final int SHAPES = 5;
+    /** Device scratch for INT8 work: load-time quantization chunks and the dequantize-then-cuBLAS path. */
+    static final long INT8_SCRATCH_BYTES = 64L << 20;
+
     final long embedding;
-    final long lmHead;
+    final DeviceMatrix lmHead;
     final long finalNorm;
     final long[] inputNorm;
-    final long[] qkv;
+    final DeviceMatrix[] qkv;
     final long[] qkvBias;
-    final long[] o;
+    final DeviceMatrix[] o;
     final long[] oBias;
     final long[] postNorm;
-    final long[] gateUp;
-    final long[] down;
+    final DeviceMatrix[] gateUp;
+    final DeviceMatrix[] down;
+    /** INT8 scratch ({@link #INT8_SCRATCH_BYTES}), or 0 without INT8. */
+    final long int8Scratch;
     private final ModelConfig c;
     private final CudaDtype dtype;
+    private final CudaQuantization quant;
     private final boolean separateLmHead;
 
-    CudaWeights(ModelConfig c, CudaDtype dtype, boolean separateLmHead, DeviceArena arena) {
+    CudaWeights(ModelConfig c, CudaDtype dtype, CudaQuantization quant, boolean separateLmHead, DeviceArena arena) {
         this.c = c;
         this.dtype = dtype;
+        this.quant = quant;
         this.separateLmHead = separateLmHead;
         int h = c.hiddenSize();
         int layers = c.numLayers();
         long e = dtype.bytes();
         embedding = arena.take(e * c.vocabSize() * h, "embedding");
-        lmHead = separateLmHead ? arena.take(e * c.vocabSize() * h, "lm_head") : embedding;
+        lmHead = separateLmHead || quant.int8() ? matrix(arena, c.vocabSize(), h, SHAPE_LM_HEAD, "lm_head")
+                : new DeviceMatrix(embedding, 0, c.vocabSize(), h, 0, SHAPE_LM_HEAD);
         finalNorm = arena.take(4L * h, "final norm");
+        int8Scratch = quant.int8() ? arena.take(INT8_SCRATCH_BYTES, "INT8 scratch") : 0;
         inputNorm = new long[layers];
-        qkv = new long[layers];
+        qkv = new DeviceMatrix[layers];
         qkvBias = new long[layers];
-        o = new long[layers];
+        o = new DeviceMatrix[layers];
         oBias = new long[layers];
         postNorm = new long[layers];
-        gateUp = new long[layers];
-        down = new long[layers];
+        gateUp = new DeviceMatrix[layers];
+        down = new DeviceMatrix[layers];
         int qkvRows = c.qDim() + 2 * c.kvDim();
         for (int l = 0; l < layers; l++) {
             inputNorm[l] = arena.take(4L * h, "input norm");
-            qkv[l] = arena.take(e * qkvRows * h, "qkv");
+            qkv[l] = matrix(arena, qkvRows, h, SHAPE_QKV, "qkv");
             qkvBias[l] = c.qkvBias() ? arena.take(4L * qkvRows, "qkv bias") : 0;
-            o[l] = arena.take(e * h * c.qDim(), "o_proj");
+            o[l] = matrix(arena, h, c.qDim(), SHAPE_O, "o_proj");
             oBias[l] = c.outputBias() ? arena.take(4L * h, "o_proj bias") : 0;
             postNorm[l] = arena.take(4L * h, "post-attention norm");
-            gateUp[l] = arena.take(e * 2L * c.intermediateSize() * h, "gate_up");
-            down[l] = arena.take(e * h * c.intermediateSize(), "down_proj");
+            gateUp[l] = matrix(arena, 2 * c.intermediateSize(), h, SHAPE_GATE_UP, "gate_up");
+            down[l] = matrix(arena, h, c.intermediateSize(), SHAPE_DOWN, "down_proj");
         }
+    }
+
+    private DeviceMatrix matrix(DeviceArena arena, int rows, int cols, int shape, String what) {
+        if (!quant.int8()) {
+            return new DeviceMatrix(arena.take((long) dtype.bytes() * rows * cols, what), 0, rows, cols, 0, shape);
+        }
+        if (cols % 16 != 0) {
+            throw new IllegalArgumentException("INT8 weights on CUDA need input sizes that are multiples of 16; " + what
+                    + " has " + cols);
+        }
+        int group = quant.groupFor(cols);
+        long data = arena.take((long) rows * cols, what + " (INT8)");
+        long scales = arena.take(4L * rows * Int8Rows.groups(cols, group), what + " scales");
+        return new DeviceMatrix(data, scales, rows, cols, group, shape);
+    }
+
+    /**
+     * Every layer's matrix of each shape (the LM head alone in its row), indexed by {@link DeviceMatrix#shape()}:
+     * timing rotates through them so that a matrix smaller than the L2 cache is not measured from the cache.
+     */
+    DeviceMatrix[][] byShape() {
+        return new DeviceMatrix[][] {qkv, o, gateUp, down, {lmHead}};
+    }
+
+    /** One matrix of each shape (layer 0's and the LM head), indexed by {@link DeviceMatrix#shape()}. */
+    DeviceMatrix[] shapes() {
+        return new DeviceMatrix[] {qkv[0], o[0], gateUp[0], down[0], lmHead};
     }
 
     /** Whether the checkpoint has its own LM head (else the embedding is reused), with the CPU backend's checks. */
@@ -79,12 +126,14 @@ final class CudaWeights {
         return !c.tieWordEmbeddings();
     }
 
-    void upload(Checkpoint ckpt, CudaContext ctx, DeviceArena arena) {
-        try (Uploader up = new Uploader(ckpt, ctx, arena)) {
+    void upload(Checkpoint ckpt, CudaContext ctx, DeviceArena arena, CudaKernels kernels) {
+        try (Uploader up = new Uploader(ckpt, ctx, arena, kernels)) {
             int h = c.hiddenSize();
             up.matrix(embedding, h, "model.embed_tokens.weight", c.vocabSize());
             if (separateLmHead) {
                 up.matrix(lmHead, h, "lm_head.weight", c.vocabSize());
+            } else if (quant.int8()) {
+                up.matrix(lmHead, h, "model.embed_tokens.weight", c.vocabSize());
             }
             up.vector(finalNorm, "model.norm.weight", h);
             for (int l = 0; l < c.numLayers(); l++) {
@@ -114,14 +163,16 @@ final class CudaWeights {
         private final Checkpoint ckpt;
         private final CudaContext ctx;
         private final DeviceArena arena;
+        private final CudaKernels kernels;
         private final Arena host = Arena.ofConfined();
         private MemorySegment staging = MemorySegment.NULL;
         private MemorySegment row = MemorySegment.NULL;
 
-        Uploader(Checkpoint ckpt, CudaContext ctx, DeviceArena arena) {
+        Uploader(Checkpoint ckpt, CudaContext ctx, DeviceArena arena, CudaKernels kernels) {
             this.ckpt = ckpt;
             this.ctx = ctx;
             this.arena = arena;
+            this.kernels = kernels;
         }
 
         /** Tensors given as (name, rows) pairs, each [rows][cols], stacked row-wise at {@code dst}. */
@@ -130,8 +181,33 @@ final class CudaWeights {
                 String name = (String) nameRows[i];
                 int rows = (Integer) nameRows[i + 1];
                 TensorView t = ckpt.require(name).requireWeightDtype().requireShape(rows, cols);
-                dst += put(dst, t, rows, cols);
+                dst += put(dst, t, 0, rows, rows, cols);
             }
+        }
+
+        /** Like {@link #matrix(long, int, Object...)} into a {@link DeviceMatrix}, quantizing when it is INT8. */
+        void matrix(DeviceMatrix m, int cols, Object... nameRows) {
+            if (!m.int8()) {
+                matrix(m.data(), cols, nameRows);
+                return;
+            }
+            long rowBytes = (long) cols * dtype.bytes();
+            int chunk = (int) Math.max(1, INT8_SCRATCH_BYTES / rowBytes);
+            int done = 0;
+            for (int i = 0; i < nameRows.length; i += 2) {
+                String name = (String) nameRows[i];
+                int rows = (Integer) nameRows[i + 1];
+                TensorView t = ckpt.require(name).requireWeightDtype().requireShape(rows, cols);
+                for (int r0 = 0; r0 < rows; r0 += chunk) {
+                    int n = Math.min(chunk, rows - r0);
+                    put(int8Scratch, t, r0, n, rows, cols);
+                    long firstRow = done + r0;
+                    kernels.quantizeW8(int8Scratch, m.data() + firstRow * cols, m.scales() + 4L * firstRow * m.groups(),
+                            n, cols, m.group());
+                }
+                done += rows;
+            }
+            ctx.synchronize(); // the scratch is reused by the next tensor's copy
         }
 
         /** 1-D tensors given as (name, length) pairs, concatenated as FP32 at {@code dst}. */
@@ -148,20 +224,22 @@ final class CudaWeights {
             }
         }
 
-        private long put(long dst, TensorView t, int rows, int cols) {
-            long bytes = (long) rows * cols * dtype.bytes();
+        /** Rows [first, first + count) of t ([rows][cols]) in the run dtype to {@code dst}; returns the bytes. */
+        private long put(long dst, TensorView t, int first, int count, int rows, int cols) {
+            long rowBytes = (long) cols * dtype.bytes();
+            long bytes = count * rowBytes;
             if (t.dtype().name().equals(dtype.name())) {
-                ctx.copyToDevice(t.data(), arena, dst); // already in the run dtype: bytes as they are
+                // already in the run dtype: bytes as they are
+                ctx.copyToDevice(t.data().asSlice(first * rowBytes, bytes), arena, dst);
                 return bytes;
             }
             WeightMatrix m = WeightMatrix.wrap(t.data(), DType.valueOf(t.dtype().name()), rows, cols);
-            long rowBytes = (long) cols * dtype.bytes();
-            int rowsPerChunk = (int) Math.max(1, Math.min(rows, STAGING_BYTES / rowBytes));
+            int rowsPerChunk = (int) Math.max(1, Math.min(count, STAGING_BYTES / rowBytes));
             ensure(rowsPerChunk * rowBytes, cols);
-            for (int r0 = 0; r0 < rows; r0 += rowsPerChunk) {
-                int n = Math.min(rowsPerChunk, rows - r0);
+            for (int r0 = 0; r0 < count; r0 += rowsPerChunk) {
+                int n = Math.min(rowsPerChunk, count - r0);
                 for (int r = 0; r < n; r++) {
-                    m.copyRowTo(r0 + r, row, 0);
+                    m.copyRowTo(first + r0 + r, row, 0);
                     long base = r * rowBytes;
                     for (int j = 0; j < cols; j++) {
                         staging.set(ValueLayout.JAVA_SHORT_UNALIGNED, base + 2L * j,

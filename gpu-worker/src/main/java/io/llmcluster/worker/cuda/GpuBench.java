@@ -28,7 +28,8 @@ import jcuda.driver.CUevent;
  *   <li>output throughput through the {@link Engine} at several concurrencies, with inter-token latency
  *       percentiles, and batch-1 inter-token latency at long contexts.</li>
  * </ul>
- * Usage: {@code GpuBench MODEL_DIR [CONCURRENCIES, e.g. 1,8,32,128,256] [LONG_CONTEXTS, e.g. 1024,8192,32768]}.
+ * Usage: {@code GpuBench MODEL_DIR [CONCURRENCIES, e.g. 1,8,32,128,256] [LONG_CONTEXTS, e.g. 1024,8192,32768]
+ * [SECTIONS, default decode,prefill,kernels,engine,long]}.
  */
 public final class GpuBench {
     private final ModelDirectory model;
@@ -49,6 +50,7 @@ public final class GpuBench {
         Path dir = Path.of(args[0]);
         int[] conc = Arrays.stream((args.length > 1 ? args[1] : "1,8,32,128,256").split(",")).mapToInt(Integer::parseInt).toArray();
         int[] longCtx = Arrays.stream((args.length > 2 ? args[2] : "1024,8192,32768").split(",")).mapToInt(Integer::parseInt).toArray();
+        java.util.Set<String> sections = java.util.Set.of((args.length > 3 ? args[3] : "decode,prefill,kernels,engine,long").split(","));
         long t0 = System.nanoTime();
         try (ModelDirectory model = ModelDirectory.open(dir);
              CudaBackend be = new CudaBackend(model, CudaBackendOptions.defaults().withMaxBatchTokens(2048).withMaxSequences(256))) {
@@ -56,12 +58,22 @@ public final class GpuBench {
             kv("backend", be.describe());
             GpuBench b = new GpuBench(model, be);
             b.weightBytes();
-            b.decodePaths();
-            b.prefill();
-            b.kernels();
-            b.engine(conc, 128, 128);
-            b.engine(new int[] {1, 32}, 2048, 128);
-            b.longContext(longCtx);
+            if (sections.contains("decode")) {
+                b.decodePaths();
+            }
+            if (sections.contains("prefill")) {
+                b.prefill();
+            }
+            if (sections.contains("kernels")) {
+                b.kernels();
+            }
+            if (sections.contains("engine")) {
+                b.engine(conc, 128, 128);
+                b.engine(new int[] {1, 32}, 2048, 128);
+            }
+            if (sections.contains("long")) {
+                b.longContext(longCtx);
+            }
             kv("graphs_captured", be.graphsCaptured());
         }
     }
@@ -213,40 +225,51 @@ public final class GpuBench {
         return ms;
     }
 
+    /**
+     * Device ms per call of {@code work} with the launches queued behind a 20 ms spin kernel, so the calls run back to
+     * back and the host's ~9 µs per launch does not count (short kernels, such as decode attention at 1k context).
+     */
+    private double timeQueued(Runnable work, int reps) {
+        work.run();
+        CUevent a = ctx.newEvent();
+        CUevent z = ctx.newEvent();
+        be.kernels().spin(20_000_000L);
+        ctx.record(a);
+        for (int i = 0; i < reps; i++) {
+            work.run();
+        }
+        ctx.record(z);
+        double ms = ctx.elapsedMs(a, z) / reps;
+        ctx.destroy(a);
+        ctx.destroy(z);
+        return ms;
+    }
+
     private void kernels() {
         be.run(prefillBatch());
-        double att = time(be::repeatPrefillAttention, 10);
+        AttentionKernels attention = be.attention();
+        int chosen = attention.prefillVariant();
+        for (int v = 0; v < AttentionKernels.PREFILL_VARIANTS.length; v++) { // the tensor-core kernel's variants
+            attention.setPrefillVariant(v);
+            kv("attn_prefill_2048_v" + v + "_ms", timeQueued(be::repeatPrefillAttention, 20));
+            kv("attn_prefill_v" + v + "_ctas_per_sm", attention.prefillCtasPerSm(v, c.headDim()));
+        }
+        attention.setPrefillVariant(chosen);
+        kv("attn_prefill_variant", chosen);
+        double att = timeQueued(be::repeatPrefillAttention, 20);
         double flops = 4.0 * c.numHeads() * c.headDim() * (2048.0 * 2049 / 2); // causal: QK^T and PV
         kv("attn_prefill_2048_ms", att);
         kv("attn_prefill_2048_tflops", flops / att / 1e9);
-        CudaWeights w = be.weights();
         long[] scratch = be.gemmScratch();
-        int h = c.hiddenSize();
-        int inter = c.intermediateSize();
-        Object[][] shapes = {{"qkv", w.qkv[0], h, c.qDim() + 2 * c.kvDim()}, {"o", w.o[0], c.qDim(), h},
-            {"gate_up", w.gateUp[0], h, 2 * inter}, {"down", w.down[0], inter, h}, {"lm_head", w.lmHead, h, c.vocabSize()}};
-        for (Object[] s : shapes) {
-            long wa = (long) s[1];
-            int in = (int) s[2];
-            int out = (int) s[3];
-            if (!s[0].equals("lm_head")) {
-                double g = time(() -> be.cublasGemm().linear(scratch[0], wa, scratch[1], 2048, in, out, true), 10);
-                kv("gemm_" + s[0] + "_m2048_ms", g);
-                kv("gemm_" + s[0] + "_m2048_tflops", 2.0 * 2048 * in * out / g / 1e9);
+        String[] names = {"qkv", "o", "gate_up", "down", "lm_head"};
+        for (DeviceMatrix m : be.weights().shapes()) {
+            if (m.shape() != CudaWeights.SHAPE_LM_HEAD) {
+                double g = time(() -> be.cublasGemm().linear(scratch[0], m.data(), scratch[1], 2048, m.cols(), m.rows(), true), 10);
+                kv("gemm_" + names[m.shape()] + "_m2048_ms", g);
+                kv("gemm_" + names[m.shape()] + "_m2048_tflops", 2.0 * 2048 * m.cols() * m.rows() / g / 1e9);
             }
-            double cub = time(() -> be.cublasGemm().linear(scratch[0], wa, scratch[1], 1, in, out, true), 50);
-            double gv = time(() -> be.decodeGemm().linear(scratch[0], wa, scratch[1], 1, in, out, true), 50);
-            double bytes = 2.0 * in * out;
-            kv("gemv_" + s[0] + "_cublas_gbs", bytes / cub / 1e6);
-            kv("gemv_" + s[0] + "_ours_gbs", bytes / gv / 1e6);
         }
-        long gu = w.gateUp[0];
-        for (int m : new int[] {1, 2, 4, 8}) {
-            double gv = time(() -> be.kernels().gemv(scratch[0], gu, scratch[1], m, h, 2 * inter, true), 20);
-            double cub = time(() -> be.cublasGemm().linear(scratch[0], gu, scratch[1], m, h, 2 * inter, true), 20);
-            kv("gemv_gate_up_m" + m + "_ours_gbs", 2.0 * h * 2 * inter / gv / 1e6);
-            kv("gemv_gate_up_m" + m + "_cublas_gbs", 2.0 * h * 2 * inter / cub / 1e6);
-        }
+        ProjectionBench.sweep(be, new int[] {1, 2, 4, 8, 16, 32, 64}, "");
     }
 
     private ForwardBatch prefillBatch() {
@@ -267,6 +290,11 @@ public final class GpuBench {
             kv("itl_ctx" + len + "_ms", r[0]);
             kv("itl_ctx" + len + "_device_ms", r[1]);
             kv("itl_ctx" + len + "_total_s", (System.nanoTime() - t0) / 1e9);
+            // the last step's decode attention alone (one layer: split kernel + reduce), against its KV bytes
+            double us = timeQueued(be::repeatDecodeAttention, 50) * 1e3;
+            double kvBytes = 2.0 * (len + 3 + 32 + 8) * c.kvDim() * 2; // context of the last step: prompt + 43 decodes
+            kv("attn_decode_ctx" + len + "_us", us);
+            kv("attn_decode_ctx" + len + "_gbs", kvBytes / us / 1e3);
         }
     }
 

@@ -31,7 +31,7 @@ class PagedAttentionTest {
 
     static Stream<Arguments> configs() {
         List<Arguments> configs = new ArrayList<>();
-        for (int groupSize : new int[] {1, 2, 4}) {
+        for (int groupSize : new int[] {1, 2, 3, 4, 5}) {
             for (int blockSize : new int[] {1, 3, 16}) {
                 for (int headDim : new int[] {8, 20, 64}) {
                     configs.add(Arguments.of(groupSize, blockSize, headDim));

@@ -1,0 +1,241 @@
+package io.llmcluster.worker.cuda;
+
+import static jcuda.driver.JCudaDriver.cuCtxGetDevice;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
+import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
+
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
+import jcuda.driver.CUfunction_attribute;
+
+/**
+ * Which attention kernel serves a model's shape, and their launches. The tensor-core kernels
+ * (prefill_attention_mma.cu, decode_attention_mma.cu: mma.sync, cp.async double buffering) serve head dims up to
+ * {@value #MMA_MAX_HEAD_DIM} with {@code head_dim % 8 == 0} (decode: GQA groups up to {@value #MMA_DECODE_MAX_GROUP});
+ * other shapes fall back to the CUDA-core kernels of {@link CudaKernels} (head dims up to 256). Both prefill
+ * kernels take the same tile list; only the tokens per tile differ, so {@link StepInputs} is built with
+ * {@link #prefillTokensPerTile}. Both decode kernels write the same split partials, merged by one reduce.
+ */
+public final class AttentionKernels {
+    /** Largest head dimension of the tensor-core kernels (register tiles of 128 columns). */
+    public static final int MMA_MAX_HEAD_DIM = 128;
+    /** Query heads per kv head that the tensor-core decode kernel packs into its 16 mma rows. */
+    public static final int MMA_DECODE_MAX_GROUP = 16;
+    /** (token, query head) rows of one tensor-core prefill CTA, in every variant. */
+    public static final int MMA_PREFILL_ROWS = 128;
+    /** Keys per tile of the tensor-core decode kernel (4 warps of 16): split chunks are best multiples of it. */
+    public static final int DECODE_KEYS_PER_TILE = 64;
+    /**
+     * The prefill kernel's variants (prefill_attention_mma.cu, suffix _vN): {warps, keys per K/V tile}; warps x
+     * 16-row mma tiles per warp = 128 rows. v0: 8 warps x 1 tile, v1: 4 x 2, v2: 4 x 2 with 32-key tiles, v3: v0 held
+     * to 128 registers (two CTAs per SM). On the H200 v1-v3 take 0.154-0.158 ms for 2048 causal tokens at the 8B
+     * shape, v0 0.244 ms (docs/benchmarks.md); v2 is used: as fast within 3%, no register spills.
+     */
+    static final int[][] PREFILL_VARIANTS = {{8, 64}, {4, 64}, {4, 32}, {8, 64}};
+    /** The variant used unless a benchmark or test picks another. */
+    static final int DEFAULT_PREFILL_VARIANT = 2;
+    private static final int[] CLASSES = {32, 64, 128};
+
+    private final CudaContext ctx;
+    private final CudaKernels fallback;
+    /** [variant][head-dim class]. */
+    private final KernelCall[][] prefill = new KernelCall[PREFILL_VARIANTS.length][CLASSES.length];
+    private final KernelCall[] decode = new KernelCall[CLASSES.length];
+    private final KernelCall reduce;
+    /** CTAs of the tensor-core decode kernel resident on the whole GPU at once, per head-dim class. */
+    private final int[] decodeSlots = new int[CLASSES.length];
+    private int prefillVariant = DEFAULT_PREFILL_VARIANT;
+
+    public AttentionKernels(CudaContext ctx, CudaKernels fallback) {
+        this.ctx = ctx;
+        this.fallback = fallback;
+        String s = "_" + fallback.dtype().suffix();
+        CUdevice device = new CUdevice();
+        Cuda.check(cuCtxGetDevice(device), "cuCtxGetDevice");
+        int[] sms = new int[1];
+        Cuda.check(cuDeviceGetAttribute(sms, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+                "cuDeviceGetAttribute(multiprocessors)");
+        for (int c = 0; c < CLASSES.length; c++) {
+            int d = CLASSES[c];
+            for (int v = 0; v < PREFILL_VARIANTS.length; v++) {
+                prefill[v][c] = withSharedMemory(ctx, "prefill_attention_mma" + s + "_d" + d + "_v" + v, "pppppppiiiiiif",
+                        prefillSharedBytes(v, d));
+            }
+            decode[c] = withSharedMemory(ctx, "decode_attention_mma" + s + "_d" + d, "ppppppppiiiiiif", decodeSharedBytes(d));
+            int[] perSm = new int[1];
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decode[c].function(), 128, decodeSharedBytes(d)),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode_attention_mma d" + d + ")");
+            decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
+        }
+        reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
+    }
+
+    /** Picks the prefill kernel's variant (benchmarks and tests; see {@link #PREFILL_VARIANTS}). */
+    void setPrefillVariant(int v) {
+        if (v < 0 || v >= PREFILL_VARIANTS.length) {
+            throw new IllegalArgumentException("prefill variant " + v + " of " + PREFILL_VARIANTS.length);
+        }
+        prefillVariant = v;
+    }
+
+    int prefillVariant() {
+        return prefillVariant;
+    }
+
+    /** CTAs of prefill variant {@code v} (head-dim class of {@code headDim}) that fit on one SM, as the driver computes it. */
+    int prefillCtasPerSm(int v, int headDim) {
+        int c = headDimClass(headDim);
+        int[] perSm = new int[1];
+        Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, prefill[v][c].function(), 32 * PREFILL_VARIANTS[v][0],
+                prefillSharedBytes(v, CLASSES[c])), "cuOccupancyMaxActiveBlocksPerMultiprocessor(prefill v" + v + ")");
+        return perSm[0];
+    }
+
+    /**
+     * The most splits worth giving one decode token's kv head: enough CTAs for one full wave of the GPU at batch 1
+     * ({@code numKvHeads} x splits = resident CTAs), at most {@code cap} (the size of the partials buffer). More
+     * splits than that only add waves and partials; fewer leave SMs idle on a long context.
+     */
+    public int maxDecodeSplits(int numHeads, int numKvHeads, int headDim, int cap) {
+        if (!decodeTensorCores(numHeads, numKvHeads, headDim)) {
+            return cap;
+        }
+        return Math.max(1, Math.min(cap, decodeSlots[headDimClass(headDim)] / numKvHeads));
+    }
+
+    /** The kernel, allowed {@code bytes} of dynamic shared memory (above 48 KiB needs the opt-in). */
+    private static KernelCall withSharedMemory(CudaContext ctx, String name, String signature, int bytes) {
+        KernelCall k = new KernelCall(ctx, name, signature);
+        if (bytes > 48 * 1024) {
+            Cuda.check(cuFuncSetAttribute(k.function(), CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                    bytes), "cuFuncSetAttribute(" + name + ", dynamic shared memory " + bytes + ")");
+        }
+        // All of L1 as shared memory: left to itself the driver may pick a split that holds one CTA per SM.
+        Cuda.check(cuFuncSetAttribute(k.function(), CUfunction_attribute.CU_FUNC_ATTRIBUTE_PREFERRED_SHARED_MEMORY_CARVEOUT,
+                100), "cuFuncSetAttribute(" + name + ", shared memory carveout 100%)");
+        return k;
+    }
+
+    /** Padded shared rows: head-dim class + 8 elements (16 bytes), see attention_mma.cuh. */
+    private static int stride(int headDimClass) {
+        return headDimClass + 8;
+    }
+
+    /** q tile (128 rows) plus two stages of K and V (the variant's keys per tile each), 16-bit elements. */
+    static int prefillSharedBytes(int variant, int headDimClass) {
+        return (MMA_PREFILL_ROWS + 4 * PREFILL_VARIANTS[variant][1]) * stride(headDimClass) * 2;
+    }
+
+    /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
+    static int decodeSharedBytes(int headDimClass) {
+        return (16 + 4 * DECODE_KEYS_PER_TILE) * stride(headDimClass) * 2;
+    }
+
+    private static int headDimClass(int headDim) {
+        for (int c = 0; c < CLASSES.length; c++) {
+            if (headDim <= CLASSES[c]) {
+                return c;
+            }
+        }
+        throw new IllegalArgumentException("head_dim " + headDim + " exceeds the tensor-core attention's " + MMA_MAX_HEAD_DIM);
+    }
+
+    /** Whether the tensor-core prefill kernel serves this head dimension. */
+    public static boolean prefillTensorCores(int headDim) {
+        return headDim % 8 == 0 && headDim <= MMA_MAX_HEAD_DIM;
+    }
+
+    /** Tokens per prefill tile: a tile holds at most the kernel's (token, query head) rows. */
+    public static int prefillTokensPerTile(int groupSize, int headDim) {
+        if (!prefillTensorCores(headDim)) {
+            return CudaKernels.prefillTokensPerTile(groupSize);
+        }
+        return Math.max(1, MMA_PREFILL_ROWS / Math.min(groupSize, MMA_PREFILL_ROWS));
+    }
+
+    /** Whether the tensor-core decode kernel serves this shape. */
+    public static boolean decodeTensorCores(int numHeads, int numKvHeads, int headDim) {
+        return numHeads / numKvHeads <= MMA_DECODE_MAX_GROUP && headDim % 8 == 0 && headDim <= MMA_MAX_HEAD_DIM;
+    }
+
+    /** Whether a split-K decode kernel serves this shape (otherwise decode tokens go through the prefill kernel). */
+    public static boolean decodeSupports(int numHeads, int numKvHeads, int headDim) {
+        return decodeTensorCores(numHeads, numKvHeads, headDim) || CudaKernels.decodeSupports(numHeads, numKvHeads, headDim);
+    }
+
+    /** Words for the log: which kernels serve this shape. */
+    public static String describe(int numHeads, int numKvHeads, int headDim) {
+        String p = prefillTensorCores(headDim) ? "tensor-core flash prefill" : "CUDA-core flash prefill";
+        String d = decodeTensorCores(numHeads, numKvHeads, headDim) ? "tensor-core split-K decode"
+                : CudaKernels.decodeSupports(numHeads, numKvHeads, headDim) ? "CUDA-core split-K decode" : "decode through prefill";
+        return p + " + " + d;
+    }
+
+    /**
+     * Causal attention for {@code numTiles} query tiles (int4 each: first token, token count, sequence, 0) of at
+     * most {@link #prefillTokensPerTile} tokens, every row attending to positions [0, its position] of its sequence
+     * through the block table. {@code tensorCores} picks the kernel (tests run both; tiles must match it).
+     */
+    public void prefill(long q, long kCache, long vCache, long out, long tiles, int numTiles, long positions, long blockTables,
+            int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize, boolean tensorCores) {
+        if (!tensorCores) {
+            fallback.prefillAttention(q, kCache, vCache, out, tiles, numTiles, positions, blockTables, tableStride, numHeads,
+                    numKvHeads, headDim, blockSize);
+            return;
+        }
+        if (!prefillTensorCores(headDim)) {
+            throw new IllegalArgumentException("tensor-core prefill needs head_dim % 8 == 0 and <= " + MMA_MAX_HEAD_DIM);
+        }
+        int c = headDimClass(headDim);
+        int group = numHeads / numKvHeads;
+        int headsPerCta = Math.min(group, MMA_PREFILL_ROWS);
+        int chunks = (group + headsPerCta - 1) / headsPerCta;
+        int v = prefillVariant;
+        prefill[v][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
+                .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, headDim).i(11, blockSize).i(12, headsPerCta)
+                .f(13, CudaKernels.scaleLog2(headDim))
+                .launch(ctx, numTiles * numKvHeads * chunks, 1, 1, 32 * PREFILL_VARIANTS[v][0], prefillSharedBytes(v, CLASSES[c]));
+    }
+
+    /** {@link #prefill} with the kernel {@link #prefillTensorCores} picks. */
+    public void prefill(long q, long kCache, long vCache, long out, long tiles, int numTiles, long positions, long blockTables,
+            int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize) {
+        prefill(q, kCache, vCache, out, tiles, numTiles, positions, blockTables, tableStride, numHeads, numKvHeads, headDim,
+                blockSize, prefillTensorCores(headDim));
+    }
+
+    /**
+     * Split-K paged decode attention for {@code numDecodes} tokens (int2 each: token, sequence): {@code splits} CTAs
+     * per (token, kv head) over chunks of {@code chunk} positions, partials in {@code partO}
+     * [numDecodes][numHeads][splits][headDim] and {@code partMl} [..][2], then the merge into {@code out}.
+     */
+    public void decode(long q, long kCache, long vCache, long partO, long partMl, long out, long decodes, int numDecodes,
+            long positions, long blockTables, int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize,
+            int chunk, int splits, boolean tensorCores) {
+        if (!tensorCores) {
+            fallback.decodeAttention(q, kCache, vCache, partO, partMl, out, decodes, numDecodes, positions, blockTables,
+                    tableStride, numHeads, numKvHeads, headDim, blockSize, chunk, splits);
+            return;
+        }
+        if (!decodeTensorCores(numHeads, numKvHeads, headDim)) {
+            throw new IllegalArgumentException("tensor-core decode needs group <= " + MMA_DECODE_MAX_GROUP
+                    + ", head_dim % 8 == 0 and <= " + MMA_MAX_HEAD_DIM);
+        }
+        int c = headDimClass(headDim);
+        decode[c].p(0, q).p(1, kCache).p(2, vCache).p(3, partO).p(4, partMl).p(5, decodes).p(6, positions)
+                .p(7, blockTables).i(8, tableStride).i(9, numHeads).i(10, numKvHeads).i(11, headDim).i(12, blockSize)
+                .i(13, chunk).f(14, CudaKernels.scaleLog2(headDim))
+                .launch(ctx, numDecodes, numKvHeads, splits, 128, decodeSharedBytes(CLASSES[c]));
+        reduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
+                .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);
+    }
+
+    /** {@link #decode} with the kernel {@link #decodeTensorCores} picks. */
+    public void decode(long q, long kCache, long vCache, long partO, long partMl, long out, long decodes, int numDecodes,
+            long positions, long blockTables, int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize,
+            int chunk, int splits) {
+        decode(q, kCache, vCache, partO, partMl, out, decodes, numDecodes, positions, blockTables, tableStride, numHeads,
+                numKvHeads, headDim, blockSize, chunk, splits, decodeTensorCores(numHeads, numKvHeads, headDim));
+    }
+}

@@ -1,0 +1,86 @@
+package io.llmcluster.worker.cuda;
+
+import java.util.Locale;
+
+/**
+ * The ways one projection {@code y = x · wᵀ} can run, the autotuner's candidates: cuBLAS GemmEx, the project's
+ * tensor-core GEMM, the GEMV kernel with 1, 2, 4 or 8 warps per output row (1..8 tokens; more warps per row
+ * split K inside a CTA, for narrow matrices), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
+ * read once for all of them; 1, 2, 4 or 8 warps per 16-row tile), and for INT8 weights the INT8 GEMV and skinny GEMM
+ * (same configs) or a dequantization of row chunks to the run dtype followed by cuBLAS (any token count).
+ */
+enum ProjectionKernel {
+    CUBLAS(false, 0, Integer.MAX_VALUE),
+    MMA(false, 0, Integer.MAX_VALUE),
+    GEMV_R1(false, 1, CudaKernels.GEMV_MAX_TOKENS),
+    GEMV_R2(false, 2, CudaKernels.GEMV_MAX_TOKENS),
+    GEMV_R4(false, 4, CudaKernels.GEMV_MAX_TOKENS),
+    GEMV_R8(false, 8, CudaKernels.GEMV_MAX_TOKENS),
+    SKINNY_R1(false, 1, CudaKernels.SKINNY_MAX_TOKENS),
+    SKINNY_R2(false, 2, CudaKernels.SKINNY_MAX_TOKENS),
+    SKINNY_R4(false, 4, CudaKernels.SKINNY_MAX_TOKENS),
+    SKINNY_R8(false, 8, CudaKernels.SKINNY_MAX_TOKENS),
+    W8_GEMV_R1(true, 1, CudaKernels.GEMV_MAX_TOKENS),
+    W8_GEMV_R2(true, 2, CudaKernels.GEMV_MAX_TOKENS),
+    W8_GEMV_R4(true, 4, CudaKernels.GEMV_MAX_TOKENS),
+    W8_GEMV_R8(true, 8, CudaKernels.GEMV_MAX_TOKENS),
+    W8_SKINNY_R1(true, 1, CudaKernels.SKINNY_MAX_TOKENS),
+    W8_SKINNY_R2(true, 2, CudaKernels.SKINNY_MAX_TOKENS),
+    W8_SKINNY_R4(true, 4, CudaKernels.SKINNY_MAX_TOKENS),
+    W8_SKINNY_R8(true, 8, CudaKernels.SKINNY_MAX_TOKENS),
+    W8_DEQUANT_CUBLAS(true, 0, Integer.MAX_VALUE);
+
+    /** Whether it takes INT8 weights (else run-dtype weights). */
+    final boolean int8;
+    /** Warps per output row (GEMV) or per 16-row tile (skinny); 0 for the library paths. */
+    final int warpsPerRow;
+    final int maxTokens;
+
+    ProjectionKernel(boolean int8, int warpsPerRow, int maxTokens) {
+        this.int8 = int8;
+        this.warpsPerRow = warpsPerRow;
+        this.maxTokens = maxTokens;
+    }
+
+    /** Whether it is one of the tensor-core skinny GEMMs. */
+    boolean skinny() {
+        return name().contains("SKINNY");
+    }
+
+    /**
+     * Whether it computes a projection of {@code tokens} tokens on weights of this format with {@code cols} inputs
+     * ({@code group}: INT8 columns per scale, 0 for 16-bit weights): the GEMV kernels need rows of whole 16-byte
+     * vectors, the skinny GEMMs whole 32 (16-bit) or 64 (INT8) column steps and INT8 groups that are the whole row
+     * or a power of two of at least 64 columns.
+     */
+    boolean serves(boolean int8Weights, int group, int tokens, int cols) {
+        if (int8Weights != int8 || tokens < 1 || tokens > maxTokens) {
+            return false;
+        }
+        if (warpsPerRow == 0) {
+            return true;
+        }
+        if (!skinny()) {
+            return cols % (int8 ? 16 : 8) == 0;
+        }
+        if (!int8) {
+            return cols % 32 == 0;
+        }
+        return cols % 64 == 0 && (group == cols || (group >= 64 && Integer.bitCount(group) == 1));
+    }
+
+    /** The name in logs and in the cache file: "cublas", "gemv-r2", "w8-dequant-cublas". */
+    String label() {
+        return name().toLowerCase(Locale.ROOT).replace('_', '-');
+    }
+
+    /** The kernel of a label, or null when there is none (a cache written by another version). */
+    static ProjectionKernel ofLabel(String label) {
+        for (ProjectionKernel k : values()) {
+            if (k.label().equals(label)) {
+                return k;
+            }
+        }
+        return null;
+    }
+}

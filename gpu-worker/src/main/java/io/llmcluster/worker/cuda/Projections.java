@@ -1,0 +1,112 @@
+package io.llmcluster.worker.cuda;
+
+/**
+ * Runs the forward pass's projections {@code y[tokens][out] = x[tokens][in] · wᵀ} (FP32 accumulation, y FP32 or
+ * the run dtype) on the kernel chosen for the matrix's shape and the step's token bucket: the autotuner's
+ * choice ({@link Autotuner}) when there is one, else {@link AutotunePolicy#fallback}. Choices live in a small
+ * [shape][bucket] table, so a step's lookups allocate nothing. INT8 weights larger than the GEMV's 8 tokens go
+ * through the dequantization scratch: row chunks back to the run dtype, then cuBLAS into the matching columns.
+ */
+final class Projections {
+    private final CudaKernels k;
+    private final CublasGemm cublas;
+    private final Gemm mma;
+    private final GemmChoice gemm;
+    private final boolean decodeGemv;
+    private final long scratch;
+    private final long scratchBytes;
+    private final int elementBytes;
+    /** [shape][bucket index]: tuned kernels, null where untuned. */
+    private final ProjectionKernel[][] tuned;
+    private boolean useTuned = true;
+    private boolean gemvOn = true;
+
+    /** {@code scratch}: device bytes for INT8 dequantization chunks (0 when no weights are INT8). */
+    Projections(CudaKernels k, CublasGemm cublas, Gemm mma, GemmChoice gemm, boolean decodeGemv, long scratch,
+            long scratchBytes, int shapes) {
+        this.k = k;
+        this.cublas = cublas;
+        this.mma = mma;
+        this.gemm = gemm;
+        this.decodeGemv = decodeGemv;
+        this.scratch = scratch;
+        this.scratchBytes = scratchBytes;
+        this.elementBytes = k.dtype().bytes();
+        this.tuned = new ProjectionKernel[shapes][AutotunePolicy.BUCKETS.length];
+    }
+
+    void linear(long x, DeviceMatrix w, long y, int tokens, boolean fp32Out) {
+        if (tokens == 0) {
+            return;
+        }
+        run(kernelFor(w, tokens), x, w, y, tokens, fp32Out);
+    }
+
+    /** The kernel {@link #linear} uses for this matrix and token count. */
+    ProjectionKernel kernelFor(DeviceMatrix w, int tokens) {
+        int bi = AutotunePolicy.bucketIndex(tokens);
+        ProjectionKernel t = bi < 0 || !useTuned ? null : tuned[w.shape()][bi];
+        if (t != null && t.serves(w.int8(), w.group(), tokens, w.cols())) {
+            return t;
+        }
+        return AutotunePolicy.fallback(w.int8(), w.group(), tokens, w.cols(), decodeGemv && gemvOn, gemm);
+    }
+
+    /** Runs one projection on {@code kernel} (which must serve it). */
+    void run(ProjectionKernel kernel, long x, DeviceMatrix w, long y, int tokens, boolean fp32Out) {
+        int in = w.cols();
+        int out = w.rows();
+        switch (kernel) {
+            case CUBLAS -> cublas.linear(x, w.data(), y, tokens, in, out, fp32Out);
+            case MMA -> mma.linear(x, w.data(), y, tokens, in, out, fp32Out);
+            case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemv(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
+            case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
+                    k.gemvW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
+            case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
+            case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8 ->
+                    k.skinnyW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
+            case W8_DEQUANT_CUBLAS -> dequantThenCublas(x, w, y, tokens, fp32Out);
+        }
+    }
+
+    private void dequantThenCublas(long x, DeviceMatrix w, long y, int tokens, boolean fp32Out) {
+        int in = w.cols();
+        int chunk = (int) Math.min(w.rows(), scratchBytes / ((long) in * elementBytes));
+        if (chunk < 1) {
+            throw new IllegalStateException("no INT8 dequantization scratch for " + w.rows() + " x " + in);
+        }
+        int groups = w.groups();
+        for (int r0 = 0; r0 < w.rows(); r0 += chunk) {
+            int rows = Math.min(chunk, w.rows() - r0);
+            k.dequantW8(w.data() + (long) r0 * in, w.scales() + 4L * r0 * groups, scratch, rows, in, w.group());
+            cublas.linearRows(x, scratch, y, tokens, in, w.rows(), r0, rows, fp32Out);
+        }
+    }
+
+    /** Keeps the GPU busy for {@code ns} (timing: the host queues work meanwhile). */
+    void spin(long ns) {
+        k.spin(ns);
+    }
+
+    void choose(int shape, int bucketIndex, ProjectionKernel kernel) {
+        tuned[shape][bucketIndex] = kernel;
+    }
+
+    ProjectionKernel tunedChoice(int shape, int bucketIndex) {
+        return tuned[shape][bucketIndex];
+    }
+
+    /** Benchmark switch: tuned choices on/off, and the 16-bit GEMV fallback on/off (off = the large GEMM only). */
+    void setPaths(boolean tunedOn, boolean gemv) {
+        this.useTuned = tunedOn;
+        this.gemvOn = gemv;
+    }
+
+    String describe(boolean int8, int tunedCount) {
+        String large = gemm == GemmChoice.MMA ? mma.describe() : cublas.describe();
+        return (int8 ? "INT8 skinny tensor-core GEMM / GEMV up to " + CudaKernels.SKINNY_MAX_TOKENS + " tokens, else dequantize + "
+                + cublas.describe()
+                : (decodeGemv ? "GEMV kernel for 1.." + DecodeGemm.DEFAULT_MAX_TOKENS + " tokens, else " : "") + large)
+                + (tunedCount > 0 ? "; autotuned choices for " + tunedCount + " (shape, bucket) pairs" : "");
+    }
+}

@@ -1,0 +1,62 @@
+package io.llmcluster.worker.cuda;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.util.HashMap;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+
+/** Which attention kernel serves a shape, and the decode attention's split plan (CudaBackend.splitPlan): no GPU. */
+class AttentionPlanTest {
+    @Test
+    void shouldPickTheTensorCoreKernelsForTheShapesTheyServe() {
+        assertTrue(AttentionKernels.prefillTensorCores(128));
+        assertTrue(AttentionKernels.prefillTensorCores(16));
+        assertFalse(AttentionKernels.prefillTensorCores(256));
+        assertFalse(AttentionKernels.prefillTensorCores(36));
+        assertEquals(32, AttentionKernels.prefillTokensPerTile(4, 128));
+        assertEquals(42, AttentionKernels.prefillTokensPerTile(3, 128));
+        assertEquals(1, AttentionKernels.prefillTokensPerTile(200, 128));
+        assertEquals(CudaKernels.prefillTokensPerTile(4), AttentionKernels.prefillTokensPerTile(4, 256));
+        assertTrue(AttentionKernels.decodeTensorCores(32, 2, 128));
+        assertFalse(AttentionKernels.decodeTensorCores(64, 2, 128));
+        assertTrue(AttentionKernels.decodeSupports(32, 4, 256)); // CUDA-core decode kernel
+        assertFalse(AttentionKernels.decodeSupports(64, 2, 128)); // group 32: decode through the prefill kernel
+    }
+
+    @Test
+    void shouldUseChunksOfTheConfiguredSizeWhileTheyFitTheSplitCap() {
+        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(1, 128, 49));
+        assertArrayEquals(new int[] {3, 8, 128}, CudaBackend.splitPlan(1024, 128, 49));
+        assertArrayEquals(new int[] {4, 16, 128}, CudaBackend.splitPlan(1025, 128, 49));
+        assertArrayEquals(new int[] {6, 64, 128}, CudaBackend.splitPlan(49 * 128, 128, 49)); // 49 used, 15 empty
+    }
+
+    @Test
+    void shouldSpreadALongContextOverTheCapInWholeDecodeTiles() {
+        // 32k + 43 positions, 8 kv heads on 132 SMs x 3 CTAs: 49 splits of 11 tiles (704 positions), 47 of them used
+        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49));
+        assertArrayEquals(new int[] {10, 49, 192}, CudaBackend.splitPlan(49 * 128 + 1, 128, 49)); // 99 tiles: 3 per split
+    }
+
+    @Test
+    void shouldCoverEveryContextWithinTheCapAndGiveOnePlanPerClass() {
+        for (int cap : new int[] {1, 7, 49, 64}) {
+            Map<Integer, int[]> byClass = new HashMap<>();
+            int maxClass = 8 + ((131072 + 63) / 64 + cap - 1) / cap; // what CudaBackend sizes its graph table for
+            for (int ctx = 1; ctx <= 131072; ctx++) {
+                int[] p = CudaBackend.splitPlan(ctx, 128, cap);
+                String at = "cap " + cap + " context " + ctx + ": " + p[0] + "/" + p[1] + "/" + p[2];
+                assertTrue(p[1] >= 1 && p[1] <= 64, at);
+                assertTrue((long) p[1] * p[2] >= ctx, at);
+                assertTrue((ctx + p[2] - 1) / p[2] <= Math.max(cap, 1), at + ": more non-empty splits than the cap");
+                assertTrue(p[0] >= 0 && p[0] < maxClass, at);
+                int[] seen = byClass.putIfAbsent(p[0], p);
+                assertTrue(seen == null || (seen[1] == p[1] && seen[2] == p[2]), at + ": class reused with another plan");
+            }
+        }
+    }
+}

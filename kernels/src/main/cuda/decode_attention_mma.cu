@@ -1,0 +1,234 @@
+// Paged split-K decode attention on tensor cores (flash-decoding with GQA packing): one new token per
+// sequence attends to its whole context through the block table. grid = (decode tokens, kv heads, splits);
+// split s covers positions [s*chunk, min(ctx, (s+1)*chunk)). The G = num_heads / num_kv_heads query heads of
+// one kv head are the rows of one 16-row mma tile (G <= 16; rows past G are zeros), so each K and V row is read
+// from memory once for the whole group. The CTA streams its positions in 64-key tiles; each of the 4 warps
+// takes 16 keys of a tile: S = Q Kᵀ (2 mma n-blocks per k-step), online softmax per warp in registers, P V on
+// tensor cores; the warps' partial states are merged in shared memory at the end and the CTA writes one
+// unnormalized partial (output row, max, sum) per head to FP32 scratch, in the layout decode_attention_reduce
+// (decode_attention.cu) merges.
+// Head dims: class DC in {32, 64, 128} serves D <= DC with D % 8 == 0.
+// Memory access: K and V rows gathered through the block table with 16-byte cp.async (load_kv_rows: a row of D
+// elements is D/8 consecutive chunks), double-buffered 64-key stages so the next tile streams in while one computes; keys
+// past the split's end are zero-filled, never read; q once; partials (D + 2 floats per head) written once.
+#include "attention_mma.cuh"
+
+namespace llmc_decode_mma {
+using namespace llmc;
+using namespace llmc_mma;
+
+constexpr int kWarps = 4;
+constexpr int kThreads = 32 * kWarps;
+constexpr int kKeys = 16 * kWarps;
+
+template <int DC>
+struct Smem {
+  static constexpr int kStride = DC + 8;
+  static constexpr int kQ = 16 * kStride;
+  static constexpr int kKv = kKeys * kStride;
+  static constexpr int kElems = kQ + 4 * kKv;  // q, then K[2], V[2]; the merge reuses the K/V area
+};
+
+template <typename T, int DC>
+__device__ void decode_attention_mma(const T* __restrict__ q, const T* __restrict__ k_cache,
+                                     const T* __restrict__ v_cache, float* __restrict__ part_o,
+                                     float* __restrict__ part_ml, const int2* __restrict__ decodes,
+                                     const int* __restrict__ positions, const int* __restrict__ block_tables,
+                                     int table_stride, int num_heads, int num_kv_heads, int head_dim, int block_size,
+                                     int chunk, float scale_log2) {
+  constexpr int S = Smem<DC>::kStride;
+  constexpr int NB = DC / 8;
+  constexpr int KS = DC / 16;
+  extern __shared__ __align__(16) unsigned char smem_raw[];
+  T* qs = reinterpret_cast<T*>(smem_raw);
+  T* kst = qs + Smem<DC>::kQ;
+  T* vst = kst + 2 * Smem<DC>::kKv;
+  float* wo = reinterpret_cast<float*>(kst);  // after the loop: [kWarps][16][DC] partial outputs
+  __shared__ float wm[kWarps][16], wl[kWarps][16];
+
+  const int D = head_dim;
+  const int G = num_heads / num_kv_heads;
+  const int2 dec = decodes[blockIdx.x];  // x = token, y = sequence
+  const int kvh = blockIdx.y, split = blockIdx.z, num_splits = gridDim.z;
+  const int ctx = positions[dec.x] + 1;
+  const int start = split * chunk, end = min(ctx, start + chunk);
+  const size_t part0 = ((size_t)blockIdx.x * num_heads + (size_t)kvh * G) * num_splits + split;
+  if (start >= end) {  // an empty split (shorter context than the plan): max -inf, the reduce skips it
+    for (int gq = threadIdx.x; gq < G; gq += kThreads) {
+      part_ml[(part0 + (size_t)gq * num_splits) * 2] = -INFINITY;
+      part_ml[(part0 + (size_t)gq * num_splits) * 2 + 1] = 0.f;
+    }
+    return;
+  }
+  const int q_dim = num_heads * D;
+  const int* table = block_tables + (size_t)dec.y * table_stride;
+  {
+    constexpr int CPR = DC / 8;
+    const int ch = D / 8;
+    for (int idx = threadIdx.x; idx < 16 * CPR; idx += kThreads) {
+      const int r = idx / CPR, c = idx % CPR;
+      T* dst = qs + r * S + c * 8;
+      if (r < G && c < ch)
+        cp_async16(dst, q + (size_t)dec.x * q_dim + ((size_t)kvh * G + r) * D + c * 8, true);
+      else
+        zero16(dst);
+    }
+  }
+  const int n_tiles = (end - start + kKeys - 1) / kKeys;
+  load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D);
+  cp_async_commit();
+
+  const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
+  const int g = lane >> 2, t4 = lane & 3;
+  float o[NB][4];
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.f;
+  float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
+  uint32_t qf[KS][4];
+
+  for (int it = 0; it < n_tiles; ++it) {
+    const int stage = it & 1;
+    if (it + 1 < n_tiles) {
+      load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * Smem<DC>::kKv, vst + (stage ^ 1) * Smem<DC>::kKv,
+                                           k_cache, v_cache, table, start + (it + 1) * kKeys, end, block_size,
+                                           num_kv_heads, kvh, D);
+      cp_async_commit();
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
+    __syncthreads();
+    if (it == 0) {
+#pragma unroll
+      for (int kk = 0; kk < KS; ++kk) ldmatrix_x4(qf[kk], qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
+    }
+    const T* ks = kst + stage * Smem<DC>::kKv + warp * 16 * S;  // this warp's 16 keys
+    const T* vs = vst + stage * Smem<DC>::kKv + warp * 16 * S;
+    float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+    for (int kk = 0; kk < KS; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816<T>(s[0], qf[kk], b[0], b[1]);
+      mma16816<T>(s[1], qf[kk], b[2], b[3]);
+    }
+    const int kbase = start + it * kKeys + warp * 16;
+    float mx0 = -INFINITY, mx1 = -INFINITY;
+#pragma unroll
+    for (int nb = 0; nb < 2; ++nb) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {
+        const int key = kbase + nb * 8 + 2 * t4 + (e & 1);
+        if (key >= end) s[nb][e] = -INFINITY;
+      }
+      mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
+      mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
+    }
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
+    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
+    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
+    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
+    // raw-score max (the scale is positive); the warps' max below is in log2 units: m * scale
+    const float base0 = safe_max(mn0) * scale_log2, base1 = safe_max(mn1) * scale_log2;
+    const float alpha0 = fast_exp2(m0 * scale_log2 - base0), alpha1 = fast_exp2(m1 * scale_log2 - base1);
+    m0 = mn0;
+    m1 = mn1;
+    float sum0 = 0.f, sum1 = 0.f;
+#pragma unroll
+    for (int nb = 0; nb < 2; ++nb) {
+      s[nb][0] = fast_exp2(fmaf(s[nb][0], scale_log2, -base0));
+      s[nb][1] = fast_exp2(fmaf(s[nb][1], scale_log2, -base0));
+      s[nb][2] = fast_exp2(fmaf(s[nb][2], scale_log2, -base1));
+      s[nb][3] = fast_exp2(fmaf(s[nb][3], scale_log2, -base1));
+      sum0 += s[nb][0] + s[nb][1];
+      sum1 += s[nb][2] + s[nb][3];
+    }
+    l0 = l0 * alpha0 + sum0;
+    l1 = l1 * alpha1 + sum1;
+#pragma unroll
+    for (int nb = 0; nb < NB; ++nb) {
+      o[nb][0] *= alpha0;
+      o[nb][1] *= alpha0;
+      o[nb][2] *= alpha1;
+      o[nb][3] *= alpha1;
+    }
+    uint32_t a[4];
+    a[0] = pack2<T>(s[0][0], s[0][1]);
+    a[1] = pack2<T>(s[0][2], s[0][3]);
+    a[2] = pack2<T>(s[1][0], s[1][1]);
+    a[3] = pack2<T>(s[1][2], s[1][3]);
+#pragma unroll
+    for (int np = 0; np < DC / 16; ++np) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, vs + ((lane & 7) + ((lane >> 3) & 1) * 8) * S + np * 16 + (lane >> 4) * 8);
+      mma16816<T>(o[2 * np], a, b[0], b[1]);
+      mma16816<T>(o[2 * np + 1], a, b[2], b[3]);
+    }
+    __syncthreads();
+  }
+
+  // merge the 4 warps: each writes (max, sum, unnormalized O) of its rows; the K/V stages are free now
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  if (t4 == 0) {  // maxima in log2 units (scaled), as the reduce expects; -inf stays -inf
+    wm[warp][g] = m0 * scale_log2;
+    wl[warp][g] = l0;
+    wm[warp][g + 8] = m1 * scale_log2;
+    wl[warp][g + 8] = l1;
+  }
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb) {
+    const int d = nb * 8 + 2 * t4;
+    float* w0 = wo + ((size_t)warp * 16 + g) * DC + d;
+    float* w1 = wo + ((size_t)warp * 16 + g + 8) * DC + d;
+    w0[0] = o[nb][0];
+    w0[1] = o[nb][1];
+    w1[0] = o[nb][2];
+    w1[1] = o[nb][3];
+  }
+  __syncthreads();
+  for (int idx = threadIdx.x; idx < G * D; idx += kThreads) {
+    const int r = idx / D, d = idx % D;
+    float M = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][r]);
+    float O = 0.f, L = 0.f;
+    if (M != -INFINITY) {
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) {
+        const float mw = wm[w][r];
+        if (mw != -INFINITY) {
+          const float f = exp2f(mw - M);
+          O += wo[((size_t)w * 16 + r) * DC + d] * f;
+          L += wl[w][r] * f;
+        }
+      }
+    }
+    const size_t part = part0 + (size_t)r * num_splits;
+    part_o[part * D + d] = O;
+    if (d == 0) {
+      part_ml[part * 2] = M;
+      part_ml[part * 2 + 1] = L;
+    }
+  }
+}
+}  // namespace llmc_decode_mma
+
+// Entry points per dtype and head-dim class: decode_attention_mma_{f16,bf16}_d{32,64,128}.
+#define LLMC_DECODE_MMA_ONE(S, T, DC)                                                                          \
+  extern "C" __global__ void __launch_bounds__(llmc_decode_mma::kThreads) decode_attention_mma_##S##_d##DC(   \
+      const T* q, const T* k_cache, const T* v_cache, float* part_o, float* part_ml, const int2* decodes,       \
+      const int* positions, const int* block_tables, int table_stride, int num_heads, int num_kv_heads,         \
+      int head_dim, int block_size, int chunk, float scale_log2) {                                               \
+    llmc_decode_mma::decode_attention_mma<T, DC>(q, k_cache, v_cache, part_o, part_ml, decodes, positions,      \
+                                                 block_tables, table_stride, num_heads, num_kv_heads, head_dim, \
+                                                 block_size, chunk, scale_log2);                                 \
+  }
+#define LLMC_DECODE_MMA(S, T)     \
+  LLMC_DECODE_MMA_ONE(S, T, 32)   \
+  LLMC_DECODE_MMA_ONE(S, T, 64)   \
+  LLMC_DECODE_MMA_ONE(S, T, 128)
+LLMC_FOR_DTYPES(LLMC_DECODE_MMA)
