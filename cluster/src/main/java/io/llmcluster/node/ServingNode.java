@@ -24,7 +24,6 @@ import org.apache.pekko.actor.typed.ActorRef;
 import org.apache.pekko.actor.typed.ActorSystem;
 import org.apache.pekko.actor.typed.javadsl.AskPattern;
 import org.apache.pekko.cluster.typed.Cluster;
-import org.apache.pekko.cluster.typed.Join;
 import org.apache.pekko.http.javadsl.ServerBinding;
 
 /**
@@ -52,13 +51,11 @@ public final class ServingNode implements AutoCloseable {
      */
     public static ServingNode start(NodeSettings settings, ServedModel model, EngineFactory factory, Config config) {
         ClusterSettings cluster = settings.cluster();
+        ClusterJoin.Method join = ClusterJoin.method(config, cluster);
         ActorSystem<Node.Command> system = ActorSystem.create(Node.create(settings, factory), "llmc",
                 systemConfig(settings, config));
         try {
-            if (cluster.seedNodes().isEmpty()) { // alone: form a cluster of one
-                Cluster c = Cluster.get(system);
-                c.manager().tell(Join.create(c.selfMember().address()));
-            }
+            ClusterJoin.start(system, join, cluster);
             Node.Parts parts = AskPattern.<Node.Command, Node.Parts>ask(system, Node.GetParts::new, ASK,
                     system.scheduler()).toCompletableFuture().get(ASK.toSeconds(), TimeUnit.SECONDS);
             ServerBinding binding = null;
