@@ -22,7 +22,7 @@ kv_cache=48MiB
 # The gateway's pre-materialized response stream gives up when routing + queueing take longer than Pekko's
 # stream subscription timeout (5 s; the request then ends with a "timeout" error event): raised here until the
 # gateway no longer depends on it.
-node_opts=(-D pekko.stream.materializer.subscription-timeout.timeout=10m)
+node_opts=()
 while [[ $# -gt 0 ]]; do
   case $1 in
     --model) model=$2; shift 2 ;;
