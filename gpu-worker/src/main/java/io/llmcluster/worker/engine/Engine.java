@@ -48,6 +48,8 @@ public final class Engine implements AutoCloseable {
     private final Long2ObjectHashMap<SequenceState> sequences = new Long2ObjectHashMap<>();
     private final AtomicLong nextId = new AtomicLong(1);
     private final Thread thread;
+    /** How long close() waits for the step in progress (a long prefill on a slow CPU takes seconds). */
+    private static final long CLOSE_TIMEOUT_NS = 60_000_000_000L;
     private final StepMeter meter = new StepMeter();
     private final List<KvEvent> eventBuffer = new ArrayList<>();
     private final Consumer<List<KvEvent>> kvEventSink;
@@ -183,6 +185,14 @@ public final class Engine implements AutoCloseable {
     }
 
     private void loop() {
+        try {
+            runSteps();
+        } finally {
+            abortInFlight();
+        }
+    }
+
+    private void runSteps() {
         while (running) {
             for (Runnable c; (c = commands.poll()) != null; ) {
                 c.run();
@@ -286,19 +296,51 @@ public final class Engine implements AutoCloseable {
                 meter.decodeTokensPerSecond(), meter.prefillTokens(), meter.decodeTokens());
     }
 
-    /** Stops the loop; requests still in flight end with ABORT. */
+    /**
+     * On the engine thread as it stops: commands still queued run (so a request submitted just before close is
+     * known), then every request in flight ends with ABORT. Only the engine thread touches the sequences, so a
+     * close that races with a step cannot corrupt them.
+     */
+    private void abortInFlight() {
+        for (Runnable c; (c = commands.poll()) != null; ) {
+            try {
+                c.run();
+            } catch (RuntimeException e) {
+                System.err.println("[engine] command failed while stopping: " + e);
+            }
+        }
+        for (SequenceState s : sequences.values()) {
+            scheduler.finish(s.request.id(), FinishReason.ABORT);
+            s.emitEnd(FinishReason.ABORT);
+        }
+        sequences.clear();
+        publishStats();
+    }
+
+    /**
+     * Stops the loop after the step in progress; requests still in flight end with ABORT. Waits for the engine
+     * thread (the caller usually closes the backend next, which must not happen under a running step); an
+     * interrupt does not cut the wait short, it is re-asserted after.
+     */
     @Override
     public void close() {
         running = false;
         LockSupport.unpark(thread);
-        try {
-            thread.join(10_000);
-        } catch (InterruptedException e) {
+        boolean interrupted = false;
+        long deadline = System.nanoTime() + CLOSE_TIMEOUT_NS;
+        while (thread.isAlive() && System.nanoTime() < deadline) {
+            try {
+                thread.join(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (thread.isAlive()) {
+            System.err.println("[engine] the engine thread did not stop within " + CLOSE_TIMEOUT_NS / 1_000_000_000
+                    + " s (a step is stuck); its requests end when it does");
+        }
+        if (interrupted) {
             Thread.currentThread().interrupt();
         }
-        for (SequenceState s : sequences.values()) {
-            s.emitEnd(FinishReason.ABORT);
-        }
-        sequences.clear();
     }
 }

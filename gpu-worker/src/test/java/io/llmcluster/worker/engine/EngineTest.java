@@ -177,6 +177,31 @@ class EngineTest {
     }
 
     @Test
+    void closeShouldAbortEveryRequestInFlightAndQueuedAndFreeTheirBlocks() throws Exception {
+        start(8L << 20, EngineConfig.defaults());
+        SamplingParams long200 = SamplingParams.builder().temperature(0).maxTokens(200).ignoreEos(true).build();
+        List<Completion> running = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            Completion c = new Completion();
+            engine.submit(new int[] {1 + i, 2, 3, 4, 5, 6, 7, 8, 9}, long200, c);
+            running.add(c);
+        }
+        while (running.getFirst().chunks.size() < 2) {
+            Thread.sleep(1);
+        }
+        Completion lastMoment = new Completion(); // queued as a command, maybe not yet seen by the engine thread
+        engine.submit(new int[] {9, 8, 7}, long200, lastMoment);
+        engine.close();
+        for (Completion c : running) {
+            assertEquals(FinishReason.ABORT, c.await().finishReason());
+        }
+        assertEquals(FinishReason.ABORT, lastMoment.await().finishReason());
+        assertEquals(0, engine.stats().usedBlocks(), "blocks still held after close");
+        assertEquals(0, engine.stats().running());
+        engine.close(); // a second close is harmless
+    }
+
+    @Test
     void shouldEndAtAStopStringWithoutEmittingIt() throws Exception {
         start(8L << 20, EngineConfig.defaults());
         ReferenceRecord.Prompt p = ReferenceRecord.load("tiny-llama").prompts().get(1);
