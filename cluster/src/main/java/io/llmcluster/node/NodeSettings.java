@@ -76,7 +76,7 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
     }
 
     public NodeSettings withEngine(EngineConfig e) {
-        return new NodeSettings(model, http, worker, e, cpu, cluster);
+        return new NodeSettings(model, http, worker, e, cpu, cluster, gateway, batcher);
     }
 
     public NodeSettings withWorker(WorkerSettings w) {
