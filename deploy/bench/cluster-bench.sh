@@ -19,9 +19,7 @@ source bin/java-env.sh
 
 model=$root/bench-models/llama-41m-random systems=8 system_words=600 users=4 requests=80 max_tokens=4 workers=3
 kv_cache=48MiB
-# The gateway's pre-materialized response stream gives up when routing + queueing take longer than Pekko's
-# stream subscription timeout (5 s; the request then ends with a "timeout" error event): raised here until the
-# gateway no longer depends on it.
+# Settings passed to every node with -D key=value.
 node_opts=()
 while [[ $# -gt 0 ]]; do
   case $1 in
