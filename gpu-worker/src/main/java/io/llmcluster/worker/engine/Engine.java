@@ -192,11 +192,15 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    private void drainCommands() {
+        for (Runnable c; (c = commands.poll()) != null; ) {
+            c.run();
+        }
+    }
+
     private void runSteps() {
         while (running) {
-            for (Runnable c; (c = commands.poll()) != null; ) {
-                c.run();
-            }
+            drainCommands();
             StepPlan plan = scheduler.schedule();
             if (plan.isEmpty()) {
                 publishStats();
@@ -302,9 +306,10 @@ public final class Engine implements AutoCloseable {
      * close that races with a step cannot corrupt them.
      */
     private void abortInFlight() {
-        for (Runnable c; (c = commands.poll()) != null; ) {
+        for (boolean drained = false; !drained; ) { // a failed command is already polled: go on with the next
             try {
-                c.run();
+                drainCommands();
+                drained = true;
             } catch (RuntimeException e) {
                 System.err.println("[engine] command failed while stopping: " + e);
             }
