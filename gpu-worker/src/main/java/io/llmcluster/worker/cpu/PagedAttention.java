@@ -58,11 +58,10 @@ public final class PagedAttention {
         long rowStride = (long) numKvHeads * headDim;
         long headInRow = (long) kvHead * headDim;
         for (int g = 0; g < groupSize; g += 4) {
-            int last = groupSize - 1;
             int ga = g;
-            int gb = Math.min(g + 1, last);
-            int gc = Math.min(g + 2, last);
-            int gd = Math.min(g + 3, last);
+            int gb = quadHead(g, 1, groupSize);
+            int gc = quadHead(g, 2, groupSize);
+            int gd = quadHead(g, 3, groupSize);
             long qa = (q0 + (long) ga * headDim) * Float.BYTES;
             long qb = (q0 + (long) gb * headDim) * Float.BYTES;
             long qc = (q0 + (long) gc * headDim) * Float.BYTES;
@@ -79,26 +78,28 @@ public final class PagedAttention {
         for (int g = 0; g < groupSize; g++) {
             softmaxInPlace(scoresScratch, g * contextLen, contextLen);
         }
+        int vectorDims = F.loopBound(headDim);
         for (int g = 0; g < groupSize; g += 4) {
-            int last = groupSize - 1;
             int ga = g;
-            int gb = Math.min(g + 1, last);
-            int gc = Math.min(g + 2, last);
-            int gd = Math.min(g + 3, last);
-            for (int d = 0; d < headDim; d += FL) {
-                if (d + FL <= headDim) {
-                    weightedSum4(scoresScratch, ga * contextLen, gb * contextLen, gc * contextLen, gd * contextLen,
-                            contextLen, vCache, headInRow + d, rowStride, blockTable, blockSize, out,
-                            (o0 + (long) ga * headDim + d) * Float.BYTES, (o0 + (long) gb * headDim + d) * Float.BYTES,
-                            (o0 + (long) gc * headDim + d) * Float.BYTES, (o0 + (long) gd * headDim + d) * Float.BYTES);
-                } else {
-                    for (int gg = g; gg <= gd; gg++) { // a head size that is not a multiple of the vector
-                        weightedSumTail(scoresScratch, gg * contextLen, contextLen, vCache, headInRow, rowStride,
-                                blockTable, blockSize, d, headDim, out, o0 + (long) gg * headDim);
-                    }
-                }
+            int gb = quadHead(g, 1, groupSize);
+            int gc = quadHead(g, 2, groupSize);
+            int gd = quadHead(g, 3, groupSize);
+            for (int d = 0; d < vectorDims; d += FL) {
+                weightedSum4(scoresScratch, ga * contextLen, gb * contextLen, gc * contextLen, gd * contextLen,
+                        contextLen, vCache, headInRow + d, rowStride, blockTable, blockSize, out,
+                        (o0 + (long) ga * headDim + d) * Float.BYTES, (o0 + (long) gb * headDim + d) * Float.BYTES,
+                        (o0 + (long) gc * headDim + d) * Float.BYTES, (o0 + (long) gd * headDim + d) * Float.BYTES);
+            }
+            for (int gg = g; gg <= gd; gg++) { // the dims past the last whole vector, if any
+                weightedSumTail(scoresScratch, gg * contextLen, contextLen, vCache, headInRow, rowStride,
+                        blockTable, blockSize, vectorDims, headDim, out, o0 + (long) gg * headDim);
             }
         }
+    }
+
+    /** Head {@code k} (0..3) of the quad starting at head g; past the group's end, its last head again. */
+    private static int quadHead(int g, int k, int groupSize) {
+        return Math.min(g + k, groupSize - 1);
     }
 
     /** Scaled dot products of four query heads (byte offsets qa..qd in q) with one K row (byte offset k). */
