@@ -16,6 +16,9 @@ import jcuda.driver.CUfunction_attribute;
  * other shapes fall back to the CUDA-core kernels of {@link CudaKernels} (head dims up to 256). Both prefill
  * kernels take the same tile list; only the tokens per tile differ, so {@link StepInputs} is built with
  * {@link #prefillTokensPerTile}. Both decode kernels write the same split partials, merged by one reduce.
+ * On compute capability 9.0 prefill at head dim 128 runs the Hopper kernel (prefill_attention_wgmma.cu: wgmma,
+ * a producer warpgroup gathering K/V through the block table into an mbarrier pipeline, FlashAttention-3 style) on
+ * the same tile list; {@link #setPrefillVariant} picks any variant for benchmarks and tests.
  */
 public final class AttentionKernels {
     /** Largest head dimension of the tensor-core kernels (register tiles of 128 columns). */
@@ -33,8 +36,18 @@ public final class AttentionKernels {
      * shape, v0 0.244 ms (docs/benchmarks.md); v2 is used: as fast within 3%, no register spills.
      */
     static final int[][] PREFILL_VARIANTS = {{8, 64}, {4, 64}, {4, 32}, {8, 64}};
-    /** The variant used unless a benchmark or test picks another. */
+    /** The variant used unless a benchmark or test picks another (on Hopper: {@link #HOPPER_PREFILL_VARIANT}). */
     static final int DEFAULT_PREFILL_VARIANT = 2;
+    /**
+     * The Hopper kernel's variants (prefill_attention_wgmma.cu, suffix _wN; variant number {@code PREFILL_VARIANTS.length
+     * + N}): {K/V pipeline stages, ping-pong between the two consumer warpgroups (1) or not (0)}. Head dim 128 only,
+     * compute capability 9.0 only (wgmma is sm_90a); other shapes and GPUs use {@link #DEFAULT_PREFILL_VARIANT}.
+     */
+    static final int[][] WGMMA_VARIANTS = {{3, 1}, {3, 0}, {2, 1}};
+    /** The variant used on compute capability 9.0 for head dim 128. */
+    static final int HOPPER_PREFILL_VARIANT = PREFILL_VARIANTS.length;
+    /** Threads of the Hopper kernel: a producer warpgroup and two consumer warpgroups. */
+    private static final int WGMMA_THREADS = 384;
     private static final int[] CLASSES = {32, 64, 128};
 
     private final CudaContext ctx;
@@ -43,9 +56,11 @@ public final class AttentionKernels {
     private final KernelCall[][] prefill = new KernelCall[PREFILL_VARIANTS.length][CLASSES.length];
     private final KernelCall[] decode = new KernelCall[CLASSES.length];
     private final KernelCall reduce;
+    /** The Hopper prefill kernel's variants, or null off compute capability 9.0. */
+    private final KernelCall[] wgmma;
     /** CTAs of the tensor-core decode kernel resident on the whole GPU at once, per head-dim class. */
     private final int[] decodeSlots = new int[CLASSES.length];
-    private int prefillVariant = DEFAULT_PREFILL_VARIANT;
+    private int prefillVariant;
 
     public AttentionKernels(CudaContext ctx, CudaKernels fallback) {
         this.ctx = ctx;
@@ -69,12 +84,38 @@ public final class AttentionKernels {
             decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
+        wgmma = hopper(device) ? new KernelCall[WGMMA_VARIANTS.length] : null;
+        for (int w = 0; wgmma != null && w < wgmma.length; w++) {
+            wgmma[w] = withSharedMemory(ctx, "prefill_attention_wgmma" + s + "_d128_w" + w, "pppppppiiiiif", wgmmaSharedBytes(w));
+        }
+        prefillVariant = wgmma != null ? HOPPER_PREFILL_VARIANT : DEFAULT_PREFILL_VARIANT;
+    }
+
+    /** Compute capability 9.0 exactly: the fatbin's wgmma code is sm_90a SASS, which no other GPU runs. */
+    private static boolean hopper(CUdevice device) {
+        int[] major = new int[1];
+        int[] minor = new int[1];
+        Cuda.check(cuDeviceGetAttribute(major, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, device),
+                "cuDeviceGetAttribute(compute capability major)");
+        Cuda.check(cuDeviceGetAttribute(minor, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, device),
+                "cuDeviceGetAttribute(compute capability minor)");
+        return major[0] == 9 && minor[0] == 0;
+    }
+
+    /** Prefill variants this GPU has: the mma.sync ones, then (compute capability 9.0) the wgmma ones. */
+    int prefillVariantCount() {
+        return PREFILL_VARIANTS.length + (wgmma != null ? WGMMA_VARIANTS.length : 0);
+    }
+
+    /** Whether variant {@code v} runs the wgmma kernel for this head dimension (otherwise it falls back). */
+    boolean wgmmaServes(int v, int headDim) {
+        return v >= PREFILL_VARIANTS.length && wgmma != null && headDim == MMA_MAX_HEAD_DIM;
     }
 
     /** Picks the prefill kernel's variant (benchmarks and tests; see {@link #PREFILL_VARIANTS}). */
     void setPrefillVariant(int v) {
-        if (v < 0 || v >= PREFILL_VARIANTS.length) {
-            throw new IllegalArgumentException("prefill variant " + v + " of " + PREFILL_VARIANTS.length);
+        if (v < 0 || v >= prefillVariantCount()) {
+            throw new IllegalArgumentException("prefill variant " + v + " of " + prefillVariantCount());
         }
         prefillVariant = v;
     }
@@ -87,6 +128,13 @@ public final class AttentionKernels {
     int prefillCtasPerSm(int v, int headDim) {
         int c = headDimClass(headDim);
         int[] perSm = new int[1];
+        if (wgmmaServes(v, headDim)) {
+            int w = v - PREFILL_VARIANTS.length;
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, wgmma[w].function(), WGMMA_THREADS, wgmmaSharedBytes(w)),
+                    "cuOccupancyMaxActiveBlocksPerMultiprocessor(prefill wgmma w" + w + ")");
+            return perSm[0];
+        }
+        v = v < PREFILL_VARIANTS.length ? v : DEFAULT_PREFILL_VARIANT;
         Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, prefill[v][c].function(), 32 * PREFILL_VARIANTS[v][0],
                 prefillSharedBytes(v, CLASSES[c])), "cuOccupancyMaxActiveBlocksPerMultiprocessor(prefill v" + v + ")");
         return perSm[0];
@@ -125,6 +173,15 @@ public final class AttentionKernels {
     /** q tile (128 rows) plus two stages of K and V (the variant's keys per tile each), 16-bit elements. */
     static int prefillSharedBytes(int variant, int headDimClass) {
         return (MMA_PREFILL_ROWS + 4 * PREFILL_VARIANTS[variant][1]) * stride(headDimClass) * 2;
+    }
+
+    /**
+     * prefill_attention_wgmma.cu's shared_bytes: 1024 bytes of alignment slack, the q tile and each stage's K and V
+     * (128 x 128 16-bit elements each), and two mbarriers per stage.
+     */
+    static int wgmmaSharedBytes(int w) {
+        int stages = WGMMA_VARIANTS[w][0];
+        return 1024 + 128 * 128 * 2 * (1 + 2 * stages) + 16 * stages;
     }
 
     /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
@@ -192,6 +249,15 @@ public final class AttentionKernels {
         int headsPerCta = Math.min(group, MMA_PREFILL_ROWS);
         int chunks = (group + headsPerCta - 1) / headsPerCta;
         int v = prefillVariant;
+        if (wgmmaServes(v, headDim)) {
+            int w = v - PREFILL_VARIANTS.length;
+            wgmma[w].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
+                    .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, blockSize).i(11, headsPerCta)
+                    .f(12, CudaKernels.scaleLog2(headDim))
+                    .launch(ctx, numTiles * numKvHeads * chunks, 1, 1, WGMMA_THREADS, wgmmaSharedBytes(w));
+            return;
+        }
+        v = v < PREFILL_VARIANTS.length ? v : DEFAULT_PREFILL_VARIANT;
         prefill[v][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
                 .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, headDim).i(11, blockSize).i(12, headsPerCta)
                 .f(13, CudaKernels.scaleLog2(headDim))

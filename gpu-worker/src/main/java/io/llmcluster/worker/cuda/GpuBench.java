@@ -249,7 +249,7 @@ public final class GpuBench {
         be.run(prefillBatch());
         AttentionKernels attention = be.attention();
         int chosen = attention.prefillVariant();
-        for (int v = 0; v < AttentionKernels.PREFILL_VARIANTS.length; v++) { // the tensor-core kernel's variants
+        for (int v = 0; v < attention.prefillVariantCount(); v++) { // the tensor-core kernels' variants (v4+: Hopper wgmma)
             attention.setPrefillVariant(v);
             kv("attn_prefill_2048_v" + v + "_ms", timeQueued(be::repeatPrefillAttention, 20));
             kv("attn_prefill_v" + v + "_ctas_per_sm", attention.prefillCtasPerSm(v, c.headDim()));

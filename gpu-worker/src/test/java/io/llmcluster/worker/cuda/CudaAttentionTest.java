@@ -21,7 +21,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * on random data: GQA groups 1 to 16 (3: rows that do not fill a tile), head dims 16 to 128 (16, 48, 96: columns
  * past the head dim), variable-length batches with cached prefixes through shuffled block tables with holes,
  * partial blocks (block sizes 16 and 7), causal tiles that straddle the diagonal, decode contexts around the
- * 64-key tile edges and split chunks that are not multiples of it, splits past the context (empty). Unused KV slots
+ * 64-key tile edges and split chunks that are not multiples of it, splits past the context (empty); on compute
+ * capability 9.0 also every variant of the Hopper (wgmma) prefill kernel at head dim 128, with contexts of up to 6
+ * of its 128-key tiles (its 2- and 3-stage K/V rings wrap) and block sizes 16, 7 and 32. Unused KV slots
  * and every output are NaN-poisoned, so a kernel that reads past a sequence or skips a row fails.
  */
 @RequiresCuda
@@ -109,7 +111,9 @@ class CudaAttentionTest {
     @EnumSource(CudaDtype.class)
     void shouldMatchTheCpuAttentionInTheTensorCorePrefillKernel(CudaDtype dt) {
         // (cached prefix, new tokens) per sequence: one token, odd lengths, prefix hits, many tiles, a long prefix
-        int[][][] layouts = {{{0, 0, 37, 0, 5, 200}, {1, 19, 9, 70, 33, 130}, {16}}, {{0, 11, 3}, {65, 40, 1}, {7}}};
+        // the third: more 128-key tiles (up to 6) than the Hopper kernel's pipeline stages, so its ring wraps
+        int[][][] layouts = {{{0, 0, 37, 0, 5, 200}, {1, 19, 9, 70, 33, 130}, {16}}, {{0, 11, 3}, {65, 40, 1}, {7}},
+            {{700, 0, 129}, {60, 300, 2}, {32}}};
         for (int[] shape : SHAPES) {
             for (int[][] layout : layouts) {
                 prefillCase(dt, shape, layout, true);
@@ -141,12 +145,16 @@ class CudaAttentionTest {
             int[] tiles = tiles(lay, perTile);
             float[] expected = cpuAttention(d, lay, q, kc, vc, nh, nkv, hd);
             AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt));
-            for (int v = 0; v < (tensorCores ? AttentionKernels.PREFILL_VARIANTS.length : 1); v++) {
+            for (int v = 0; v < (tensorCores ? att.prefillVariantCount() : 1); v++) {
+                if (v >= AttentionKernels.PREFILL_VARIANTS.length && !att.wgmmaServes(v, hd)) {
+                    continue; // the Hopper kernel's variants serve head dim 128 only (the others fall back to v2)
+                }
                 att.setPrefillVariant(v);
                 long out = d.poisoned(2L * n * qDim + 64);
                 att.prefill(qA, kCache, vCache, out, d.ints(tiles), tiles.length / 4, d.ints(lay.positions()),
                         d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), tensorCores);
-                String what = (tensorCores ? "mma prefill v" + v + " " : "fallback prefill ") + Arrays.toString(shape)
+                String what = (!tensorCores ? "fallback prefill " : att.wgmmaServes(v, hd) ? "wgmma prefill v" + v + " "
+                        : "mma prefill v" + v + " ") + Arrays.toString(shape)
                         + " bs " + lay.blockSize();
                 assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
                 for (float x : d.readHalfs(out + 2L * n * qDim, 32)) {

@@ -1,0 +1,320 @@
+// FlashAttention-3-style prefill attention for Hopper (sm_90a), head dim 128: the same work split, tile list,
+// paged K/V and causal rules as prefill_attention_mma.cu (a CTA = 128 (token, query head) rows of one kv head's
+// group, tiles longest first), with the matrix work on warpgroup MMA.
+// Warp specialization, 384 threads: warpgroup 0 is the producer (setmaxnreg down to 56 registers), gathering each
+// 128-key K/V tile through the block table with 16-byte cp.async straight into 128-byte-swizzled shared tiles
+// (keys past the sequence zero-filled) of a STAGES-deep ring; every producer thread's copies complete on the
+// stage's "full" mbarrier (cp.async.mbarrier.arrive.noinc), so no thread waits for its own copies. Warpgroups 1
+// and 2 are consumers, 64 rows each, walking the K/V tiles in 64-key score tiles ("subs"): S = Q Kᵀ by wgmma
+// m64n64k16 (Q and K from shared memory), causal mask, online softmax in registers, P packed to 16 bits in
+// registers and O += P V by wgmma m64n128k16 (V from shared memory, N-major). Intra-warpgroup overlap: S of sub
+// j+1 and P V of sub j are issued together, and the softmax of sub j+1 runs while P V of sub j is still on the
+// tensor cores. After P V of a K/V tile's last sub completes, one lane per consumer warp arrives on the stage's
+// "empty" mbarrier, which the producer waits on before refilling it.
+// Why 64-key subs: ptxas 13.0 kept the consumers at the launch cap (65536 / 384 = 168 registers) although they
+// raise their limit with setmaxnreg (no C7508 warning, but 128-key S tiles spilled and serialized the wgmma,
+// C7512); S (32) + O (64) + P (16) registers of a 64-key sub fit 168 without spills.
+// PINGPONG: the two consumer warpgroups take turns issuing their MMAs (two named barriers), so one's softmax
+// overlaps the other's matrix work.
+// Block sizes: any (the gather walks the block table row by row, like attention_mma.cuh's load_kv_rows).
+// Memory access: q rows once (cp.async, 16 B, by the consumers); K and V tiles of 128 rows x 256 bytes through the
+// block table, 16 B per cp.async, coalesced per row; output written once, 4 bytes per lane per 8 columns.
+#include "attention_wgmma.cuh"
+
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+namespace llmc_prefill_wgmma {
+using namespace llmc_mma;
+using namespace llmc_wgmma;
+
+constexpr int kRows = 128;                   // (token, head) rows per CTA: prefill_attention_mma.cu's tile list
+constexpr int kKeys = 128;                   // keys per K/V tile (one pipeline stage)
+constexpr int kSub = 64;                     // keys per score tile: S, O and P fit the consumers' 168 registers
+constexpr int kTileBytes = 128 * 128 * 2;    // a 128-row x 128-column 16-bit tile (Q, or K or V of one stage)
+constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 56 * 128 + 224 * 256 <= 64K registers
+constexpr int kPingBarrier = 3;              // named barriers 3, 4: consumer warpgroup 0's and 1's turn to issue
+
+// 1024 bytes of alignment slack, the q tile, K and V per stage, two mbarriers per stage (AttentionKernels mirrors it)
+constexpr int shared_bytes(int stages) { return 1024 + kTileBytes * (1 + 2 * stages) + 16 * stages; }
+static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 limit of 227 KiB per block");
+
+// Producer: K and V of tile `it` into stage it % STAGES, rows of 128 keys x 16 chunks; this thread copies chunk
+// (tid % 16) of rows tid / 16 + 8 i, so every row it writes has the same swizzle phase (row % 8 = tid / 16).
+template <typename T, int STAGES>
+__device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint64_t* empty, const T* __restrict__ k_cache,
+                                        const T* __restrict__ v_cache, const int* __restrict__ table, int kv_len,
+                                        int n_tiles, int block_size, int num_kv_heads, int kvh) {
+  const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4;
+  const uint32_t dst0 = (uint32_t)((c >> 3) * kKeys * 128 + j0 * 128 + (((c & 7) ^ j0) << 4));
+  for (int it = 0; it < n_tiles; ++it) {
+    const int s = it % STAGES;
+    if (it >= STAGES) mbar_wait(empty + s, (it / STAGES - 1) & 1);
+    unsigned char* ks = kv + s * 2 * kTileBytes + dst0;
+    unsigned char* vs = ks + kTileBytes;
+    const int p0 = it * kKeys + j0;
+    int blk = p0 / block_size, inb = p0 - blk * block_size;
+#pragma unroll
+    for (int i = 0; i < kKeys / 8; ++i) {
+      const bool valid = p0 + 8 * i < kv_len;
+      const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * 128 + c * 8 : 0;
+      cp_async16(ks + i * 1024, k_cache + off, valid);
+      cp_async16(vs + i * 1024, v_cache + off, valid);
+      inb += 8;
+      while (inb >= block_size) {
+        inb -= block_size;
+        ++blk;
+      }
+    }
+    mbar_arrive_cp_async(full + s);
+  }
+  cp_async_wait<0>();
+}
+
+// Causal mask (when the tile reaches past the first row's position) and the online softmax of one 64 x 64 score
+// tile in place: s becomes p = 2^(s * scale - m * scale); returns the rescale factors of the two rows in alpha.
+__device__ __forceinline__ void softmax_tile(float (&s)[32], bool mask, int kbase, int t4, const int (&pos)[2],
+                                             float (&m)[2], float (&l)[2], float (&alpha)[2], float scale_log2) {
+  if (mask) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j)
+#pragma unroll
+      for (int e = 0; e < 4; ++e)
+        if (kbase + j * 8 + 2 * t4 + (e & 1) > pos[e >> 1]) s[4 * j + e] = -INFINITY;
+  }
+  float mx[2] = {-INFINITY, -INFINITY};
+#pragma unroll
+  for (int j = 0; j < 8; ++j) {
+    mx[0] = fmaxf(mx[0], fmaxf(s[4 * j], s[4 * j + 1]));
+    mx[1] = fmaxf(mx[1], fmaxf(s[4 * j + 2], s[4 * j + 3]));
+  }
+  float base[2];
+#pragma unroll
+  for (int h = 0; h < 2; ++h) {
+    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 1));
+    mx[h] = fmaxf(mx[h], __shfl_xor_sync(0xffffffffu, mx[h], 2));
+    const float mn = fmaxf(m[h], mx[h]);
+    base[h] = safe_max(mn) * scale_log2;
+    alpha[h] = fast_exp2(m[h] * scale_log2 - base[h]);
+    m[h] = mn;
+  }
+  float sum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int j = 0; j < 8; ++j)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      s[4 * j + e] = fast_exp2(fmaf(s[4 * j + e], scale_log2, -base[e >> 1]));
+      sum[e >> 1] += s[4 * j + e];
+    }
+  l[0] = l[0] * alpha[0] + sum[0];  // this lane's share; the 4 lanes of a row are added at the end
+  l[1] = l[1] * alpha[1] + sum[1];
+}
+
+// P as the A operand of the four 16-key k-steps of P V: accumulator pairs are already in A-fragment order.
+template <typename T>
+__device__ __forceinline__ void pack_p(uint32_t (&p)[16], const float (&s)[32]) {
+#pragma unroll
+  for (int i = 0; i < 16; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
+}
+
+template <typename T, int STAGES, bool PINGPONG>
+__device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
+                                        const T* __restrict__ v_cache, T* __restrict__ out,
+                                        const int4* __restrict__ tiles, const int* __restrict__ positions,
+                                        const int* __restrict__ block_tables, int table_stride, int num_heads,
+                                        int num_kv_heads, int block_size, int heads_per_cta, float scale_log2) {
+  extern __shared__ unsigned char smem_raw[];
+  unsigned char* base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
+  unsigned char* qs = base;
+  unsigned char* kv = base + kTileBytes;  // stage s: K at kv + 2 s tiles, V right after it
+  uint64_t* full = reinterpret_cast<uint64_t*>(kv + 2 * STAGES * kTileBytes);
+  uint64_t* empty = full + STAGES;
+
+  const int group = num_heads / num_kv_heads;
+  const int chunks = (group + heads_per_cta - 1) / heads_per_cta;
+  const int heads_y = num_kv_heads * chunks;
+  const int4 tile = tiles[gridDim.x / heads_y - 1 - blockIdx.x / heads_y];
+  const int kvh = (blockIdx.x % heads_y) / chunks, chunk = blockIdx.x % chunks;
+  const int h0 = kvh * group + chunk * heads_per_cta;
+  const int nh = min(heads_per_cta, group - chunk * heads_per_cta);
+  const int rows = tile.y * nh;
+  const int* table = block_tables + (size_t)tile.z * table_stride;
+  const int kv_len = positions[tile.x + tile.y - 1] + 1;
+  const int min_pos = positions[tile.x];
+  const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+
+  if (threadIdx.x == 0) {
+    for (int s = 0; s < STAGES; ++s) {
+      mbar_init(full + s, 128);  // one cp.async completion arrival per producer thread
+      mbar_init(empty + s, 8);   // one arrival per consumer warp
+    }
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  }
+  __syncthreads();
+
+  // the warpgroup index through a shuffle: provably warp-uniform, which ptxas needs to apply setmaxnreg per branch
+  const int wg = __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
+  if (wg == 0) {
+    regs_dec<kProducerRegs>();
+    produce<T, STAGES>(kv, full, empty, k_cache, v_cache, table, kv_len, n_tiles, block_size, num_kv_heads, kvh);
+  } else {  // the roles are the two branches of one if/else: ptxas then applies setmaxnreg to each
+    regs_inc<kConsumerRegs>();
+    const int cw = wg - 1, lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t4 = lane & 3;
+    const int q_dim = num_heads * 128;
+
+    // this warpgroup's 64 q rows -> swizzled shared rows cw * 64 ..; rows past the tile zero-filled
+    {
+      const int c = lt & 15;
+  #pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int r = cw * 64 + (lt >> 4) + 8 * i;
+        const bool valid = r < rows;
+        const T* src = valid ? q + (size_t)(tile.x + r / nh) * q_dim + (size_t)(h0 + r % nh) * 128 + c * 8 : q;
+        cp_async16(qs + sw128_offset(kRows, r, c), src, valid);
+      }
+      cp_async_commit();
+      cp_async_wait<0>();
+      fence_async_shared();
+      named_sync(1 + cw, 128);
+    }
+    int pos[2];
+  #pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int r = cw * 64 + warp * 16 + g + 8 * h;
+      pos[h] = r < rows ? positions[tile.x + r / nh] : -1;
+    }
+
+    // score tiles ("subs") of 64 keys: sub j is half j % 2 of the 128-key K/V tile j / 2
+    const uint32_t q_addr = smem_u32(qs) + cw * 64 * 128, kv_addr = smem_u32(kv);
+    auto stage_of = [](int sub) { return (sub >> 1) % STAGES; };
+    auto qk = [&](float (&s)[32], int sub) {
+      const uint32_t k_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + (sub & 1) * kSub * 128;
+#pragma unroll
+      for (int k = 0; k < 8; ++k)
+        mma_ss<T>(s, desc_sw128(q_addr + (k >> 2) * kRows * 128 + (k & 3) * 32, 16, 1024),
+                  desc_sw128(k_addr + (k >> 2) * kKeys * 128 + (k & 3) * 32, 16, 1024), k > 0);
+    };
+    auto pv = [&](float (&o)[64], const uint32_t (&p)[16], int sub) {
+      const uint32_t v_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + kTileBytes + (sub & 1) * kSub * 128;
+#pragma unroll
+      for (int k = 0; k < kSub / 16; ++k)
+        mma_rs<T>(o, p[4 * k], p[4 * k + 1], p[4 * k + 2], p[4 * k + 3],
+                  desc_sw128(v_addr + k * 2048, kKeys * 128, 1024));
+    };
+    auto wait_full = [&](int sub) {  // the first sub of a K/V tile waits for its copies
+      if ((sub & 1) == 0) {
+        mbar_wait(full + stage_of(sub), ((sub >> 1) / STAGES) & 1);
+        fence_async_shared();
+      }
+    };
+    // ping-pong: wait for this warpgroup's turn, then hand the turn to the other one (its last hand-over is
+    // skipped by warpgroup 1 so that both barriers end with every arrival matched)
+    auto turn_wait = [&]() {
+      if (PINGPONG) named_sync(kPingBarrier + cw, 256);
+    };
+    auto turn_pass = [&](bool last) {
+      if (PINGPONG && !(cw == 1 && last)) named_arrive(kPingBarrier + (cw ^ 1), 256);
+    };
+    auto release = [&](int sub) {  // P V of the K/V tile's last sub is done: the producer may refill the stage
+      __syncwarp();
+      if (lane == 0) mbar_arrive(empty + stage_of(sub));
+    };
+    if (PINGPONG && cw == 1) named_arrive(kPingBarrier, 256);  // warpgroup 0 goes first
+
+    const int n_sub = (kv_len + kSub - 1) / kSub;
+    float o[64], s[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, alpha[2];
+    uint32_t p[16];
+#pragma unroll
+    for (int i = 0; i < 64; ++i) o[i] = 0.f;
+
+    wait_full(0);
+    turn_wait();
+    wgmma_fence();
+    qk(s, 0);
+    wgmma_commit();
+    turn_pass(false);
+    wgmma_wait<0>();
+    reg_fence(s);
+    softmax_tile(s, kSub - 1 > min_pos, 0, t4, pos, m, l, alpha, scale_log2);
+    pack_p<T>(p, s);
+
+#pragma unroll 1
+    for (int j = 1; j < n_sub; ++j) {
+      wait_full(j);
+      turn_wait();
+      reg_fence(o);
+      reg_fence(p);
+      wgmma_fence();
+      qk(s, j);
+      wgmma_commit();
+      pv(o, p, j - 1);
+      wgmma_commit();
+      turn_pass(false);
+      wgmma_wait<1>();
+      reg_fence(s);
+      const int kbase = j * kSub;
+      softmax_tile(s, kbase + kSub - 1 > min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
+      wgmma_wait<0>();
+      reg_fence(o);
+      reg_fence(p);
+      if ((j - 1) & 1) release(j - 1);
+#pragma unroll
+      for (int i = 0; i < 16; ++i) {
+        o[4 * i] *= alpha[0];
+        o[4 * i + 1] *= alpha[0];
+        o[4 * i + 2] *= alpha[1];
+        o[4 * i + 3] *= alpha[1];
+      }
+      pack_p<T>(p, s);
+    }
+    turn_wait();
+    reg_fence(o);
+    reg_fence(p);
+    wgmma_fence();
+    pv(o, p, n_sub - 1);
+    wgmma_commit();
+    turn_pass(true);
+    wgmma_wait<0>();
+    reg_fence(o);
+    release(n_sub - 1);
+
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float lsum = l[h];
+      lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+      lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+      const int r = cw * 64 + warp * 16 + g + 8 * h;
+      if (r >= rows) continue;
+      const float inv = 1.f / lsum;
+      T* orow = out + (size_t)(tile.x + r / nh) * q_dim + (size_t)(h0 + r % nh) * 128;
+  #pragma unroll
+      for (int j = 0; j < 16; ++j)
+        *reinterpret_cast<uint32_t*>(orow + 8 * j + 2 * t4) = pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+    }
+  }
+}
+}  // namespace llmc_prefill_wgmma
+#endif
+
+// Entry points prefill_attention_wgmma_{f16,bf16}_d128_w{0,1,2}, the same parameters as prefill_attention_mma_*
+// minus head_dim (always 128): w0 = 3 stages + ping-pong, w1 = 3 stages without, w2 = 2 stages + ping-pong.
+// AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches them on
+// compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
+#if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
+#define LLMC_WGMMA_BODY(T, STAGES, PP)                                                                             \
+  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP>(q, k_cache, v_cache, out, tiles, positions,          \
+                                                             block_tables, table_stride, num_heads, num_kv_heads,  \
+                                                             block_size, heads_per_cta, scale_log2);
+#else
+#define LLMC_WGMMA_BODY(T, STAGES, PP) __trap();
+#endif
+#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP)                                                                 \
+  extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
+      const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
+      const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
+      int heads_per_cta, float scale_log2) {                                                                       \
+    LLMC_WGMMA_BODY(T, STAGES, PP)                                                                                 \
+  }
+#define LLMC_PREFILL_WGMMA(S, T)              \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true)    \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 2, true)
+LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)
