@@ -16,6 +16,10 @@
 // C7512); S (32) + O (64) + P (16) registers of a 64-key sub fit 168 without spills.
 // PINGPONG: the two consumer warpgroups take turns issuing their MMAs (two named barriers), so one's softmax
 // overlaps the other's matrix work.
+// Persistent launch (a grid smaller than the item list, AttentionKernels' persistent variants): each CTA walks its
+// items in a snake over the longest-first order; the producer's ring and the mbarrier phases run on across items
+// (a CTA-wide tile counter), so the next item's K/V load while this one finishes, and each consumer warpgroup loads
+// the next item's q rows right after its last Q Kᵀ, hiding the per-CTA start that a one-item CTA pays.
 // Block sizes: any (the gather walks the block table row by row, like attention_mma.cuh's load_kv_rows).
 // Memory access: q rows once (cp.async, 16 B, by the consumers); K and V tiles of 128 rows x 256 bytes through the
 // block table, 16 B per cp.async, coalesced per row; output written once, 4 bytes per lane per 8 columns.
@@ -37,17 +41,19 @@ constexpr int kPingBarrier = 3;              // named barriers 3, 4: consumer wa
 constexpr int shared_bytes(int stages) { return 1024 + kTileBytes * (1 + 2 * stages) + 16 * stages; }
 static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 limit of 227 KiB per block");
 
-// Producer: K and V of tile `it` into stage it % STAGES, rows of 128 keys x 16 chunks; this thread copies chunk
-// (tid % 16) of rows tid / 16 + 8 i, so every row it writes has the same swizzle phase (row % 8 = tid / 16).
+// Producer: K and V of the item's K/V tiles into the ring, rows of 128 keys x 16 chunks; `g` counts this CTA's
+// tiles over all its items (stage g % STAGES, its (g / STAGES)-th use). This thread copies chunk (tid % 16) of rows
+// tid / 16 + 8 i, so every row it writes has the same swizzle phase (row % 8 = tid / 16).
 template <typename T, int STAGES>
 __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint64_t* empty, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, const int* __restrict__ table, int kv_len,
-                                        int n_tiles, int block_size, int num_kv_heads, int kvh) {
+                                        int block_size, int num_kv_heads, int kvh, int& g) {
   const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4;
   const uint32_t dst0 = (uint32_t)((c >> 3) * kKeys * 128 + j0 * 128 + (((c & 7) ^ j0) << 4));
-  for (int it = 0; it < n_tiles; ++it) {
-    const int s = it % STAGES;
-    if (it >= STAGES) mbar_wait(empty + s, (it / STAGES - 1) & 1);
+  const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+  for (int it = 0; it < n_tiles; ++it, ++g) {
+    const int s = g % STAGES;
+    if (g >= STAGES) mbar_wait(empty + s, (g / STAGES - 1) & 1);
     unsigned char* ks = kv + s * 2 * kTileBytes + dst0;
     unsigned char* vs = ks + kTileBytes;
     const int p0 = it * kKeys + j0;
@@ -66,7 +72,38 @@ __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint6
     }
     mbar_arrive_cp_async(full + s);
   }
-  cp_async_wait<0>();
+}
+
+// One unit of work: 128 (token, head) rows of one tile and one kv head's group (or a chunk of it).
+struct Item {
+  int first, tokens, h0, nh, rows, kvh, kv_len, min_pos;
+  const int* table;
+};
+
+// Item w of the longest-first order: tiles from the last, kv heads (and head chunks) fastest.
+__device__ __forceinline__ Item item_at(int w, const int4* __restrict__ tiles, const int* __restrict__ positions,
+                                        const int* __restrict__ block_tables, int table_stride, int num_tiles,
+                                        int group, int chunks, int heads_y, int heads_per_cta) {
+  const int4 tile = tiles[num_tiles - 1 - w / heads_y];
+  Item it;
+  it.first = tile.x;
+  it.tokens = tile.y;
+  it.kvh = (w % heads_y) / chunks;
+  const int chunk = w % chunks;
+  it.h0 = it.kvh * group + chunk * heads_per_cta;
+  it.nh = min(heads_per_cta, group - chunk * heads_per_cta);
+  it.rows = tile.y * it.nh;
+  it.table = block_tables + (size_t)tile.z * table_stride;
+  it.kv_len = positions[tile.x + tile.y - 1] + 1;
+  it.min_pos = positions[tile.x];
+  return it;
+}
+
+// The r-th item of this CTA: a snake over the longest-first order (r even: blockIdx.x, odd: mirrored), so that a
+// grid smaller than the item list (the persistent variants) gives every CTA a similar mix of long and short items.
+// With one CTA per item it is just blockIdx.x.
+__device__ __forceinline__ int item_index(int r) {
+  return r * gridDim.x + ((r & 1) ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
 }
 
 // Causal mask (when the tile reaches past the first row's position) and the online softmax of one 64 x 64 score
@@ -120,7 +157,8 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
                                         const T* __restrict__ v_cache, T* __restrict__ out,
                                         const int4* __restrict__ tiles, const int* __restrict__ positions,
                                         const int* __restrict__ block_tables, int table_stride, int num_heads,
-                                        int num_kv_heads, int block_size, int heads_per_cta, float scale_log2) {
+                                        int num_kv_heads, int block_size, int heads_per_cta, int num_tiles,
+                                        float scale_log2) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   unsigned char* qs = base;
@@ -131,15 +169,10 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
   const int group = num_heads / num_kv_heads;
   const int chunks = (group + heads_per_cta - 1) / heads_per_cta;
   const int heads_y = num_kv_heads * chunks;
-  const int4 tile = tiles[gridDim.x / heads_y - 1 - blockIdx.x / heads_y];
-  const int kvh = (blockIdx.x % heads_y) / chunks, chunk = blockIdx.x % chunks;
-  const int h0 = kvh * group + chunk * heads_per_cta;
-  const int nh = min(heads_per_cta, group - chunk * heads_per_cta);
-  const int rows = tile.y * nh;
-  const int* table = block_tables + (size_t)tile.z * table_stride;
-  const int kv_len = positions[tile.x + tile.y - 1] + 1;
-  const int min_pos = positions[tile.x];
-  const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+  const int items = num_tiles * heads_y;
+  auto item = [&](int w) {
+    return item_at(w, tiles, positions, block_tables, table_stride, num_tiles, group, chunks, heads_y, heads_per_cta);
+  };
 
   if (threadIdx.x == 0) {
     for (int s = 0; s < STAGES; ++s) {
@@ -150,41 +183,37 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
   }
   __syncthreads();
 
-  // the warpgroup index through a shuffle: provably warp-uniform, which ptxas needs to apply setmaxnreg per branch
+  // the warpgroup index through a shuffle: provably warp-uniform (setmaxnreg wants each role in one branch)
   const int wg = __shfl_sync(0xffffffffu, (int)(threadIdx.x >> 7), 0);
   if (wg == 0) {
     regs_dec<kProducerRegs>();
-    produce<T, STAGES>(kv, full, empty, k_cache, v_cache, table, kv_len, n_tiles, block_size, num_kv_heads, kvh);
-  } else {  // the roles are the two branches of one if/else: ptxas then applies setmaxnreg to each
+    int g = 0;
+    for (int r = 0; item_index(r) < items; ++r) {
+      const Item it = item(item_index(r));
+      produce<T, STAGES>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+    }
+    cp_async_wait<0>();
+  } else {
     regs_inc<kConsumerRegs>();
-    const int cw = wg - 1, lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g = lane >> 2, t4 = lane & 3;
+    const int cw = wg - 1, lt = threadIdx.x & 127, warp = lt >> 5, lane = lt & 31, g4 = lane >> 2, t4 = lane & 3;
     const int q_dim = num_heads * 128;
-
-    // this warpgroup's 64 q rows -> swizzled shared rows cw * 64 ..; rows past the tile zero-filled
-    {
+    // this warpgroup's 64 q rows of an item -> swizzled shared rows cw * 64 ..; rows past the tile zero-filled
+    auto load_q = [&](const Item& it) {
       const int c = lt & 15;
-  #pragma unroll
+#pragma unroll
       for (int i = 0; i < 8; ++i) {
         const int r = cw * 64 + (lt >> 4) + 8 * i;
-        const bool valid = r < rows;
-        const T* src = valid ? q + (size_t)(tile.x + r / nh) * q_dim + (size_t)(h0 + r % nh) * 128 + c * 8 : q;
+        const bool valid = r < it.rows;
+        const T* src = valid ? q + (size_t)(it.first + r / it.nh) * q_dim + (size_t)(it.h0 + r % it.nh) * 128 + c * 8 : q;
         cp_async16(qs + sw128_offset(kRows, r, c), src, valid);
       }
       cp_async_commit();
-      cp_async_wait<0>();
-      fence_async_shared();
-      named_sync(1 + cw, 128);
-    }
-    int pos[2];
-  #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      const int r = cw * 64 + warp * 16 + g + 8 * h;
-      pos[h] = r < rows ? positions[tile.x + r / nh] : -1;
-    }
+    };
 
-    // score tiles ("subs") of 64 keys: sub j is half j % 2 of the 128-key K/V tile j / 2
+    // score tiles ("subs") of 64 keys: sub j of an item is half j % 2 of its K/V tile j / 2, the CTA's tile g + j / 2
     const uint32_t q_addr = smem_u32(qs) + cw * 64 * 128, kv_addr = smem_u32(kv);
-    auto stage_of = [](int sub) { return (sub >> 1) % STAGES; };
+    int g = 0;
+    auto stage_of = [&](int sub) { return (g + (sub >> 1)) % STAGES; };
     auto qk = [&](float (&s)[32], int sub) {
       const uint32_t k_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + (sub & 1) * kSub * 128;
 #pragma unroll
@@ -201,12 +230,12 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
     };
     auto wait_full = [&](int sub) {  // the first sub of a K/V tile waits for its copies
       if ((sub & 1) == 0) {
-        mbar_wait(full + stage_of(sub), ((sub >> 1) / STAGES) & 1);
+        mbar_wait(full + stage_of(sub), ((g + (sub >> 1)) / STAGES) & 1);
         fence_async_shared();
       }
     };
-    // ping-pong: wait for this warpgroup's turn, then hand the turn to the other one (its last hand-over is
-    // skipped by warpgroup 1 so that both barriers end with every arrival matched)
+    // ping-pong: wait for this warpgroup's turn, then hand the turn to the other one; per item warpgroup 1 gives
+    // warpgroup 0 the first turn and skips its own last hand-over, so both barriers end every item balanced
     auto turn_wait = [&]() {
       if (PINGPONG) named_sync(kPingBarrier + cw, 256);
     };
@@ -217,92 +246,119 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
       __syncwarp();
       if (lane == 0) mbar_arrive(empty + stage_of(sub));
     };
-    if (PINGPONG && cw == 1) named_arrive(kPingBarrier, 256);  // warpgroup 0 goes first
 
-    const int n_sub = (kv_len + kSub - 1) / kSub;
-    float o[64], s[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, alpha[2];
-    uint32_t p[16];
+    Item cur = item(item_index(0));  // the grid never exceeds the item count
+    load_q(cur);
+    for (int r = 0;; ++r) {
+      cp_async_wait<0>();
+      fence_async_shared();
+      named_sync(1 + cw, 128);
+      int pos[2];
 #pragma unroll
-    for (int i = 0; i < 64; ++i) o[i] = 0.f;
+      for (int h = 0; h < 2; ++h) {
+        const int row = cw * 64 + warp * 16 + g4 + 8 * h;
+        pos[h] = row < cur.rows ? positions[cur.first + row / cur.nh] : -1;
+      }
+      if (PINGPONG && cw == 1) named_arrive(kPingBarrier, 256);
 
-    wait_full(0);
-    turn_wait();
-    wgmma_fence();
-    qk(s, 0);
-    wgmma_commit();
-    turn_pass(false);
-    wgmma_wait<0>();
-    reg_fence(s);
-    softmax_tile(s, kSub - 1 > min_pos, 0, t4, pos, m, l, alpha, scale_log2);
-    pack_p<T>(p, s);
+      const int n_sub = (cur.kv_len + kSub - 1) / kSub;
+      float o[64], s[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, alpha[2];
+      uint32_t p[16];
+#pragma unroll
+      for (int i = 0; i < 64; ++i) o[i] = 0.f;
+
+      wait_full(0);
+      turn_wait();
+      wgmma_fence();
+      qk(s, 0);
+      wgmma_commit();
+      turn_pass(false);
+      wgmma_wait<0>();
+      reg_fence(s);
+      softmax_tile(s, kSub - 1 > cur.min_pos, 0, t4, pos, m, l, alpha, scale_log2);
+      pack_p<T>(p, s);
 
 #pragma unroll 1
-    for (int j = 1; j < n_sub; ++j) {
-      wait_full(j);
+      for (int j = 1; j < n_sub; ++j) {
+        wait_full(j);
+        turn_wait();
+        reg_fence(o);
+        reg_fence(p);
+        wgmma_fence();
+        qk(s, j);
+        wgmma_commit();
+        pv(o, p, j - 1);
+        wgmma_commit();
+        turn_pass(false);
+        wgmma_wait<1>();
+        reg_fence(s);
+        const int kbase = j * kSub;
+        softmax_tile(s, kbase + kSub - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
+        wgmma_wait<0>();
+        reg_fence(o);
+        reg_fence(p);
+        if ((j - 1) & 1) release(j - 1);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+          o[4 * i] *= alpha[0];
+          o[4 * i + 1] *= alpha[0];
+          o[4 * i + 2] *= alpha[1];
+          o[4 * i + 3] *= alpha[1];
+        }
+        pack_p<T>(p, s);
+      }
+      // every Q Kᵀ of this item is complete: this warpgroup's q rows may take the next item's
+      const bool more = item_index(r + 1) < items;
+      Item next = cur;
+      if (more) {
+        next = item(item_index(r + 1));
+        load_q(next);
+      }
       turn_wait();
       reg_fence(o);
       reg_fence(p);
       wgmma_fence();
-      qk(s, j);
+      pv(o, p, n_sub - 1);
       wgmma_commit();
-      pv(o, p, j - 1);
-      wgmma_commit();
-      turn_pass(false);
-      wgmma_wait<1>();
-      reg_fence(s);
-      const int kbase = j * kSub;
-      softmax_tile(s, kbase + kSub - 1 > min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
+      turn_pass(true);
       wgmma_wait<0>();
       reg_fence(o);
-      reg_fence(p);
-      if ((j - 1) & 1) release(j - 1);
-#pragma unroll
-      for (int i = 0; i < 16; ++i) {
-        o[4 * i] *= alpha[0];
-        o[4 * i + 1] *= alpha[0];
-        o[4 * i + 2] *= alpha[1];
-        o[4 * i + 3] *= alpha[1];
-      }
-      pack_p<T>(p, s);
-    }
-    turn_wait();
-    reg_fence(o);
-    reg_fence(p);
-    wgmma_fence();
-    pv(o, p, n_sub - 1);
-    wgmma_commit();
-    turn_pass(true);
-    wgmma_wait<0>();
-    reg_fence(o);
-    release(n_sub - 1);
+      release(n_sub - 1);
 
 #pragma unroll
-    for (int h = 0; h < 2; ++h) {
-      float lsum = l[h];
-      lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
-      lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
-      const int r = cw * 64 + warp * 16 + g + 8 * h;
-      if (r >= rows) continue;
-      const float inv = 1.f / lsum;
-      T* orow = out + (size_t)(tile.x + r / nh) * q_dim + (size_t)(h0 + r % nh) * 128;
-  #pragma unroll
-      for (int j = 0; j < 16; ++j)
-        *reinterpret_cast<uint32_t*>(orow + 8 * j + 2 * t4) = pack2<T>(o[4 * j + 2 * h] * inv, o[4 * j + 2 * h + 1] * inv);
+      for (int h = 0; h < 2; ++h) {
+        float lsum = l[h];
+        lsum += __shfl_xor_sync(0xffffffffu, lsum, 1);
+        lsum += __shfl_xor_sync(0xffffffffu, lsum, 2);
+        const int row = cw * 64 + warp * 16 + g4 + 8 * h;
+        if (row >= cur.rows) continue;
+        const float inv = 1.f / lsum;
+        T* orow = out + (size_t)(cur.first + row / cur.nh) * q_dim + (size_t)(cur.h0 + row % cur.nh) * 128;
+#pragma unroll
+        for (int i = 0; i < 16; ++i)
+          *reinterpret_cast<uint32_t*>(orow + 8 * i + 2 * t4) =
+              pack2<T>(o[4 * i + 2 * h] * inv, o[4 * i + 2 * h + 1] * inv);
+      }
+      g += (n_sub + 1) / 2;
+      if (!more) break;
+      cur = next;
     }
   }
 }
 }  // namespace llmc_prefill_wgmma
 #endif
 
-// Entry points prefill_attention_wgmma_{f16,bf16}_d128_w{0,1,2}, the same parameters as prefill_attention_mma_*
-// minus head_dim (always 128): w0 = 3 stages + ping-pong, w1 = 3 stages without, w2 = 2 stages + ping-pong.
-// AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches them on
-// compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
+// Entry points prefill_attention_wgmma_{f16,bf16}_d128_w{0..3}, the parameters of prefill_attention_mma_* minus
+// head_dim (always 128) plus the tile count: w0 = 3 stages + ping-pong, w1 = 3 stages without; w2, w3 the same as
+// persistent kernels (AttentionKernels launches one CTA per SM and each walks its share of the items; the producer
+// runs ahead into the next item, and the next item's q rows load during the last P V). AttentionKernels.WGMMA_VARIANTS
+// mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches them on compute capability 9.0 only, and
+// anything else that reached them would trap instead of writing nothing.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
 #define LLMC_WGMMA_BODY(T, STAGES, PP)                                                                             \
   llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP>(q, k_cache, v_cache, out, tiles, positions,          \
                                                              block_tables, table_stride, num_heads, num_kv_heads,  \
-                                                             block_size, heads_per_cta, scale_log2);
+                                                             block_size, heads_per_cta, num_tiles, scale_log2);
 #else
 #define LLMC_WGMMA_BODY(T, STAGES, PP) __trap();
 #endif
@@ -310,11 +366,11 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
   extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
-      int heads_per_cta, float scale_log2) {                                                                       \
+      int heads_per_cta, int num_tiles, float scale_log2) {                                                        \
     LLMC_WGMMA_BODY(T, STAGES, PP)                                                                                 \
   }
+// the persistent variants are the same code: only the grid differs
 #define LLMC_PREFILL_WGMMA(S, T)              \
   LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 2, true)
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)

@@ -39,11 +39,17 @@ public final class AttentionKernels {
     /** The variant used unless a benchmark or test picks another (on Hopper: {@link #HOPPER_PREFILL_VARIANT}). */
     static final int DEFAULT_PREFILL_VARIANT = 2;
     /**
-     * The Hopper kernel's variants (prefill_attention_wgmma.cu, suffix _wN; variant number {@code PREFILL_VARIANTS.length
-     * + N}): {K/V pipeline stages, ping-pong between the two consumer warpgroups (1) or not (0)}. Head dim 128 only,
-     * compute capability 9.0 only (wgmma is sm_90a); other shapes and GPUs use {@link #DEFAULT_PREFILL_VARIANT}.
+     * The Hopper kernel's variants (prefill_attention_wgmma.cu; variant number {@code PREFILL_VARIANTS.length + w}):
+     * {entry point _wN, persistent (1: one CTA per SM walking its share of the items) or one CTA per item (0)}; entry
+     * w0 ping-pongs its two consumer warpgroups, w1 does not, both have a 3-stage K/V ring. Head dim 128 only, compute
+     * capability 9.0 only (wgmma is sm_90a); other shapes and GPUs use {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage
+     * ring measured 13% slower than 3 stages (docs/benchmarks.md) and was dropped.
      */
-    static final int[][] WGMMA_VARIANTS = {{3, 1}, {3, 0}, {2, 1}};
+    static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
+    /** Entry points of prefill_attention_wgmma.cu (_w0, _w1). */
+    private static final int WGMMA_ENTRIES = 2;
+    /** K/V pipeline stages of every entry point (prefill_attention_wgmma.cu). */
+    private static final int WGMMA_STAGES = 3;
     /** The variant used on compute capability 9.0 for head dim 128. */
     static final int HOPPER_PREFILL_VARIANT = PREFILL_VARIANTS.length;
     /** Threads of the Hopper kernel: a producer warpgroup and two consumer warpgroups. */
@@ -58,6 +64,8 @@ public final class AttentionKernels {
     private final KernelCall reduce;
     /** The Hopper prefill kernel's variants, or null off compute capability 9.0. */
     private final KernelCall[] wgmma;
+    /** CTAs of a persistent Hopper launch: one per SM (its shared memory and 384 threads fill one). */
+    private int persistentCtas;
     /** CTAs of the tensor-core decode kernel resident on the whole GPU at once, per head-dim class. */
     private final int[] decodeSlots = new int[CLASSES.length];
     private int prefillVariant;
@@ -84,11 +92,20 @@ public final class AttentionKernels {
             decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
-        wgmma = hopper(device) ? new KernelCall[WGMMA_VARIANTS.length] : null;
-        for (int w = 0; wgmma != null && w < wgmma.length; w++) {
-            wgmma[w] = withSharedMemory(ctx, "prefill_attention_wgmma" + s + "_d128_w" + w, "pppppppiiiiif", wgmmaSharedBytes(w));
+        wgmma = hopper(device) ? new KernelCall[WGMMA_ENTRIES] : null;
+        for (int e = 0; wgmma != null && e < wgmma.length; e++) {
+            wgmma[e] = withSharedMemory(ctx, "prefill_attention_wgmma" + s + "_d128_w" + e, "pppppppiiiiiif", wgmmaSharedBytes());
         }
+        persistentCtas = sms[0];
         prefillVariant = wgmma != null ? HOPPER_PREFILL_VARIANT : DEFAULT_PREFILL_VARIANT;
+    }
+
+    /** CTAs of a persistent Hopper launch (tests shrink it so that every CTA walks many items). */
+    void setPersistentCtas(int ctas) {
+        if (ctas < 1) {
+            throw new IllegalArgumentException("persistent CTAs " + ctas);
+        }
+        persistentCtas = ctas;
     }
 
     /** Compute capability 9.0 exactly: the fatbin's wgmma code is sm_90a SASS, which no other GPU runs. */
@@ -130,7 +147,8 @@ public final class AttentionKernels {
         int[] perSm = new int[1];
         if (wgmmaServes(v, headDim)) {
             int w = v - PREFILL_VARIANTS.length;
-            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, wgmma[w].function(), WGMMA_THREADS, wgmmaSharedBytes(w)),
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, wgmma[WGMMA_VARIANTS[w][0]].function(), WGMMA_THREADS,
+                    wgmmaSharedBytes()),
                     "cuOccupancyMaxActiveBlocksPerMultiprocessor(prefill wgmma w" + w + ")");
             return perSm[0];
         }
@@ -179,9 +197,8 @@ public final class AttentionKernels {
      * prefill_attention_wgmma.cu's shared_bytes: 1024 bytes of alignment slack, the q tile and each stage's K and V
      * (128 x 128 16-bit elements each), and two mbarriers per stage.
      */
-    static int wgmmaSharedBytes(int w) {
-        int stages = WGMMA_VARIANTS[w][0];
-        return 1024 + 128 * 128 * 2 * (1 + 2 * stages) + 16 * stages;
+    static int wgmmaSharedBytes() {
+        return 1024 + 128 * 128 * 2 * (1 + 2 * WGMMA_STAGES) + 16 * WGMMA_STAGES;
     }
 
     /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
@@ -251,10 +268,12 @@ public final class AttentionKernels {
         int v = prefillVariant;
         if (wgmmaServes(v, headDim)) {
             int w = v - PREFILL_VARIANTS.length;
-            wgmma[w].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions).p(6, blockTables)
-                    .i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, blockSize).i(11, headsPerCta)
-                    .f(12, CudaKernels.scaleLog2(headDim))
-                    .launch(ctx, numTiles * numKvHeads * chunks, 1, 1, WGMMA_THREADS, wgmmaSharedBytes(w));
+            int items = numTiles * numKvHeads * chunks;
+            wgmma[WGMMA_VARIANTS[w][0]].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions)
+                    .p(6, blockTables).i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, blockSize).i(11, headsPerCta)
+                    .i(12, numTiles).f(13, CudaKernels.scaleLog2(headDim))
+                    .launch(ctx, WGMMA_VARIANTS[w][1] == 1 ? Math.min(items, persistentCtas) : items, 1, 1, WGMMA_THREADS,
+                            wgmmaSharedBytes());
             return;
         }
         v = v < PREFILL_VARIANTS.length ? v : DEFAULT_PREFILL_VARIANT;

@@ -28,6 +28,14 @@ class AttentionPlanTest {
     }
 
     @Test
+    void shouldSizeTheHopperKernelsSharedMemoryLikeTheKernelAndWithinTheBlockLimit() {
+        // 1024 alignment slack + q tile + 3 stages x (K + V), 32 KiB each, + two 8-byte mbarriers per stage
+        assertEquals(1024 + 7 * 32768 + 48, AttentionKernels.wgmmaSharedBytes());
+        assertTrue(AttentionKernels.wgmmaSharedBytes() <= 227 * 1024);
+        assertEquals(AttentionKernels.PREFILL_VARIANTS.length, AttentionKernels.HOPPER_PREFILL_VARIANT);
+    }
+
+    @Test
     void shouldUseChunksOfTheConfiguredSizeWhileTheyFitTheSplitCap() {
         assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(1, 128, 49));
         assertArrayEquals(new int[] {3, 8, 128}, CudaBackend.splitPlan(1024, 128, 49));

@@ -23,7 +23,8 @@ import org.junit.jupiter.params.provider.EnumSource;
  * partial blocks (block sizes 16 and 7), causal tiles that straddle the diagonal, decode contexts around the
  * 64-key tile edges and split chunks that are not multiples of it, splits past the context (empty); on compute
  * capability 9.0 also every variant of the Hopper (wgmma) prefill kernel at head dim 128, with contexts of up to 6
- * of its 128-key tiles (its 2- and 3-stage K/V rings wrap) and block sizes 16, 7 and 32. Unused KV slots
+ * of its 128-key tiles (its 3-stage K/V ring wraps), block sizes 16, 7 and 32, and its persistent variants on 5 CTAs
+ * (each walks many items: the ring, the mbarrier phases and the ping-pong carry over from item to item). Unused KV slots
  * and every output are NaN-poisoned, so a kernel that reads past a sequence or skips a row fails.
  */
 @RequiresCuda
@@ -150,6 +151,7 @@ class CudaAttentionTest {
                     continue; // the Hopper kernel's variants serve head dim 128 only (the others fall back to v2)
                 }
                 att.setPrefillVariant(v);
+                att.setPersistentCtas(5); // persistent variants: each CTA walks many items (the timing runs one per SM)
                 long out = d.poisoned(2L * n * qDim + 64);
                 att.prefill(qA, kCache, vCache, out, d.ints(tiles), tiles.length / 4, d.ints(lay.positions()),
                         d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), tensorCores);

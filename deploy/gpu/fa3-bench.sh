@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The Hopper prefill attention (prefill_attention_wgmma.cu) in one device call, from a bundle of
+# `deploy/gpu/run-gpu.sh pack` (which packs this script): the kernel's SASS from the fatbin (HGMMA count, local
+# memory, register reconfiguration), PrefillAttentionTiming (every variant vs v2 on the same inputs, then timed),
+# torch SDPA at the same shape and the table of ratios, then the GPU tests that cover it (CudaAttentionTest vs the
+# CPU twin, CudaBackendReferenceTest = whole-model greedy vs transformers, AttentionPlanTest). Logs in $OUT.
+#   run tool, carry [".device/<name>"]:  bash .device/<name>/fa3-bench.sh
+set -uo pipefail
+b=$(cd "$(dirname "$0")" && pwd)
+out=${OUT:-/tmp/gpu-out}
+mkdir -p "$out" /tmp/j
+echo "== $(nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader) | $(date -u +%FT%TZ)"
+tar xJf "$b/jre.tar.xz" -C /tmp/j
+java=/tmp/j/jre/bin/java
+flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
+  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+cp="$b/test-classes:$b/lib/*"
+
+echo "== SASS of prefill_attention_wgmma_f16_d128_w0 (sm_90a, from the packed fatbin)"
+python3 - "$b" <<'PY'
+import glob, sys, zipfile
+jar = glob.glob(sys.argv[1] + "/lib/kernels-*.jar")[0]
+open("/tmp/llmc.fatbin", "wb").write(zipfile.ZipFile(jar).read("io/llmcluster/kernels/llmcluster.fatbin"))
+PY
+if command -v cuobjdump >/dev/null; then
+  cuobjdump -sass -fun prefill_attention_wgmma_f16_d128_w0 /tmp/llmc.fatbin > "$out/wgmma_w0.sass" 2>&1
+  echo "HGMMA $(grep -c HGMMA "$out/wgmma_w0.sass") | local LDL/STL $(grep -c -E 'LDL|STL' "$out/wgmma_w0.sass")" \
+    "| USETMAXREG $(grep -c USETMAXREG "$out/wgmma_w0.sass") | LDGSTS $(grep -c LDGSTS "$out/wgmma_w0.sass")" \
+    "| SYNCS $(grep -c SYNCS "$out/wgmma_w0.sass") | lines $(wc -l < "$out/wgmma_w0.sass")"
+  grep -o -E 'HGMMA\.[0-9A-Za-z.]+' "$out/wgmma_w0.sass" | sort | uniq -c | head -8
+  cuobjdump -res-usage /tmp/llmc.fatbin 2>/dev/null | grep -A1 'wgmma_f16_d128_w0' | tail -1
+else
+  echo "no cuobjdump on this machine"
+fi
+
+echo "== PrefillAttentionTiming (f16, bf16)"
+t0=$SECONDS
+timeout "${TIMING_TIMEOUT_S:-120}" "$java" "${flags[@]}" -cp "$cp" io.llmcluster.worker.cuda.PrefillAttentionTiming f16 bf16 \
+  > "$out/timing.log" 2>&1
+echo "rc=$? in $((SECONDS - t0)) s"
+grep -E 'Exception|error|device=' "$out/timing.log" | head -5
+grep -E '_(ms|nan|maxdiff_vs_v2)=' "$out/timing.log" | grep varlen | tr '\n' ' ' | cut -c1-2000; echo
+
+echo "== torch SDPA and the table"
+timeout 90 python3 "$b/bench/fa3_sdpa.py" "$out/timing.log" 2>&1 | tee "$out/sdpa.log" | grep -v Warning
+
+echo "== GPU tests: CudaAttentionTest, CudaBackendReferenceTest, AttentionPlanTest"
+t0=$SECONDS
+timeout "${TEST_TIMEOUT_S:-150}" "$java" "${flags[@]}" -cp "$cp" org.junit.platform.console.ConsoleLauncher execute \
+  --disable-banner --disable-ansi-colors --details=tree --select-class io.llmcluster.worker.cuda.CudaAttentionTest \
+  --select-class io.llmcluster.worker.cuda.CudaBackendReferenceTest --select-class io.llmcluster.worker.cuda.AttentionPlanTest \
+  > "$out/tests.log" 2>&1
+trc=$?
+grep -E '✘|=> |Exception' "$out/tests.log" | cut -c1-400 | head -30
+awk '/tests successful/ {s=$2} /tests failed/ {f=$2} /tests skipped/ {k=$2}
+     END { printf "tests: %s passed, %s failed, %s skipped", s+0, f+0, k+0 }' "$out/tests.log"
+echo " rc=$trc in $((SECONDS - t0)) s"
