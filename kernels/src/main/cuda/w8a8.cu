@@ -5,6 +5,9 @@
 //                      output row (scale = max|w s| / 127, q = rint(w s / scale), clamp +-127), two's complement
 //   quantize_act_*     per step: each token row of a projection input to INT8 with its own scale (max|x| / 127)
 //   w8a8_epilogue      in place: the GEMM's INT32 accumulators -> FP32 acc * tokenScale[t] * channelScale[o]
+//   w8a8_silu_mul_*    the epilogue of the gate|up GEMM fused into SwiGLU: INT32 gate and up accumulators -> the
+//                      down projection's 16-bit input, with exactly the roundings of w8a8_epilogue + silu_mul
+//                      (swiglu.cu), without writing and re-reading the FP32 gate|up rows
 // IEEE division and rintf, so gpu-worker's twin W8a8Rows gives the same bytes and scales bit for bit.
 // Memory access: col_absmax reads rows coalesced across columns (one column per thread); quantize_w8s one warp per
 // row, two coalesced passes; quantize_act one 256-thread block per token with 16-byte loads and 8-byte stores
@@ -118,3 +121,31 @@ extern "C" __global__ void __launch_bounds__(256) w8a8_epilogue(int* __restrict_
     reinterpret_cast<float4*>(y)[i] = r;
   }
 }
+
+// act[t][c] = silu(g) * u with g = (float)acc[t][c] * ts[t] * cs[c], u = (float)acc[t][inter + c] * ts[t] * cs[inter + c]
+// (acc [tokens][2 * inter] INT32, inter % 4 == 0); silu as swiglu.cu computes it.
+#define LLMC_W8A8_SILU_MUL(S, T)                                                                              \
+  extern "C" __global__ void __launch_bounds__(256) w8a8_silu_mul_##S(const int* __restrict__ acc,            \
+      const float* __restrict__ token_scales, const float* __restrict__ channel_scales, T* __restrict__ out,  \
+      int tokens, int inter) {                                                                                \
+    const long long quads = (long long)tokens * (inter / 4);                                                  \
+    for (long long i = blockIdx.x * 256LL + threadIdx.x; i < quads; i += (long long)gridDim.x * 256) {        \
+      const long long t = i / (inter / 4);                                                                    \
+      const int c = (int)(i - t * (inter / 4)) * 4;                                                           \
+      const int4 g4 = *reinterpret_cast<const int4*>(acc + t * 2 * inter + c);                                \
+      const int4 u4 = *reinterpret_cast<const int4*>(acc + t * 2 * inter + inter + c);                        \
+      const float4 gs = *reinterpret_cast<const float4*>(channel_scales + c);                                 \
+      const float4 us = *reinterpret_cast<const float4*>(channel_scales + inter + c);                         \
+      const float ts = token_scales[t];                                                                       \
+      const int ga[4] = {g4.x, g4.y, g4.z, g4.w}, ua[4] = {u4.x, u4.y, u4.z, u4.w};                           \
+      const float gc[4] = {gs.x, gs.y, gs.z, gs.w}, uc[4] = {us.x, us.y, us.z, us.w};                         \
+      alignas(8) T o[4];                                                                                      \
+      _Pragma("unroll") for (int j = 0; j < 4; ++j) {                                                         \
+        const float g = __fmul_rn(__fmul_rn((float)ga[j], ts), gc[j]);                                        \
+        const float u = __fmul_rn(__fmul_rn((float)ua[j], ts), uc[j]);                                        \
+        o[j] = llmc::from_float<T>(g / (1.f + __expf(-g)) * u);                                               \
+      }                                                                                                       \
+      *reinterpret_cast<uint2*>(out + t * inter + c) = *reinterpret_cast<uint2*>(o);                          \
+    }                                                                                                         \
+  }
+LLMC_FOR_DTYPES(LLMC_W8A8_SILU_MUL)

@@ -458,8 +458,12 @@ public final class CudaBackend implements ModelBackend {
             if (probe != null) {
                 probe.record(l, SmoothQuantCalibration.Probe.GATE_UP, buf.xn(), n);
             }
-            proj.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, true);
-            k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
+            if (w.gateUp[l].w8a8()) {
+                w8a8.gateUpSiluMul(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n); // epilogue fused into SwiGLU
+            } else {
+                proj.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, true);
+                k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
+            }
             proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
         }
         int rows = in.numLogits;
@@ -572,9 +576,12 @@ public final class CudaBackend implements ModelBackend {
                 c.headDim(), o.kvBlockSize(), lastChunk, lastSplits);
     }
 
-    /** Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output. */
+    /**
+     * Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output, then the
+     * logits buffer (room for another such input, e.g. a SwiGLU output).
+     */
     long[] gemmScratch() {
-        return new long[] {buf.act(), buf.gateUp()};
+        return new long[] {buf.act(), buf.gateUp(), buf.logits()};
     }
 
     @Override

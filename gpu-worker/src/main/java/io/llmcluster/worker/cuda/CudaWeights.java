@@ -105,7 +105,7 @@ final class CudaWeights {
         if (quant.isW8a8() && shape != SHAPE_LM_HEAD) {
             if (!W8a8Gemm.supports(rows, cols)) {
                 throw new IllegalArgumentException("W8A8 on CUDA needs input sizes that are multiples of 16 and output "
-                        + "sizes that are multiples of 4; " + what + " is " + rows + " x " + cols);
+                        + "sizes that are multiples of 8; " + what + " is " + rows + " x " + cols);
             }
             long data = arena.take((long) rows * cols, what + " (W8A8)");
             long scales = arena.take(4L * rows, what + " scales");

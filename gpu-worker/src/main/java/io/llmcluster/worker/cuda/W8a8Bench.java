@@ -84,6 +84,19 @@ public final class W8a8Bench {
             double ms = ProjectionBench.time(be, i -> p.linear(scratch[0], copies[i % copies.length], scratch[1], m, true));
             GpuBench.kv(tag + "_us", 1000 * ms);
             GpuBench.kv(tag + "_tflops", flop / ms / 1e9);
+            if (s == CudaWeights.SHAPE_GATE_UP) {
+                // what a layer runs from gate|up to the down projection's input: FP16 cuBLAS + silu_mul, W8A8 fused
+                int inter = w.rows() / 2;
+                long act = scratch[2];
+                double swiglu = mode.equals("f16")
+                        ? ProjectionBench.time(be, i -> {
+                            p.linear(scratch[0], copies[i % copies.length], scratch[1], m, true);
+                            be.kernels().siluMul(scratch[1], act, m, inter);
+                        })
+                        : ProjectionBench.time(be, i -> be.w8a8Gemm().gateUpSiluMul(scratch[0], copies[i % copies.length],
+                                scratch[1], act, m));
+                GpuBench.kv(mode + "_gate_up_swiglu_m" + m + "_us", 1000 * swiglu);
+            }
             if (mode.equals("f16")) {
                 f16Us[s] = 1000 * ms;
                 continue;

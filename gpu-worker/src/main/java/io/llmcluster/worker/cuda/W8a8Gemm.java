@@ -24,16 +24,31 @@ final class W8a8Gemm {
 
     /** Whether a W8A8 matrix of this shape can run here: the kernels' vector widths and cuBLAS's INT8 alignment. */
     static boolean supports(int rows, int cols) {
-        return cols % 16 == 0 && rows % 4 == 0;
+        return cols % 16 == 0 && rows % 8 == 0; // rows % 8: gate|up's halves in 16-byte words (SwiGLU epilogue)
     }
 
     void linear(long x, DeviceMatrix w, long y, int tokens, boolean fp32Out) {
+        if (!fp32Out) {
+            throw new IllegalStateException("W8A8 projections write FP32 (the INT32 accumulators become FP32 in place)");
+        }
+        run(x, w, y, 0, tokens);
+    }
+
+    /**
+     * gate|up then SwiGLU: the INT32 accumulators stay in {@code acc} ([tokens][2·inter] words) and the fused epilogue
+     * writes the down projection's input {@code act} [tokens][inter] in the run dtype (no FP32 gate|up rows).
+     */
+    void gateUpSiluMul(long x, DeviceMatrix gateUp, long acc, long act, int tokens) {
+        run(x, gateUp, acc, act, tokens);
+    }
+
+    /** act == 0: FP32 y in place; else y keeps INT32 and act gets SwiGLU (w = gate|up). */
+    private void run(long x, DeviceMatrix w, long y, long act, int tokens) {
         if (tokens == 0) {
             return;
         }
-        if (!fp32Out || !w.w8a8()) {
-            throw new IllegalStateException("W8A8 projections take W8A8 weights and write FP32 (the INT32 accumulators "
-                    + "become FP32 in place)");
+        if (!w.w8a8()) {
+            throw new IllegalStateException("the W8A8 path takes W8A8 weights");
         }
         int in = w.cols();
         int out = w.rows();
@@ -47,7 +62,11 @@ final class W8a8Gemm {
             long yAt = y + 4L * t0 * out;
             k.quantizeActivations(x + (long) t0 * in * elementBytes, scratch, scales, n, in);
             cublas.gemmInt8(out, n, in, w.data(), scratch, yAt);
-            k.epilogue(yAt, scales, w.scales(), n, out);
+            if (act == 0) {
+                k.epilogue(yAt, scales, w.scales(), n, out);
+            } else {
+                k.siluMul(yAt, scales, w.scales(), act + (long) t0 * (out / 2) * elementBytes, n, out / 2);
+            }
         }
     }
 

@@ -11,6 +11,7 @@ final class W8a8Kernels {
     private final KernelCall quantizeWeights;
     private final KernelCall quantizeActivations;
     private final KernelCall epilogue;
+    private final KernelCall siluMul;
 
     W8a8Kernels(CudaContext ctx, CudaDtype dtype) {
         this.ctx = ctx;
@@ -20,6 +21,7 @@ final class W8a8Kernels {
         quantizeWeights = new KernelCall(ctx, "quantize_w8s" + s, "ppppii");
         quantizeActivations = new KernelCall(ctx, "quantize_act" + s, "pppi");
         epilogue = new KernelCall(ctx, "w8a8_epilogue", "pppii");
+        siluMul = new KernelCall(ctx, "w8a8_silu_mul" + s, "ppppii");
     }
 
     CudaDtype dtype() {
@@ -48,5 +50,16 @@ final class W8a8Kernels {
         long quads = (long) tokens * (out / 4);
         int grid = (int) Math.min((quads + 255) / 256, 132L * 16);
         epilogue.p(0, y).p(1, tokenScales).p(2, channelScales).i(3, tokens).i(4, out).launch(ctx, grid, 1, 1, 256, 0);
+    }
+
+    /**
+     * The gate|up epilogue fused into SwiGLU: acc [tokens][2·inter] INT32 → act [tokens][inter] (run dtype) =
+     * silu(gate) · up, bit for bit what {@link #epilogue} followed by {@code silu_mul} gives (inter % 4 == 0).
+     */
+    void siluMul(long acc, long tokenScales, long channelScales, long act, int tokens, int inter) {
+        long quads = (long) tokens * (inter / 4);
+        int grid = (int) Math.min((quads + 255) / 256, 132L * 16);
+        siluMul.p(0, acc).p(1, tokenScales).p(2, channelScales).p(3, act).i(4, tokens).i(5, inter)
+                .launch(ctx, grid, 1, 1, 256, 0);
     }
 }

@@ -35,10 +35,12 @@ import org.junit.jupiter.params.provider.ValueSource;
 class CudaW8a8Test {
     static final long SEED = System.nanoTime();
     /**
-     * The INT8 bound of docs/int8.md (the CPU backend's INT8 test on these tiny random models: hidden size 64, so one
-     * outlier sets a whole row's or token's scale).
+     * The INT8 weight-only bound of docs/int8.md (0.12: these tiny random models have 64 inputs per channel, so one
+     * outlier sets a whole row's scale) plus room for the activations' rounding, which W8A8 adds: a token of 64
+     * columns is one scale too. Measured worst in the first GPU run: 0.123 (FP16, tiny-qwen2, alpha 0) and 0.131
+     * (BF16, tiny-llama, whose 16-bit backend alone is 0.04 off transformers); docs/int8.md has every number.
      */
-    static final double W8A8_MODEL_BOUND = CudaInt8Test.INT8_MODEL_BOUND;
+    static final double W8A8_MODEL_BOUND = 0.15;
     /**
      * The INT8 GEMM accumulates exactly; the epilogue rounds three times in FP32 ((float) acc, two products): a few
      * ulps against the double product of the dequantized operands.
@@ -166,7 +168,7 @@ class CudaW8a8Test {
     @EnumSource(CudaDtype.class)
     void shouldMultiplyLikeADoubleMatmulOfTheDequantizedOperands(CudaDtype dt) {
         // {tokens, in, out, scratch tokens (0 = plenty)}: one token, a ragged count, several chunks, 8B-like widths
-        int[][] shapes = {{1, 64, 128, 0}, {5, 4096, 300, 0}, {300, 1024, 516, 0}, {77, 1040, 64, 20}, {129, 14336, 96, 0}};
+        int[][] shapes = {{1, 64, 128, 0}, {5, 4096, 300, 0}, {300, 1024, 520, 0}, {77, 1040, 64, 20}, {129, 14336, 96, 0}};
         try (Dev d = new Dev(ctx, dt, 512L << 20);
              Cublas cublas = new Cublas(ctx.stream().handle(), d.poisoned(32L << 20), 32L << 20)) {
             W8a8Kernels k = new W8a8Kernels(ctx, dt);
@@ -205,6 +207,18 @@ class CudaW8a8Test {
                 String what = "w8a8 gemm " + Arrays.toString(s) + " " + dt;
                 CudaKernelsTest.assertRows(what, d.readFloats(y, tokens * out), want, tokens, out, EPILOGUE_BOUND);
                 assertUntouchedAfter(d, y + 4L * tokens * out, what);
+                if (out % 8 == 0) {
+                    // as gate|up: the epilogue fused into SwiGLU gives the bits of epilogue + silu_mul
+                    int inter = out / 2;
+                    long act = d.poisoned((long) dt.bytes() * tokens * inter + 16);
+                    new CudaKernels(ctx, dt).siluMul(y, act, tokens, inter);
+                    float[] unfused = d.readHalfs(act, tokens * inter);
+                    long acc = d.poisoned(4L * tokens * out);
+                    long fusedAct = d.poisoned((long) dt.bytes() * tokens * inter + 16);
+                    g.gateUpSiluMul(xA, new DeviceMatrix(q, sc, out, in, in, 0, true), acc, fusedAct, tokens);
+                    assertArrayEquals(unfused, d.readHalfs(fusedAct, tokens * inter), what + " fused SwiGLU" + seed());
+                    assertUntouchedAfter(d, fusedAct + (long) dt.bytes() * tokens * inter, what + " fused SwiGLU");
+                }
             }
         }
     }
