@@ -10,6 +10,7 @@ import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
 import io.llmcluster.worker.actor.WorkerSettings;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
@@ -68,11 +69,20 @@ final class ServeCommand implements Callable<Integer> {
                     + "llmcluster.worker.max-prefill-tokens-while-decoding, auto = 256 on CUDA, off on the CPU)")
     String maxPrefillTokensWhileDecoding;
 
+    @Option(names = "--kv-cache-dtype", paramLabel = "auto|int8",
+            description = "KV cache storage: auto = the run dtype (FP32 on the CPU, FP16/BF16 on CUDA); int8 = a byte "
+                    + "per element plus an FP32 scale per token and kv head, ~2x the KV blocks (CUDA only) (default: llmcluster.worker.kv-cache-dtype, auto)")
+    String kvCacheDtype;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
         Config config = ConfigFactory.load();
         NodeSettings settings = overrides(NodeSettings.from(config));
+        if (choice == DeviceChoice.CPU && settings.cpu().kvCacheDtype() != KvCacheDtype.AUTO) {
+            throw new IllegalArgumentException("--kv-cache-dtype " + settings.cpu().kvCacheDtype().configName()
+                    + " needs the CUDA backend; --device cpu keeps the KV cache in FP32");
+        }
         try (ModelDirectory dir = settings.model().isEmpty() ? ModelDirectory.openDefault() : ModelDirectory.open(Path.of(settings.model()))) {
             ServingNode node = ServingNode.start(settings, ServedModel.of(dir),
                     new BackendEngineFactory(dir, choice, settings.cpu(), settings.engine()), config);
@@ -106,6 +116,9 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
+        }
+        if (kvCacheDtype != null) {
+            s = s.withCpu(s.cpu().withKvCacheDtype(KvCacheDtype.parse(kvCacheDtype)));
         }
         if (maxPrefillTokensWhileDecoding != null) {
             s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(

@@ -46,6 +46,10 @@ public final class CpuBackend implements ModelBackend {
     private boolean addBeforeNorm;
 
     public CpuBackend(ModelDirectory model, CpuBackendOptions options) {
+        if (options.kvCacheDtype() != io.llmcluster.worker.backend.KvCacheDtype.AUTO) {
+            throw new IllegalArgumentException("--kv-cache-dtype " + options.kvCacheDtype().configName() + " needs the CUDA "
+                    + "backend (--device cuda); the CPU backend keeps its KV cache in FP32: use --kv-cache-dtype auto");
+        }
         this.c = model.config();
         this.options = options;
         this.pool = new CpuThreadPool(options.threads());
