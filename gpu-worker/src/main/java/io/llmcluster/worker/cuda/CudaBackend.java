@@ -524,6 +524,10 @@ public final class CudaBackend implements ModelBackend {
 
     private boolean gemvPaths = true;
 
+    KvCacheLayout kvLayout() {
+        return kvLayout;
+    }
+
     Projections projections() {
         return proj;
     }
