@@ -6,7 +6,8 @@
 #                                      then GpuBench's long-context section twice on it, with --kv-cache-dtype auto
 #                                      (FP16 KV) and int8, and prints INT8 / FP16 ratios measured in this same call:
 #                                      KV blocks in the same memory, sequences of each context that fit, batch-1 ITL
-#                                      and one layer's decode attention time at each context.
+#                                      and one layer's decode attention time at each context (INT8 with both decode
+#                                      variants: 2 byte stages, the default, and 4, keys prefixed s4_).
 # Logs: $OUT/bench-kv8-py.log, $OUT/bench-kv8-auto.log, $OUT/bench-kv8-int8.log. BENCH_LONG (default 1024,32768).
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
@@ -26,9 +27,11 @@ for d in auto int8; do
     -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
     io.llmcluster.worker.cuda.GpuBench /tmp/llama8b 1 "${BENCH_LONG:-1024,32768}" long "$d" > "$out/bench-kv8-$d.log" 2>&1
   echo "java GpuBench long --kv-cache-dtype $d rc=$? in $((SECONDS - t0)) s"
-  grep -E '^(kv_|itl_ctx|attn_decode_ctx|backend=)' "$out/bench-kv8-$d.log" | cut -c1-400
+  grep -E '^(kv_|(s4_)?itl_ctx|(s4_)?attn_decode_ctx|backend=)' "$out/bench-kv8-$d.log" | cut -c1-400
 done
 # ratios INT8 / FP16 from the two logs of this call
-awk -F= 'FNR == 1 { f++ } /^(kv_blocks|kv_max_seqs|itl_ctx[0-9]+_ms|attn_decode_ctx[0-9]+_us)/ { v[f, $1] = $2; k[$1] = 1 }
-  END { for (key in k) if (v[1, key] > 0) printf "kv8_ratio_%s=%.3f (int8 %s / fp16 %s)\n", key, v[2, key] / v[1, key], v[2, key], v[1, key] }' \
+# (s4_ keys: the 4-stage INT8 decode variant, against the same FP16 numbers)
+awk -F= 'FNR == 1 { f++ } /^(kv_blocks|kv_max_seqs|(s4_)?itl_ctx[0-9]+_ms|(s4_)?attn_decode_ctx[0-9]+_us)/ { v[f, $1] = $2; k[$1] = 1 }
+  END { for (key in k) { base = key; sub(/^s4_/, "", base)
+          if (v[1, base] > 0 && v[2, key] > 0) printf "kv8_ratio_%s=%.3f (int8 %s / fp16 %s)\n", key, v[2, key] / v[1, base], v[2, key], v[1, base] } }' \
   "$out/bench-kv8-auto.log" "$out/bench-kv8-int8.log" | sort

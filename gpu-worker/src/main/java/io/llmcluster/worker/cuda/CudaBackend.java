@@ -161,15 +161,21 @@ public final class CudaBackend implements ModelBackend {
         }
         useGraphs = o.cudaGraphs();
         buckets = buckets(o.maxSequences(), o.maxBatchTokens());
-        maxSplits = att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
-        int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
-        graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
+        planDecodeSplits();
         long stagingInts = StepInputs.capacityInts(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize());
         stagingHost = new PinnedBuffer(4 * stagingInts);
         logitsHost = new PinnedBuffer(4L * o.maxBatchTokens() * c.vocabSize());
         in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
                 tokensPerTile, decodeKernel, stagingHost.segment());
         warmUp();
+    }
+
+    /** The decode split cap of the attention kernel in use, and the graph table sized for every class it plans. */
+    private void planDecodeSplits() {
+        maxSplits = kv8 != null ? kv8.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS)
+                : att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
+        int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
+        graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
     }
 
     /** Times the projection kernels per (shape, token bucket) or takes the cached choices (see {@link Autotuner}). */
@@ -510,19 +516,38 @@ public final class CudaBackend implements ModelBackend {
         if (gemvOn != gemvPaths) {
             gemvPaths = gemvOn;
             proj.setPaths(gemvOn, gemvOn);
-            for (CUgraphExec[] row : graphs) {
-                for (int i = 0; i < row.length; i++) {
-                    if (row[i] != null) {
-                        ctx.destroy(row[i]);
-                        row[i] = null;
-                    }
-                }
-            }
+            destroyGraphs();
         }
         useGraphs = graphsOn;
     }
 
     private boolean gemvPaths = true;
+
+    /**
+     * Benchmarks and tests: the INT8 KV decode variant with {@code stages} byte stages ({@link Int8KvKernels#DECODE_STAGES});
+     * the split cap is planned again for it and captured graphs are dropped.
+     */
+    void setInt8DecodeStages(int stages) {
+        if (kv8 == null) {
+            throw new IllegalStateException("not an INT8 KV cache");
+        }
+        ctx.makeCurrent();
+        ctx.synchronize();
+        kv8.setDecodeStages(stages);
+        destroyGraphs();
+        planDecodeSplits();
+    }
+
+    private void destroyGraphs() {
+        for (CUgraphExec[] row : graphs) {
+            for (int i = 0; i < row.length; i++) {
+                if (row[i] != null) {
+                    ctx.destroy(row[i]);
+                    row[i] = null;
+                }
+            }
+        }
+    }
 
     KvCacheLayout kvLayout() {
         return kvLayout;

@@ -82,7 +82,12 @@ public final class GpuBench {
                 b.engine(new int[] {1, 32}, 2048, 128);
             }
             if (sections.contains("long")) {
-                b.longContext(longCtx);
+                b.longContext(longCtx, "");
+                if (kvDtype == KvCacheDtype.INT8) { // the 4-stage INT8 decode variant on the same pool
+                    be.setInt8DecodeStages(4);
+                    b.longContext(longCtx, "s4_");
+                    be.setInt8DecodeStages(2);
+                }
             }
             kv("graphs_captured", be.graphsCaptured());
         }
@@ -288,24 +293,24 @@ public final class GpuBench {
         return fb;
     }
 
-    /** Batch-1 decode ms per token after a prompt of each length (graphs + GEMV). */
-    private void longContext(int[] contexts) {
+    /** Batch-1 decode ms per token after a prompt of each length (graphs + GEMV); {@code tag} prefixes the keys. */
+    private void longContext(int[] contexts, String tag) {
         for (int len : contexts) {
             if (len + 64 > be.maxContextTokens()) {
-                kv("itl_ctx" + len + "_ms", "skipped (context " + be.maxContextTokens() + ")");
+                kv(tag + "itl_ctx" + len + "_ms", "skipped (context " + be.maxContextTokens() + ")");
                 continue;
             }
             long t0 = System.nanoTime();
             double[] r = decodeSteps(1, len, 32);
-            kv("itl_ctx" + len + "_ms", r[0]);
-            kv("itl_ctx" + len + "_device_ms", r[1]);
-            kv("itl_ctx" + len + "_total_s", (System.nanoTime() - t0) / 1e9);
+            kv(tag + "itl_ctx" + len + "_ms", r[0]);
+            kv(tag + "itl_ctx" + len + "_device_ms", r[1]);
+            kv(tag + "itl_ctx" + len + "_total_s", (System.nanoTime() - t0) / 1e9);
             // the last step's decode attention alone (one layer: split kernel + reduce), against its KV bytes
             double us = timeQueued(be::repeatDecodeAttention, 50) * 1e3;
             // K/V bytes (scales included) of the last step's context, prompt + 43 decodes, in one layer
             double kvBytes = (double) (len + 3 + 32 + 8) * be.kvLayout().bytesPerBlock() / c.numLayers() / blockSize;
-            kv("attn_decode_ctx" + len + "_us", us);
-            kv("attn_decode_ctx" + len + "_gbs", kvBytes / us / 1e3);
+            kv(tag + "attn_decode_ctx" + len + "_us", us);
+            kv(tag + "attn_decode_ctx" + len + "_gbs", kvBytes / us / 1e3);
         }
     }
 

@@ -1,7 +1,12 @@
 package io.llmcluster.worker.cuda;
 
+import static jcuda.driver.JCudaDriver.cuCtxGetDevice;
+import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 
+import jcuda.driver.CUdevice;
+import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUfunction_attribute;
 
 /**
@@ -10,6 +15,12 @@ import jcuda.driver.CUfunction_attribute;
  * which stage the bytes with cp.async and dequantize them into the shared tiles the unchanged mma code reads. The
  * decode kernel writes the same split partials as the 16-bit one, merged by the same reduce. Only shapes the
  * tensor-core kernels serve ({@link #supports}) have an INT8 path; the CUDA-core fallbacks read 16-bit caches only.
+ *
+ * <p>Decode variants ({@link #DECODE_STAGES}): byte stages of the cp.async pipeline. With 2 (the default, measured on
+ * the H200) a CTA has one 64-key byte tile in flight while it computes, half the bytes of the 16-bit kernel's, and
+ * decode attention at 32k took 1.31x the FP16 kernel's time (docs/gpu.md, INT8 KV cache); 4 keeps three tiles in
+ * flight (about the 16-bit kernel's bytes in flight per SM at 2 CTAs per SM instead of 3). The split cap follows the
+ * chosen variant's occupancy.
  */
 final class Int8KvKernels {
     private static final int[] CLASSES = {32, 64, 128};
@@ -21,8 +32,13 @@ final class Int8KvKernels {
     private final CudaContext ctx;
     private final KernelCall rope;
     private final KernelCall[][] prefill = new KernelCall[AttentionKernels.PREFILL_VARIANTS.length][CLASSES.length];
-    private final KernelCall[] decode = new KernelCall[CLASSES.length];
+    /** Byte stages of the decode variants (decode_attention_mma_*_kv8_* and *_kv8s4_*). */
+    static final int[] DECODE_STAGES = {2, 4};
+    /** [variant][head-dim class]. */
+    private final KernelCall[][] decode = new KernelCall[DECODE_STAGES.length][CLASSES.length];
     private final KernelCall reduce;
+    private final int sms;
+    private int decodeVariant;
 
     Int8KvKernels(CudaContext ctx, CudaDtype dtype) {
         this.ctx = ctx;
@@ -34,10 +50,48 @@ final class Int8KvKernels {
                 prefill[v][c] = withSharedMemory(ctx, "prefill_attention_mma" + s + "_kv8_d" + d + "_v" + v,
                         "ppppppppp" + "iiiiiif", prefillSharedBytes(v, d));
             }
-            decode[c] = withSharedMemory(ctx, "decode_attention_mma" + s + "_kv8_d" + d, "pppppppppp" + "iiiiiif",
-                    decodeSharedBytes(d));
+            for (int v = 0; v < DECODE_STAGES.length; v++) {
+                String name = "decode_attention_mma" + s + (DECODE_STAGES[v] == 2 ? "_kv8" : "_kv8s" + DECODE_STAGES[v]) + "_d" + d;
+                decode[v][c] = withSharedMemory(ctx, name, "pppppppppp" + "iiiiiif", decodeSharedBytes(d, DECODE_STAGES[v]));
+            }
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
+        CUdevice device = new CUdevice();
+        Cuda.check(cuCtxGetDevice(device), "cuCtxGetDevice");
+        int[] count = new int[1];
+        Cuda.check(cuDeviceGetAttribute(count, CUdevice_attribute.CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, device),
+                "cuDeviceGetAttribute(multiprocessors)");
+        sms = count[0];
+    }
+
+    /** Picks the decode variant by its byte stages ({@link #DECODE_STAGES}); the backend re-plans its splits after. */
+    void setDecodeStages(int stages) {
+        for (int v = 0; v < DECODE_STAGES.length; v++) {
+            if (DECODE_STAGES[v] == stages) {
+                decodeVariant = v;
+                return;
+            }
+        }
+        throw new IllegalArgumentException("INT8 KV decode has no variant with " + stages + " byte stages");
+    }
+
+    int decodeStages() {
+        return DECODE_STAGES[decodeVariant];
+    }
+
+    /**
+     * {@link AttentionKernels#maxDecodeSplits} for the chosen INT8 decode variant: one full wave of its resident CTAs
+     * at batch 1, at most {@code cap}.
+     */
+    int maxDecodeSplits(int numHeads, int numKvHeads, int headDim, int cap) {
+        if (!AttentionKernels.decodeTensorCores(numHeads, numKvHeads, headDim)) {
+            return cap;
+        }
+        int c = headDimClass(headDim);
+        int[] perSm = new int[1];
+        Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decode[decodeVariant][c].function(), 128,
+                decodeSharedBytes(CLASSES[c], decodeStages())), "cuOccupancyMaxActiveBlocksPerMultiprocessor(kv8 decode)");
+        return Math.max(1, Math.min(cap, Math.max(1, perSm[0]) * sms / numKvHeads));
     }
 
     /** Shapes with an INT8 KV path: the tensor-core attention's head dims (decode groups > 16 go through prefill). */
@@ -69,10 +123,10 @@ final class Int8KvKernels {
         return (AttentionKernels.MMA_PREFILL_ROWS + 2 * keys) * (headDimClass + 8) * 2 + 2 * stageBytes(keys, headDimClass);
     }
 
-    /** q tile (16 rows), one K and one V tile of 64 keys in T, two byte stages (decode_attention_mma.cu, kBytes8). */
-    static int decodeSharedBytes(int headDimClass) {
+    /** q tile (16 rows), one K and one V tile of 64 keys in T, {@code stages} byte stages (decode_attention_mma.cu, kBytes8). */
+    static int decodeSharedBytes(int headDimClass, int stages) {
         int keys = AttentionKernels.DECODE_KEYS_PER_TILE;
-        return (16 + 2 * keys) * (headDimClass + 8) * 2 + 2 * stageBytes(keys, headDimClass);
+        return (16 + 2 * keys) * (headDimClass + 8) * 2 + stages * stageBytes(keys, headDimClass);
     }
 
     private static int headDimClass(int headDim) {
@@ -120,10 +174,10 @@ final class Int8KvKernels {
                     + " (larger groups decode through the prefill kernel)");
         }
         int c = headDimClass(headDim);
-        decode[c].p(0, q).p(1, kCache).p(2, vCache).p(3, kScale).p(4, vScale).p(5, partO).p(6, partMl).p(7, decodes)
+        decode[decodeVariant][c].p(0, q).p(1, kCache).p(2, vCache).p(3, kScale).p(4, vScale).p(5, partO).p(6, partMl).p(7, decodes)
                 .p(8, positions).p(9, blockTables).i(10, tableStride).i(11, numHeads).i(12, numKvHeads).i(13, headDim)
                 .i(14, blockSize).i(15, chunk).f(16, CudaKernels.scaleLog2(headDim))
-                .launch(ctx, numDecodes, numKvHeads, splits, 128, decodeSharedBytes(CLASSES[c]));
+                .launch(ctx, numDecodes, numKvHeads, splits, 128, decodeSharedBytes(CLASSES[c], decodeStages()));
         reduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
                 .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);
     }

@@ -69,11 +69,12 @@ class KvCacheLayoutTest {
     void shouldSizeTheInt8KernelsSharedMemoryLikeTheKernelsLayout() {
         // decode, class 128: q 16 rows + one K and one V tile of 64 rows, 136 halves each; two stages of
         // 2 x 64 x 128 bytes + 2 x 64 scales
-        assertEquals((16 + 128) * 136 * 2 + 2 * (2 * 64 * 128 + 2 * 64 * 4), Int8KvKernels.decodeSharedBytes(128));
+        assertEquals((16 + 128) * 136 * 2 + 2 * (2 * 64 * 128 + 2 * 64 * 4), Int8KvKernels.decodeSharedBytes(128, 2));
+        assertEquals((16 + 128) * 136 * 2 + 4 * (2 * 64 * 128 + 2 * 64 * 4), Int8KvKernels.decodeSharedBytes(128, 4));
         // prefill v2 (32-key tiles), class 64: q 128 rows + 2 x 32 rows of 72 halves, two stages of 2 x 32 x 64 + 2 x 32 x 4
         assertEquals((128 + 64) * 72 * 2 + 2 * (2 * 32 * 64 + 2 * 32 * 4), Int8KvKernels.prefillSharedBytes(2, 64));
-        // not more than the 16-bit kernels need: same occupancy
-        assertTrue(Int8KvKernels.decodeSharedBytes(128) <= AttentionKernels.decodeSharedBytes(128));
+        // the default variants need no more than the 16-bit kernels: the same occupancy
+        assertTrue(Int8KvKernels.decodeSharedBytes(128, 2) <= AttentionKernels.decodeSharedBytes(128));
         assertTrue(Int8KvKernels.prefillSharedBytes(2, 128) <= AttentionKernels.prefillSharedBytes(2, 128));
     }
 }
