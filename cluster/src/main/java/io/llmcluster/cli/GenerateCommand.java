@@ -101,7 +101,7 @@ final class GenerateCommand implements Callable<Integer> {
 
     @Option(names = "--kv-cache-dtype", paramLabel = "auto|int8", defaultValue = "auto",
             description = "KV cache storage: auto = the run dtype (FP32 on the CPU, FP16/BF16 on CUDA); int8 = a byte "
-                    + "per element plus an FP32 scale per token and kv head, ~2x the KV blocks (CUDA only)")
+                    + "per element plus an FP32 scale per token and kv head: ~2x the KV blocks (~4x on the CPU)")
     String kvCacheDtype;
 
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")

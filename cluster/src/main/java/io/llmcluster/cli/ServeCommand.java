@@ -71,7 +71,7 @@ final class ServeCommand implements Callable<Integer> {
 
     @Option(names = "--kv-cache-dtype", paramLabel = "auto|int8",
             description = "KV cache storage: auto = the run dtype (FP32 on the CPU, FP16/BF16 on CUDA); int8 = a byte "
-                    + "per element plus an FP32 scale per token and kv head, ~2x the KV blocks (CUDA only) (default: llmcluster.worker.kv-cache-dtype, auto)")
+                    + "per element plus an FP32 scale per token and kv head: ~2x the KV blocks (~4x on the CPU) (default: llmcluster.worker.kv-cache-dtype, auto)")
     String kvCacheDtype;
 
     @Override
@@ -79,10 +79,6 @@ final class ServeCommand implements Callable<Integer> {
         DeviceChoice choice = DeviceChoice.parse(device);
         Config config = ConfigFactory.load();
         NodeSettings settings = overrides(NodeSettings.from(config));
-        if (choice == DeviceChoice.CPU && settings.cpu().kvCacheDtype() != KvCacheDtype.AUTO) {
-            throw new IllegalArgumentException("--kv-cache-dtype " + settings.cpu().kvCacheDtype().configName()
-                    + " needs the CUDA backend; --device cpu keeps the KV cache in FP32");
-        }
         try (ModelDirectory dir = settings.model().isEmpty() ? ModelDirectory.openDefault() : ModelDirectory.open(Path.of(settings.model()))) {
             ServingNode node = ServingNode.start(settings, ServedModel.of(dir),
                     new BackendEngineFactory(dir, choice, settings.cpu(), settings.engine()), config);

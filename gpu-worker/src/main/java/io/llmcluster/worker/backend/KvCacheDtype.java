@@ -5,8 +5,9 @@ import java.util.Locale;
 /**
  * What the KV cache stores ({@code --kv-cache-dtype}, {@code llmcluster.worker.kv-cache-dtype}, vLLM's option of
  * the same name): {@code auto} = the backend's run dtype (FP32 on the CPU, FP16/BF16 on CUDA); {@code int8} = one
- * signed byte per element plus one FP32 scale per (token, kv head), symmetric absmax (CUDA only; docs/gpu.md,
- * "INT8 KV cache"). About half the bytes of a 16-bit cache, so the pool holds about twice the blocks.
+ * signed byte per element plus one FP32 scale per (token, kv head), symmetric absmax ({@link Int8Kv}; docs/gpu.md,
+ * "INT8 KV cache"). About half the bytes of a 16-bit cache (a quarter of the CPU's FP32 one), so the pool holds about
+ * twice (four times) the blocks.
  */
 public enum KvCacheDtype {
     AUTO("auto", "fp32"),
@@ -27,7 +28,7 @@ public enum KvCacheDtype {
             case "auto" -> AUTO;
             case "int8" -> INT8;
             default -> throw new IllegalArgumentException("kv-cache-dtype '" + value + "' is not supported: use auto "
-                    + "(the model's run dtype) or int8 (CUDA only)");
+                    + "(the model's run dtype) or int8");
         };
     }
 

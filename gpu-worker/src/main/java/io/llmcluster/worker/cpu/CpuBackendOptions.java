@@ -13,8 +13,8 @@ import io.llmcluster.worker.backend.KvCacheDtype;
  * @param kvMemoryFraction with {@code kvCacheBytes == 0}: the fraction of the physical memory free after
  *     loading and a warm-up pass that the KV pool takes (capped at what maxSequences full contexts need)
  * @param quantizeInt8 quantize linear weights to INT8 (per-output-channel scales) at load
- * @param kvCacheDtype what the KV cache stores; the CPU backend keeps FP32 (auto) and refuses int8, which a CUDA
- *     backend opened with these options (BackendEngineFactory, {@code --device auto|cuda}) applies
+ * @param kvCacheDtype what the KV cache stores: FP32 (auto) or INT8 bytes with FP32 scales per token and kv head
+ *     ({@link PagedAttentionInt8}); a CUDA backend opened with these options (BackendEngineFactory) applies it too
  */
 public record CpuBackendOptions(int threads, int maxBatchTokens, int maxSequences, int kvBlockSize,
                                 long kvCacheBytes, double kvMemoryFraction, boolean quantizeInt8,

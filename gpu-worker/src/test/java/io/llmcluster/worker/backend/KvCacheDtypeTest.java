@@ -22,10 +22,10 @@ class KvCacheDtypeTest {
     void shouldRefuseOtherValuesNamingTheAcceptedOnes() {
         for (String bad : new String[] {"fp8", "fp16", "", "int4"}) {
             IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> KvCacheDtype.parse(bad));
-            assertEquals("kv-cache-dtype '" + bad + "' is not supported: use auto (the model's run dtype) or int8 (CUDA only)",
+            assertEquals("kv-cache-dtype '" + bad + "' is not supported: use auto (the model's run dtype) or int8",
                     e.getMessage());
         }
-        assertEquals("kv-cache-dtype 'null' is not supported: use auto (the model's run dtype) or int8 (CUDA only)",
+        assertEquals("kv-cache-dtype 'null' is not supported: use auto (the model's run dtype) or int8",
                 assertThrows(IllegalArgumentException.class, () -> KvCacheDtype.parse(null)).getMessage());
     }
 

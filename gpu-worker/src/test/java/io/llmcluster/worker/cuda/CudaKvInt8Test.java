@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.Int8Kv;
 import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.cpu.RopeTable;
 import io.llmcluster.worker.cuda.CudaKernelsTest.Layout;

@@ -1,4 +1,4 @@
-package io.llmcluster.worker.cuda;
+package io.llmcluster.worker.backend;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;

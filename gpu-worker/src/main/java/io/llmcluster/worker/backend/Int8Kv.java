@@ -1,4 +1,7 @@
-package io.llmcluster.worker.cuda;
+package io.llmcluster.worker.backend;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 
 /**
  * The INT8 KV cache rule in plain Java: the twin of {@code rope_kv_write_i8_*} (kernels/src/main/cuda/rope_kv_int8.cu)
@@ -6,7 +9,8 @@ package io.llmcluster.worker.cuda;
  * {@code scale = max|x| / 127}, {@code q = rint(x / scale)} clamped to ±127 (scale 0 and all bytes 0 for an all-zero
  * row), stored as plain signed bytes; {@code x ≈ q * scale}. K rows are quantized after RoPE, V rows after the bias;
  * both computed with one IEEE rounding per operation (the kernel uses the {@code __f*_rn} intrinsics, no FMA), so
- * the bytes and scales match the GPU's exactly.
+ * the bytes and scales match the GPU's exactly. The CPU backend's INT8 cache ({@code cpu.PagedAttentionInt8}) uses the
+ * same rule on its FP32 rows.
  */
 public final class Int8Kv {
     private static final int Q_MAX = 127;
@@ -26,6 +30,26 @@ public final class Int8Kv {
         for (int i = 0; i < n; i++) {
             int q = scale > 0 ? (int) Math.rint(x[off + i] / scale) : 0;
             out[outOff + i] = (byte) Math.clamp(q, -Q_MAX, Q_MAX);
+        }
+        return scale;
+    }
+
+    /**
+     * {@link #quantize(float[], int, int, byte[], int)} on FP32 values in {@code x} (float index {@code off}), bytes into
+     * {@code out} at byte offset {@code outOff}; returns the scale. Allocates nothing.
+     */
+    public static float quantize(MemorySegment x, long off, int n, MemorySegment out, long outOff) {
+        float maxAbs = 0;
+        for (int i = 0; i < n; i++) {
+            float a = Math.abs(x.getAtIndex(ValueLayout.JAVA_FLOAT, off + i));
+            if (a > maxAbs) {
+                maxAbs = a;
+            }
+        }
+        float scale = maxAbs / Q_MAX;
+        for (int i = 0; i < n; i++) {
+            int q = scale > 0 ? (int) Math.rint(x.getAtIndex(ValueLayout.JAVA_FLOAT, off + i) / scale) : 0;
+            out.set(ValueLayout.JAVA_BYTE, outOff + i, (byte) Math.clamp(q, -Q_MAX, Q_MAX));
         }
         return scale;
     }
