@@ -12,6 +12,7 @@
 // elements is D/8 consecutive chunks), double-buffered 64-key stages so the next tile streams in while one computes; keys
 // past the split's end are zero-filled, never read; q once; partials (D + 2 floats per head) written once.
 #include "attention_mma.cuh"
+#include "kv_int8.cuh"
 
 namespace llmc_decode_mma {
 using namespace llmc;
@@ -27,11 +28,19 @@ struct Smem {
   static constexpr int kQ = 16 * kStride;
   static constexpr int kKv = kKeys * kStride;
   static constexpr int kElems = kQ + 4 * kKv;  // q, then K[2], V[2]; the merge reuses the K/V area
+  // INT8 KV (KV8): q, one K and one V tile in T, then NST byte stages (kv_int8.cuh); the merge reuses the tiles
+  template <int NST>
+  static constexpr int kBytes8 = (kQ + 2 * kKv) * 2 + NST * llmc_kv8::Stage<DC, kKeys>::kBytes;
 };
 
-template <typename T, int DC>
-__device__ void decode_attention_mma(const T* __restrict__ q, const T* __restrict__ k_cache,
-                                     const T* __restrict__ v_cache, float* __restrict__ part_o,
+// KV8: the cache holds int8 bytes plus FP32 scales per (slot, kv head) (k_scale / v_scale; unused otherwise),
+// dequantized to T when a tile lands in shared memory (kv_int8.cuh); everything after that is shared. NST: byte
+// stages of the INT8 pipeline, NST - 1 tiles in flight while one computes (a byte tile is half a 16-bit one, so
+// NST = 4 keeps about the bytes in flight of the 16-bit kernel's two stages; 16-bit caches ignore it).
+template <typename T, bool KV8, int NST, int DC>
+__device__ void decode_attention_mma(const T* __restrict__ q, const void* __restrict__ k_raw,
+                                     const void* __restrict__ v_raw, const float* __restrict__ k_scale,
+                                     const float* __restrict__ v_scale, float* __restrict__ part_o,
                                      float* __restrict__ part_ml, const int2* __restrict__ decodes,
                                      const int* __restrict__ positions, const int* __restrict__ block_tables,
                                      int table_stride, int num_heads, int num_kv_heads, int head_dim, int block_size,
@@ -42,7 +51,13 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(smem_raw);
   T* kst = qs + Smem<DC>::kQ;
-  T* vst = kst + 2 * Smem<DC>::kKv;
+  T* vst = kst + (KV8 ? 1 : 2) * Smem<DC>::kKv;
+  unsigned char* stage8 = reinterpret_cast<unsigned char*>(kst + 2 * Smem<DC>::kKv);  // KV8: after one K, one V tile
+  constexpr int kStage8 = llmc_kv8::Stage<DC, kKeys>::kBytes;
+  const T* k_cache = static_cast<const T*>(k_raw);
+  const T* v_cache = static_cast<const T*>(v_raw);
+  const int8_t* k8 = static_cast<const int8_t*>(k_raw);
+  const int8_t* v8 = static_cast<const int8_t*>(v_raw);
   float* wo = reinterpret_cast<float*>(kst);  // after the loop: [kWarps][16][DC] partial outputs
   __shared__ float wm[kWarps][16], wl[kWarps][16];
 
@@ -75,8 +90,22 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
     }
   }
   const int n_tiles = (end - start + kKeys - 1) / kKeys;
-  load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D);
+  if constexpr (KV8) {
+    llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8, k8, v8, k_scale, v_scale, table, start, end, block_size,
+                                                   num_kv_heads, kvh, D);
+  } else {
+    load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D);
+  }
   cp_async_commit();
+  if constexpr (KV8 && NST > 2) {  // tiles 1 .. NST - 2 in flight too (one commit group each, empty past the end)
+#pragma unroll
+    for (int s = 1; s < NST - 1; ++s) {
+      if (s < n_tiles)
+        llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8 + s * kStage8, k8, v8, k_scale, v_scale, table,
+                                                       start + s * kKeys, end, block_size, num_kv_heads, kvh, D);
+      cp_async_commit();
+    }
+  }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
@@ -88,22 +117,38 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
 
   for (int it = 0; it < n_tiles; ++it) {
     const int stage = it & 1;
-    if (it + 1 < n_tiles) {
-      load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * Smem<DC>::kKv, vst + (stage ^ 1) * Smem<DC>::kKv,
-                                           k_cache, v_cache, table, start + (it + 1) * kKeys, end, block_size,
-                                           num_kv_heads, kvh, D);
+    if constexpr (KV8 && NST > 2) {  // tile it + NST - 1 into the stage tile it - 1 left; then tile it is complete
+      const int nxt = it + NST - 1;
+      if (nxt < n_tiles)
+        llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8 + (nxt % NST) * kStage8, k8, v8, k_scale, v_scale, table,
+                                                       start + nxt * kKeys, end, block_size, num_kv_heads, kvh, D);
+      cp_async_commit();
+      cp_async_wait<NST - 1>();
+    } else if (it + 1 < n_tiles) {
+      if constexpr (KV8)
+        llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8 + (stage ^ 1) * kStage8, k8, v8, k_scale, v_scale, table,
+                                                       start + (it + 1) * kKeys, end, block_size, num_kv_heads, kvh, D);
+      else
+        load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * Smem<DC>::kKv, vst + (stage ^ 1) * Smem<DC>::kKv,
+                                             k_cache, v_cache, table, start + (it + 1) * kKeys, end, block_size,
+                                             num_kv_heads, kvh, D);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
     __syncthreads();
+    if constexpr (KV8) {  // bytes of this tile -> the one T tile (the last iteration's readers are past its barrier)
+      llmc_kv8::dequant_kv_rows<T, DC, kKeys, kThreads>(kst, vst, stage8 + (it % NST) * kStage8, D);
+      __syncthreads();
+    }
     if (it == 0) {
 #pragma unroll
       for (int kk = 0; kk < KS; ++kk) ldmatrix_x4(qf[kk], qs + (lane & 15) * S + kk * 16 + (lane >> 4) * 8);
     }
-    const T* ks = kst + stage * Smem<DC>::kKv + warp * 16 * S;  // this warp's 16 keys
-    const T* vs = vst + stage * Smem<DC>::kKv + warp * 16 * S;
+    const int tile_off = KV8 ? 0 : stage * Smem<DC>::kKv;
+    const T* ks = kst + tile_off + warp * 16 * S;  // this warp's 16 keys
+    const T* vs = vst + tile_off + warp * 16 * S;
     float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
     for (int kk = 0; kk < KS; ++kk) {
@@ -217,15 +262,31 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const T* __restric
 }
 }  // namespace llmc_decode_mma
 
-// Entry points per dtype and head-dim class: decode_attention_mma_{f16,bf16}_d{32,64,128}.
+// Entry points per dtype and head-dim class: decode_attention_mma_{f16,bf16}_d{32,64,128}, and for an INT8 KV
+// cache decode_attention_mma_{f16,bf16}_kv8_d{32,64,128} and _kv8s4_ (4 byte stages) (two more arguments: the K
+// and V scales).
 #define LLMC_DECODE_MMA_ONE(S, T, DC)                                                                          \
   extern "C" __global__ void __launch_bounds__(llmc_decode_mma::kThreads) decode_attention_mma_##S##_d##DC(   \
       const T* q, const T* k_cache, const T* v_cache, float* part_o, float* part_ml, const int2* decodes,       \
       const int* positions, const int* block_tables, int table_stride, int num_heads, int num_kv_heads,         \
       int head_dim, int block_size, int chunk, float scale_log2) {                                               \
-    llmc_decode_mma::decode_attention_mma<T, DC>(q, k_cache, v_cache, part_o, part_ml, decodes, positions,      \
-                                                 block_tables, table_stride, num_heads, num_kv_heads, head_dim, \
-                                                 block_size, chunk, scale_log2);                                 \
+    llmc_decode_mma::decode_attention_mma<T, false, 2, DC>(q, k_cache, v_cache, nullptr, nullptr, part_o, part_ml, \
+                                                        decodes, positions, block_tables, table_stride, num_heads, \
+                                                        num_kv_heads, head_dim, block_size, chunk, scale_log2);    \
+  }                                                                                                              \
+  LLMC_DECODE_MMA_KV8(S, T, DC, kv8, 2)                                                                          \
+  LLMC_DECODE_MMA_KV8(S, T, DC, kv8s4, 4)
+// The INT8 KV variants: NAME kv8 (2 byte stages) or kv8s4 (4).
+#define LLMC_DECODE_MMA_KV8(S, T, DC, NAME, NST)                                                                  \
+  extern "C" __global__ void __launch_bounds__(llmc_decode_mma::kThreads) decode_attention_mma_##S##_##NAME##_d##DC( \
+      const T* q, const int8_t* k_cache, const int8_t* v_cache, const float* k_scale, const float* v_scale,     \
+      float* part_o, float* part_ml, const int2* decodes, const int* positions, const int* block_tables,         \
+      int table_stride, int num_heads, int num_kv_heads, int head_dim, int block_size, int chunk,                 \
+      float scale_log2) {                                                                                        \
+    llmc_decode_mma::decode_attention_mma<T, true, NST, DC>(q, k_cache, v_cache, k_scale, v_scale, part_o,       \
+                                                            part_ml, decodes, positions, block_tables, table_stride, \
+                                                            num_heads, num_kv_heads, head_dim, block_size, chunk,  \
+                                                            scale_log2);                                           \
   }
 #define LLMC_DECODE_MMA(S, T)     \
   LLMC_DECODE_MMA_ONE(S, T, 32)   \

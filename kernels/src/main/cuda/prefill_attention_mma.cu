@@ -15,6 +15,7 @@
 // block table with 16-byte cp.async, double-buffered (tile i+1 loads while tile i computes); rows past the
 // visible range are zero-filled, never read; the output is written once, 4 bytes per lane per 8 columns.
 #include "attention_mma.cuh"
+#include "kv_int8.cuh"
 
 namespace llmc_prefill_mma {
 using namespace llmc;
@@ -31,11 +32,17 @@ struct Cfg {
   static constexpr int kStride = DC + 8;  // elements per shared row
   static constexpr int kQ = kRows * kStride;
   static constexpr int kKv = KEYS * kStride;
+  // INT8 KV (KV8): q, one K and one V tile in T, then two byte stages (kv_int8.cuh)
+  static constexpr int kStage8 = llmc_kv8::Stage<DC, KEYS>::kBytes;
+  static constexpr int kBytes8 = (kQ + 2 * kKv) * 2 + 2 * kStage8;
 };
 
-template <typename T, int DC, int WARPS, int MT, int KEYS>
-__device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restrict__ k_cache,
-                                      const T* __restrict__ v_cache, T* __restrict__ out,
+// KV8: the cache holds int8 bytes plus FP32 scales per (slot, kv head) (k_scale / v_scale; unused otherwise),
+// dequantized to T when a tile lands in shared memory (kv_int8.cuh); everything after that is shared.
+template <typename T, bool KV8, int DC, int WARPS, int MT, int KEYS>
+__device__ void prefill_attention_mma(const T* __restrict__ q, const void* __restrict__ k_raw,
+                                      const void* __restrict__ v_raw, const float* __restrict__ k_scale,
+                                      const float* __restrict__ v_scale, T* __restrict__ out,
                                       const int4* __restrict__ tiles, const int* __restrict__ positions,
                                       const int* __restrict__ block_tables, int table_stride, int num_heads,
                                       int num_kv_heads, int head_dim, int block_size, int heads_per_cta,
@@ -50,7 +57,12 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
   extern __shared__ __align__(16) unsigned char smem_raw[];
   T* qs = reinterpret_cast<T*>(smem_raw);
   T* kst = qs + C::kQ;
-  T* vst = kst + 2 * C::kKv;
+  T* vst = kst + (KV8 ? 1 : 2) * C::kKv;
+  unsigned char* stage8 = reinterpret_cast<unsigned char*>(kst + 2 * C::kKv);  // KV8: after one K, one V tile
+  const T* k_cache = static_cast<const T*>(k_raw);
+  const T* v_cache = static_cast<const T*>(v_raw);
+  const int8_t* k8 = static_cast<const int8_t*>(k_raw);
+  const int8_t* v8 = static_cast<const int8_t*>(v_raw);
   __shared__ int row_pos[kRows];
 
   const int D = head_dim;
@@ -84,7 +96,11 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
     }
     for (int r = threadIdx.x; r < kRows; r += kThreads) row_pos[r] = r < rows ? positions[tile.x + r / nh] : -1;
   }
-  load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, 0, kv_len, block_size, num_kv_heads, kvh, D);
+  if constexpr (KV8)
+    llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8, k8, v8, k_scale, v_scale, table, 0, kv_len, block_size,
+                                                   num_kv_heads, kvh, D);
+  else
+    load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, 0, kv_len, block_size, num_kv_heads, kvh, D);
   cp_async_commit();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -107,15 +123,23 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
   for (int it = 0; it < n_tiles; ++it) {
     const int stage = it & 1;
     if (it + 1 < n_tiles) {
-      load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * C::kKv, vst + (stage ^ 1) * C::kKv,
-                                           k_cache, v_cache, table, (it + 1) * kKeys, kv_len, block_size,
-                                           num_kv_heads, kvh, D);
+      if constexpr (KV8)
+        llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8 + (stage ^ 1) * C::kStage8, k8, v8, k_scale, v_scale,
+                                                       table, (it + 1) * kKeys, kv_len, block_size, num_kv_heads, kvh, D);
+      else
+        load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * C::kKv, vst + (stage ^ 1) * C::kKv,
+                                             k_cache, v_cache, table, (it + 1) * kKeys, kv_len, block_size,
+                                             num_kv_heads, kvh, D);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
       cp_async_wait<0>();
     }
     __syncthreads();
+    if constexpr (KV8) {  // bytes of this tile -> the one T tile (the last iteration's readers are past its barrier)
+      llmc_kv8::dequant_kv_rows<T, DC, kKeys, kThreads>(kst, vst, stage8 + stage * C::kStage8, D);
+      __syncthreads();
+    }
     if (it == 0) {
 #pragma unroll
       for (int mt = 0; mt < MT; ++mt) {
@@ -123,8 +147,8 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
         pos[mt][1] = row_pos[r0 + 16 * mt + g + 8];
       }
     }
-    const T* ks = kst + stage * C::kKv;
-    const T* vs = vst + stage * C::kKv;
+    const T* ks = kst + (KV8 ? 0 : stage * C::kKv);
+    const T* vs = vst + (KV8 ? 0 : stage * C::kKv);
 
     float s[MT][SB][4];
 #pragma unroll
@@ -250,16 +274,24 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const T* __restri
 
 // Entry points per dtype, head-dim class and variant: prefill_attention_mma_{f16,bf16}_d{32,64,128}_v{0,1,2}:
 // v0 = 8 warps x 1 mma tile, 64-key tiles; v1 = 4 warps x 2 mma tiles, 64-key tiles; v2 = 4 warps x 2, 32-key tiles;
-// v3 = v0 held to 128 registers so that two CTAs fit on an SM.
+// v3 = v0 held to 128 registers so that two CTAs fit on an SM. For an INT8 KV cache the same with _kv8 after the
+// dtype (two more arguments: the K and V scales).
 #define LLMC_PREFILL_MMA_ONE(S, T, DC, V, WARPS, MT, KEYS, MINB)                                                 \
   extern "C" __global__ void __launch_bounds__(32 * WARPS, MINB) prefill_attention_mma_##S##_d##DC##_v##V(              \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int head_dim, int block_size,   \
       int heads_per_cta, float scale_log2) {                                                                       \
-    llmc_prefill_mma::prefill_attention_mma<T, DC, WARPS, MT, KEYS>(q, k_cache, v_cache, out, tiles, positions,  \
-                                                                    block_tables, table_stride, num_heads,      \
-                                                                    num_kv_heads, head_dim, block_size,         \
-                                                                    heads_per_cta, scale_log2);                 \
+    llmc_prefill_mma::prefill_attention_mma<T, false, DC, WARPS, MT, KEYS>(                                     \
+        q, k_cache, v_cache, nullptr, nullptr, out, tiles, positions, block_tables, table_stride, num_heads,       \
+        num_kv_heads, head_dim, block_size, heads_per_cta, scale_log2);                                            \
+  }                                                                                                              \
+  extern "C" __global__ void __launch_bounds__(32 * WARPS, MINB) prefill_attention_mma_##S##_kv8_d##DC##_v##V(    \
+      const T* q, const int8_t* k_cache, const int8_t* v_cache, const float* k_scale, const float* v_scale, T* out, \
+      const int4* tiles, const int* positions, const int* block_tables, int table_stride, int num_heads,          \
+      int num_kv_heads, int head_dim, int block_size, int heads_per_cta, float scale_log2) {                       \
+    llmc_prefill_mma::prefill_attention_mma<T, true, DC, WARPS, MT, KEYS>(                                      \
+        q, k_cache, v_cache, k_scale, v_scale, out, tiles, positions, block_tables, table_stride, num_heads,      \
+        num_kv_heads, head_dim, block_size, heads_per_cta, scale_log2);                                            \
   }
 #define LLMC_PREFILL_MMA_CLASS(S, T, DC)             \
   LLMC_PREFILL_MMA_ONE(S, T, DC, 0, 8, 1, 64, 1)     \

@@ -2,6 +2,7 @@ package io.llmcluster.cli;
 
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.node.DeviceChoice;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
 import io.llmcluster.worker.cuda.CudaBackendOptions;
@@ -111,6 +112,11 @@ final class GenerateCommand implements Callable<Integer> {
                     + "chooses per shape for 1..64 tokens, cuBLAS above)")
     String gemm;
 
+    @Option(names = "--kv-cache-dtype", paramLabel = "auto|int8", defaultValue = "auto",
+            description = "KV cache storage: auto = the run dtype (FP32 on the CPU, FP16/BF16 on CUDA); int8 = a byte "
+                    + "per element plus an FP32 scale per token and kv head: ~2x the KV blocks (~4x on the CPU)")
+    String kvCacheDtype;
+
     @Option(names = "--concurrency", defaultValue = "1", description = "Run N copies of the prompt at once (seeds seed+i)")
     int concurrency;
 
@@ -192,7 +198,7 @@ final class GenerateCommand implements Callable<Integer> {
                 : retune ? CudaBackendOptions.Autotune.RETUNE : CudaBackendOptions.Autotune.ON;
         return CudaBackendOptions.defaults().withDtype(CudaDtype.parse(dtype)).withGemm(GemmChoice.parse(gemm))
                 .withMaxSequences(Math.max(64, concurrency)).withQuantization(quantization())
-                .withAutotune(tune);
+                .withAutotune(tune).withKvCacheDtype(KvCacheDtype.parse(kvCacheDtype));
     }
 
     private CudaQuantization quantization() {
@@ -211,7 +217,8 @@ final class GenerateCommand implements Callable<Integer> {
         if (retune && noAutotune) {
             throw new IllegalArgumentException("--retune and --no-autotune contradict each other");
         }
-        CpuBackendOptions o = CpuBackendOptions.defaults().withQuantizeInt8(quantize != null);
+        CpuBackendOptions o = CpuBackendOptions.defaults().withQuantizeInt8(quantize != null)
+                .withKvCacheDtype(KvCacheDtype.parse(kvCacheDtype)); // a clear error for a bad value before anything loads
         return threads == null ? o : o.withThreads(threads);
     }
 }

@@ -10,6 +10,7 @@ import io.llmcluster.node.DeviceChoice;
 import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
 import io.llmcluster.worker.actor.WorkerSettings;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
@@ -68,6 +69,11 @@ final class ServeCommand implements Callable<Integer> {
                     + "llmcluster.worker.max-prefill-tokens-while-decoding, auto = 256 on CUDA, off on the CPU)")
     String maxPrefillTokensWhileDecoding;
 
+    @Option(names = "--kv-cache-dtype", paramLabel = "auto|int8",
+            description = "KV cache storage: auto = the run dtype (FP32 on the CPU, FP16/BF16 on CUDA); int8 = a byte "
+                    + "per element plus an FP32 scale per token and kv head: ~2x the KV blocks (~4x on the CPU) (default: llmcluster.worker.kv-cache-dtype, auto)")
+    String kvCacheDtype;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
@@ -106,6 +112,9 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
+        }
+        if (kvCacheDtype != null) {
+            s = s.withCpu(s.cpu().withKvCacheDtype(KvCacheDtype.parse(kvCacheDtype)));
         }
         if (maxPrefillTokensWhileDecoding != null) {
             s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(

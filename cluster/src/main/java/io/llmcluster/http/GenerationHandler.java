@@ -66,8 +66,8 @@ final class GenerationHandler {
         this.parser = parser;
         this.metrics = metrics;
         this.requestTimeoutMs = requestTimeoutMs;
-        // the engines hash their blocks with this extra (Engine: model id, fp32 KV on the host side)
-        this.hasher = new BlockHasher(HashExtra.base(model.id(), "fp32"), parts.blockSizeTokens());
+        // the engines hash their blocks with this extra (Engine: model id, the backend's KV dtype name)
+        this.hasher = new BlockHasher(HashExtra.base(model.id(), parts.kvHashDtype()), parts.blockSizeTokens());
     }
 
     /** One request; counted in {@link ResponsesInFlight} until its answer is complete. */

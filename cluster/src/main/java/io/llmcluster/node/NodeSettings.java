@@ -7,6 +7,7 @@ import io.llmcluster.cluster.worker.BatcherSettings;
 import io.llmcluster.http.ApiLimits;
 import io.llmcluster.http.HttpSettings;
 import io.llmcluster.worker.actor.WorkerSettings;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
 import io.llmcluster.worker.engine.EngineConfig;
 import java.time.Duration;
@@ -43,7 +44,7 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
         }
         CpuBackendOptions options = new CpuBackendOptions(threads, engine.maxNumBatchedTokens(), engine.maxNumSeqs(),
                 cpu.getInt("kv-block-size"), cpu.getBytes("kv-cache-size"), cpu.getDouble("kv-memory-fraction"),
-                quantize.equals("int8"));
+                quantize.equals("int8"), kvCacheDtype(w));
         ClusterSettings cluster = ClusterSettings.from(c.getConfig("node"));
         Config g = c.getConfig("gateway");
         GatewaySettings gateway = new GatewaySettings(GatewaySettings.RouterKind.parse(g.getString("router")),
@@ -52,6 +53,14 @@ public record NodeSettings(String model, HttpSettings http, WorkerSettings worke
         BatcherSettings batcher = new BatcherSettings(worker.maxInFlight(), w.getInt("max-queued"),
                 w.getInt("stream-window"), cluster.reportIntervalMs(), worker.retryAfterMs());
         return new NodeSettings(c.getString("model"), http, worker, engine, options, cluster, gateway, batcher);
+    }
+
+    private static KvCacheDtype kvCacheDtype(Config worker) {
+        try {
+            return KvCacheDtype.parse(worker.getString("kv-cache-dtype"));
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("llmcluster.worker." + e.getMessage(), e);
+        }
     }
 
     private static long millis(Config c, String key) {

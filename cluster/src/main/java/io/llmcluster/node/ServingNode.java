@@ -62,7 +62,7 @@ public final class ServingNode implements AutoCloseable {
             HttpApi api = null;
             if (cluster.isGateway()) {
                 ServingParts serving = new ServingParts(parts.gateway(), parts.directory(), parts.worker(),
-                        parts.batcher(), settings.gateway().blockSizeTokens());
+                        parts.batcher(), settings.gateway().blockSizeTokens(), settings.cpu().kvCacheDtype().hashName());
                 api = new HttpApi(system, serving, model, settings.http(), new ServingMetrics(),
                         () -> leave(system));
                 binding = HttpServer.bind(system, api, settings.http()).toCompletableFuture()

@@ -33,6 +33,11 @@ public interface ModelBackend extends AutoCloseable {
         return 0;
     }
 
+    /** What the KV cache stores; block hashes carry it ({@link KvCacheDtype#hashName()}). */
+    default KvCacheDtype kvCacheDtype() {
+        return KvCacheDtype.AUTO;
+    }
+
     String describe();
 
     @Override

@@ -69,6 +69,11 @@ public final class TimedBackend implements ModelBackend {
     }
 
     @Override
+    public KvCacheDtype kvCacheDtype() {
+        return inner.kvCacheDtype();
+    }
+
+    @Override
     public String describe() {
         return inner.describe();
     }

@@ -1,6 +1,7 @@
 package io.llmcluster.worker.cpu;
 
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.model.Llama3RopeScaling;
 import io.llmcluster.worker.model.ModelConfig;
@@ -9,7 +10,8 @@ import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 
 /**
- * The Llama-family forward pass on the CPU: Vector API kernels, FP32 activations and KV off-heap, every
+ * The Llama-family forward pass on the CPU: Vector API kernels, FP32 activations and KV (or INT8 KV with
+ * {@code --kv-cache-dtype int8}: {@link PagedAttentionInt8}) off-heap, every
  * buffer sized once for {@link CpuBackendOptions#maxBatchTokens()}. A step runs layer by layer over all of
  * the batch's tokens at once (prefill chunks and decode tokens of many sequences alike); keys and values
  * go straight into the paged {@link KvCacheArena} and attention reads them back through block tables.
@@ -62,7 +64,8 @@ public final class CpuBackend implements ModelBackend {
             up = buffer(t, c.intermediateSize());
             logits = buffer(t, c.vocabSize());
             int blocks = kvBlocks();
-            this.kv = new KvCacheArena(c.numLayers(), blocks, options.kvBlockSize(), c.kvDim(), arena);
+            this.kv = new KvCacheArena(c.numLayers(), blocks, options.kvBlockSize(), c.numKvHeads(), c.headDim(), int8Kv(),
+                    arena);
             this.maxContext = Math.min(c.maxContextTokens(), blocks * options.kvBlockSize());
             Llama3RopeScaling s = c.ropeScaling();
             this.rope = new RopeTable(c.headDim(), maxContext, c.ropeTheta(), s == null ? null
@@ -81,7 +84,7 @@ public final class CpuBackend implements ModelBackend {
      * weights are paged in and the activations allocated, capped at what maxSequences full contexts need.
      */
     private int kvBlocks() {
-        long perBlock = KvCacheArena.bytesPerBlock(c.numLayers(), options.kvBlockSize(), c.kvDim());
+        long perBlock = KvCacheArena.bytesPerBlock(c.numLayers(), options.kvBlockSize(), c.numKvHeads(), c.headDim(), int8Kv());
         long bytes = options.kvCacheBytes();
         if (bytes == 0) {
             var os = (com.sun.management.OperatingSystemMXBean) java.lang.management.ManagementFactory.getOperatingSystemMXBean();
@@ -173,14 +176,23 @@ public final class CpuBackend implements ModelBackend {
         }
     }
 
+    private boolean int8Kv() {
+        return options.kvCacheDtype() == KvCacheDtype.INT8;
+    }
+
     private void ropeAndStoreKvRange(int worker, int start, int end) {
         for (int t = start; t < end; t++) {
             int pos = batch.position(t);
             rope.apply(q, (long) t * c.qDim(), c.numHeads(), c.headDim(), pos);
             rope.apply(k, (long) t * c.kvDim(), c.numKvHeads(), c.headDim(), pos);
             int slot = kv.slot(batch.blockTableOfToken(t), pos);
-            PagedAttention.writeKv(kv.keys(layer), kv.values(layer), slot, k, (long) t * c.kvDim(), v,
-                    (long) t * c.kvDim(), c.numKvHeads(), c.headDim());
+            if (kv.int8()) {
+                PagedAttentionInt8.writeKv(kv.keys(layer), kv.values(layer), kv.keyScales(layer), kv.valueScales(layer),
+                        slot, k, (long) t * c.kvDim(), v, (long) t * c.kvDim(), c.numKvHeads(), c.headDim());
+            } else {
+                PagedAttention.writeKv(kv.keys(layer), kv.values(layer), slot, k, (long) t * c.kvDim(), v,
+                        (long) t * c.kvDim(), c.numKvHeads(), c.headDim());
+            }
         }
     }
 
@@ -189,6 +201,13 @@ public final class CpuBackend implements ModelBackend {
         int kvHeads = c.numKvHeads();
         for (int u = start; u < end; u++) {
             int t = u / kvHeads;
+            if (kv.int8()) {
+                PagedAttentionInt8.attendGroup(q, (long) t * c.qDim(), u % kvHeads, c.groupSize(), kv.keys(layer),
+                        kv.values(layer), kv.keyScales(layer), kv.valueScales(layer), batch.blockTableOfToken(t),
+                        kv.blockSize(), batch.position(t) + 1, kvHeads, c.headDim(), scale, attn, (long) t * c.qDim(),
+                        scoreScratch[worker]);
+                continue;
+            }
             PagedAttention.attendGroup(q, (long) t * c.qDim(), u % kvHeads, c.groupSize(), kv.keys(layer),
                     kv.values(layer), batch.blockTableOfToken(t), kv.blockSize(), batch.position(t) + 1, kvHeads,
                     c.headDim(), scale, attn, (long) t * c.qDim(), scoreScratch[worker]);
@@ -231,7 +250,15 @@ public final class CpuBackend implements ModelBackend {
     public String describe() {
         return "cpu (" + pool.threads() + " threads, Vector API " + jdk.incubator.vector.FloatVector.SPECIES_PREFERRED.vectorBitSize()
                 + "-bit, weights " + (options.quantizeInt8() ? "INT8" : c.weightDtype()) + ", KV " + kv.numBlocks()
-                + " blocks × " + kv.blockSize() + " tokens)";
+                + " blocks × " + kv.blockSize() + " tokens" + (kv.int8() ? " INT8 + FP32 scale per token and kv head, "
+                + String.format(java.util.Locale.ROOT, "%.2fx", KvCacheArena.bytesPerBlock(c.numLayers(), kv.blockSize(),
+                c.kvDim()) / (double) KvCacheArena.bytesPerBlock(c.numLayers(), kv.blockSize(), c.numKvHeads(),
+                c.headDim(), true)) + " the FP32 blocks in the same bytes" : " FP32") + ")";
+    }
+
+    @Override
+    public KvCacheDtype kvCacheDtype() {
+        return options.kvCacheDtype();
     }
 
     @Override

@@ -1,5 +1,7 @@
 package io.llmcluster.worker.cpu;
 
+import io.llmcluster.worker.backend.KvCacheDtype;
+
 /**
  * Sizing of a {@link CpuBackend}.
  *
@@ -11,10 +13,14 @@ package io.llmcluster.worker.cpu;
  * @param kvMemoryFraction with {@code kvCacheBytes == 0}: the fraction of the physical memory free after
  *     loading and a warm-up pass that the KV pool takes (capped at what maxSequences full contexts need)
  * @param quantizeInt8 quantize linear weights to INT8 (per-output-channel scales) at load
+ * @param kvCacheDtype what the KV cache stores: FP32 (auto) or INT8 bytes with FP32 scales per token and kv head
+ *     ({@link PagedAttentionInt8}); a CUDA backend opened with these options (BackendEngineFactory) applies it too
  */
 public record CpuBackendOptions(int threads, int maxBatchTokens, int maxSequences, int kvBlockSize,
-                                long kvCacheBytes, double kvMemoryFraction, boolean quantizeInt8) {
+                                long kvCacheBytes, double kvMemoryFraction, boolean quantizeInt8,
+                                KvCacheDtype kvCacheDtype) {
     public CpuBackendOptions {
+        java.util.Objects.requireNonNull(kvCacheDtype, "kvCacheDtype");
         if (!(kvMemoryFraction > 0 && kvMemoryFraction <= 1)) {
             throw new IllegalArgumentException("kvMemoryFraction must be in (0, 1], got " + kvMemoryFraction);
         }
@@ -29,30 +35,34 @@ public record CpuBackendOptions(int threads, int maxBatchTokens, int maxSequence
     }
 
     public static CpuBackendOptions defaults() {
-        return new CpuBackendOptions(Runtime.getRuntime().availableProcessors(), 512, 64, 16, 0, 0.5, false);
+        return new CpuBackendOptions(Runtime.getRuntime().availableProcessors(), 512, 64, 16, 0, 0.5, false, KvCacheDtype.AUTO);
     }
 
     public CpuBackendOptions withQuantizeInt8(boolean int8) {
-        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, int8);
+        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, int8, kvCacheDtype);
     }
 
     public CpuBackendOptions withKvCacheBytes(long bytes) {
-        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, quantizeInt8);
+        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, quantizeInt8, kvCacheDtype);
     }
 
     public CpuBackendOptions withMaxBatchTokens(int tokens) {
-        return new CpuBackendOptions(threads, tokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8);
+        return new CpuBackendOptions(threads, tokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8, kvCacheDtype);
     }
 
     public CpuBackendOptions withMaxSequences(int n) {
-        return new CpuBackendOptions(threads, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8);
+        return new CpuBackendOptions(threads, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8, kvCacheDtype);
     }
 
     public CpuBackendOptions withKvMemoryFraction(double f) {
-        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, 0, f, quantizeInt8);
+        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, 0, f, quantizeInt8, kvCacheDtype);
     }
 
     public CpuBackendOptions withThreads(int n) {
-        return new CpuBackendOptions(n, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8);
+        return new CpuBackendOptions(n, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8, kvCacheDtype);
+    }
+
+    public CpuBackendOptions withKvCacheDtype(KvCacheDtype d) {
+        return new CpuBackendOptions(threads, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, quantizeInt8, d);
     }
 }

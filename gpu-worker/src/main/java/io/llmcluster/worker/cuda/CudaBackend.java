@@ -4,6 +4,7 @@ import static java.lang.foreign.ValueLayout.JAVA_FLOAT;
 import static java.lang.foreign.ValueLayout.JAVA_INT;
 
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.RopeTable;
 import io.llmcluster.worker.model.Llama3RopeScaling;
@@ -38,6 +39,10 @@ import jcuda.driver.CUgraphExec;
  * class) and replayed after one copy of the step inputs. The split class ({@link #splitPlan}) fixes the splits
  * and the positions per split for a range of contexts, and the stride follows from it, so a graph never depends
  * on a step's exact lengths. Other steps run eagerly.
+ *
+ * <p>INT8 KV cache ({@link CudaBackendOptions#kvCacheDtype()}, {@link KvCacheLayout}): K and V as bytes with an FP32
+ * scale per (token, kv head), written by the quantizing RoPE kernel and dequantized by the tensor-core attention
+ * kernels as tiles land in shared memory ({@link Int8KvKernels}); the pool gets ~1.9x the blocks for the same bytes.
  */
 public final class CudaBackend implements ModelBackend {
     private static final long CUBLAS_WORKSPACE_BYTES = 32L << 20;
@@ -54,6 +59,11 @@ public final class CudaBackend implements ModelBackend {
     private int tunedChoices;
     private CudaKernels k;
     private AttentionKernels att;
+    /** The INT8 KV cache's kernels; null for a cache of the run dtype. */
+    private Int8KvKernels kv8;
+    private final KvCacheLayout kvLayout;
+    /** Blocks a cache of the run dtype would have had in the same bytes (the log's comparison). */
+    private int unquantizedBlocks;
     private CudaWeights w;
     private PinnedBuffer stagingHost;
     private PinnedBuffer logitsHost;
@@ -86,7 +96,8 @@ public final class CudaBackend implements ModelBackend {
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
                            long finalXn, long logits, long partO, long partMl, long cos, long sin, long steps,
-                           long sampled, long workspace, long[] kCache, long[] vCache) {}
+                           long sampled, long workspace, long[] kCache, long[] vCache, long[] kScale,
+                           long[] vScale) {}
 
     public CudaBackend(ModelDirectory model, CudaBackendOptions options) {
         this.c = model.config();
@@ -96,6 +107,11 @@ public final class CudaBackend implements ModelBackend {
                     + " and hidden_size <= " + CudaKernels.MAX_HIDDEN + "; this model has " + c.headDim() + " and "
                     + c.hiddenSize());
         }
+        if (options.kvCacheDtype() == KvCacheDtype.INT8 && !Int8KvKernels.supports(c.headDim())) {
+            throw new IllegalArgumentException(Int8KvKernels.refusal(c.headDim()));
+        }
+        this.kvLayout = new KvCacheLayout(c.numLayers(), c.numKvHeads(), c.headDim(), options.kvBlockSize(),
+                options.dtype().bytes(), options.kvCacheDtype());
         this.decodeKernel = AttentionKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
         this.tokensPerTile = AttentionKernels.prefillTokensPerTile(c.groupSize(), c.headDim());
         // W8A8: a 16-bit pass over calibration tokens first (its own short-lived backend), then this one quantizes
@@ -112,6 +128,7 @@ public final class CudaBackend implements ModelBackend {
     private void start(ModelDirectory model) {
         k = new CudaKernels(ctx, o.dtype());
         att = new AttentionKernels(ctx, k);
+        kv8 = kvLayout.int8() ? new Int8KvKernels(ctx, o.dtype()) : null;
         boolean ownHead = CudaWeights.separateLmHead(c, model.checkpoint());
         // 1. Plan everything but the KV pool on a counting arena.
         DeviceArena plan = DeviceArena.counting();
@@ -119,7 +136,7 @@ public final class CudaBackend implements ModelBackend {
         int ropePositions = c.maxContextTokens();
         buffers(plan, ropePositions, 0, ropePositions);
         long fixed = plan.used();
-        long perBlock = bytesPerBlock();
+        long perBlock = kvLayout.bytesPerBlock();
         // 2. Size the KV pool from what is free now that the context, module and cuBLAS library are loaded.
         long free = ctx.memoryInfo()[0];
         long kvBytes = o.kvCacheBytes();
@@ -127,14 +144,15 @@ public final class CudaBackend implements ModelBackend {
             long needed = (long) o.maxSequences() * c.maxContextTokens() * perBlock / o.kvBlockSize();
             kvBytes = Math.min((long) ((free - fixed - RESERVE_BYTES) * o.kvMemoryFraction()), needed);
         }
-        numBlocks = (int) Math.min(1 << 24, kvBytes / perBlock);
+        numBlocks = kvLayout.blocksFor(kvBytes);
+        unquantizedBlocks = kvLayout.unquantized().blocksFor(kvBytes);
         if (numBlocks < 1) {
             throw new CudaException("no room for the KV cache on " + ctx + ": " + free + " bytes free, the weights and "
                     + "buffers take " + fixed + ", one block needs " + perBlock);
         }
         maxContext = Math.min(c.maxContextTokens(), numBlocks * o.kvBlockSize());
         // 3. One allocation; carve weights, buffers and the pool out of it; upload.
-        arena = DeviceArena.allocate(fixed + (long) (numBlocks + 1) * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
+        arena = DeviceArena.allocate(fixed + (long) (numBlocks + 1) * perBlock + 2 * (4L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
         w = new CudaWeights(c, o.dtype(), o.quantization(), ownHead, arena);
         buf = buffers(arena, ropePositions, numBlocks + 1, maxContext);
         W8a8Kernels w8k = null;
@@ -166,15 +184,21 @@ public final class CudaBackend implements ModelBackend {
         }
         useGraphs = o.cudaGraphs();
         buckets = buckets(o.maxSequences(), o.maxBatchTokens());
-        maxSplits = att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
-        int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
-        graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
+        planDecodeSplits();
         long stagingInts = StepInputs.capacityInts(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize());
         stagingHost = new PinnedBuffer(4 * stagingInts);
         logitsHost = new PinnedBuffer(4L * o.maxBatchTokens() * c.vocabSize());
         in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
                 tokensPerTile, decodeKernel, stagingHost.segment());
         warmUp();
+    }
+
+    /** The decode split cap of the attention kernel in use, and the graph table sized for every class it plans. */
+    private void planDecodeSplits() {
+        maxSplits = kv8 != null ? kv8.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS)
+                : att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
+        int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
+        graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
     }
 
     /** Times the projection kernels per (shape, token bucket) or takes the cached choices (see {@link Autotuner}). */
@@ -215,10 +239,6 @@ public final class CudaBackend implements ModelBackend {
         return b;
     }
 
-    private long bytesPerBlock() {
-        return 2L * c.numLayers() * o.kvBlockSize() * c.kvDim() * o.dtype().bytes();
-    }
-
     private Buffers buffers(DeviceArena a, int ropePositions, int blocks, int context) {
         int t = o.maxBatchTokens();
         long e = o.dtype().bytes();
@@ -226,6 +246,8 @@ public final class CudaBackend implements ModelBackend {
         int splits = MAX_SPLITS;
         long[] kc = new long[c.numLayers()];
         long[] vc = new long[c.numLayers()];
+        long[] ks = new long[c.numLayers()];
+        long[] vs = new long[c.numLayers()];
         Buffers b = new Buffers(
                 a.take(4L * t * h, "residual"), a.take(e * t * h, "normed"),
                 a.take(4L * t * (c.qDim() + 2L * c.kvDim()), "qkv (FP32)"), a.take(e * t * c.qDim(), "q"),
@@ -236,11 +258,15 @@ public final class CudaBackend implements ModelBackend {
                 a.take(4L * o.maxSequences() * c.numHeads() * splits * 2, "split max/sum"),
                 a.take(4L * ropePositions * (c.headDim() / 2), "rope cos"), a.take(4L * ropePositions * (c.headDim() / 2), "rope sin"),
                 a.take(4 * StepInputs.capacityInts(t, o.maxSequences(), Math.max(context, 1), o.kvBlockSize()), "step inputs"),
-                a.take(4L * t * (1 + CudaKernels.SAMPLE_PARAM_INTS), "sampled ids + sampling params"), a.take(CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace"), kc, vc);
-        long layerBytes = (long) blocks * o.kvBlockSize() * c.kvDim() * e;
+                a.take(4L * t * (1 + CudaKernels.SAMPLE_PARAM_INTS), "sampled ids + sampling params"), a.take(CUBLAS_WORKSPACE_BYTES, "cuBLAS workspace"), kc, vc, ks, vs);
+        long layerBytes = kvLayout.layerBytes(blocks);
         for (int l = 0; l < c.numLayers(); l++) {
             kc[l] = a.take(layerBytes, "K cache");
             vc[l] = a.take(layerBytes, "V cache");
+            if (kvLayout.int8()) {
+                ks[l] = a.take(kvLayout.layerScaleBytes(blocks), "K scales");
+                vs[l] = a.take(kvLayout.layerScaleBytes(blocks), "V scales");
+            }
         }
         return b;
     }
@@ -446,9 +472,15 @@ public final class CudaBackend implements ModelBackend {
                 probe.record(l, SmoothQuantCalibration.Probe.QKV, buf.xn(), n);
             }
             proj.linear(buf.xn(), w.qkv[l], buf.qkv(), n, true);
-            k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
-                    buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
-                    o.kvBlockSize());
+            if (kv8 != null) {
+                kv8.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
+                        buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], buf.kScale()[l], buf.vScale()[l], n,
+                        c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
+            } else {
+                k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
+                        buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
+                        o.kvBlockSize());
+            }
             attention(l, positions, tables, splits, chunk);
             proj.linear(buf.attn(), w.o[l], buf.delta(), n, true);
             if (w.oBias[l] != 0) {
@@ -473,14 +505,34 @@ public final class CudaBackend implements ModelBackend {
 
     private void attention(int layer, long positions, long tables, int splits, int chunk) {
         if (in.numTiles > 0) {
-            att.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
-                    positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
+            prefillAttention(layer, positions, tables);
         }
         if (in.numDecodes > 0) {
-            att.decode(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
-                    at(in.decodes), in.numDecodes, positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(),
-                    c.headDim(), o.kvBlockSize(), chunk, splits);
+            decodeAttention(layer, positions, tables, splits, chunk);
         }
+    }
+
+    private void prefillAttention(int layer, long positions, long tables) {
+        if (kv8 != null) {
+            kv8.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.kScale()[layer], buf.vScale()[layer],
+                    buf.attn(), at(in.tiles), in.numTiles, positions, tables, in.tableStride, c.numHeads(),
+                    c.numKvHeads(), c.headDim(), o.kvBlockSize(), att.prefillVariant());
+            return;
+        }
+        att.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,
+                positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize());
+    }
+
+    private void decodeAttention(int layer, long positions, long tables, int splits, int chunk) {
+        if (kv8 != null) {
+            kv8.decode(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.kScale()[layer], buf.vScale()[layer],
+                    buf.partO(), buf.partMl(), buf.attn(), at(in.decodes), in.numDecodes, positions, tables,
+                    in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(), o.kvBlockSize(), chunk, splits);
+            return;
+        }
+        att.decode(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.partO(), buf.partMl(), buf.attn(),
+                at(in.decodes), in.numDecodes, positions, tables, in.tableStride, c.numHeads(), c.numKvHeads(),
+                c.headDim(), o.kvBlockSize(), chunk, splits);
     }
 
     /** Device address of int {@code index} of the step inputs. */
@@ -500,19 +552,42 @@ public final class CudaBackend implements ModelBackend {
         if (gemvOn != gemvPaths) {
             gemvPaths = gemvOn;
             proj.setPaths(gemvOn, gemvOn);
-            for (CUgraphExec[] row : graphs) {
-                for (int i = 0; i < row.length; i++) {
-                    if (row[i] != null) {
-                        ctx.destroy(row[i]);
-                        row[i] = null;
-                    }
-                }
-            }
+            destroyGraphs();
         }
         useGraphs = graphsOn;
     }
 
     private boolean gemvPaths = true;
+
+    /**
+     * Benchmarks and tests: the INT8 KV decode variant with {@code stages} byte stages ({@link Int8KvKernels#DECODE_STAGES});
+     * the split cap is planned again for it and captured graphs are dropped.
+     */
+    void setInt8DecodeStages(int stages) {
+        if (kv8 == null) {
+            throw new IllegalStateException("not an INT8 KV cache");
+        }
+        ctx.makeCurrent();
+        ctx.synchronize();
+        kv8.setDecodeStages(stages);
+        destroyGraphs();
+        planDecodeSplits();
+    }
+
+    private void destroyGraphs() {
+        for (CUgraphExec[] row : graphs) {
+            for (int i = 0; i < row.length; i++) {
+                if (row[i] != null) {
+                    ctx.destroy(row[i]);
+                    row[i] = null;
+                }
+            }
+        }
+    }
+
+    KvCacheLayout kvLayout() {
+        return kvLayout;
+    }
 
     /** Hooks a W8A8 calibration probe into the steps (null unhooks it); eager steps only (graphs are off there). */
     void setCalibrationProbe(SmoothQuantCalibration.Probe p) {
@@ -562,18 +637,12 @@ public final class CudaBackend implements ModelBackend {
 
     /** The last layer's prefill attention again, on what the last step left in q and the KV cache. */
     void repeatPrefillAttention() {
-        int l = c.numLayers() - 1;
-        att.prefill(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.attn(), at(in.tiles), in.numTiles,
-                at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(), c.headDim(),
-                o.kvBlockSize());
+        prefillAttention(c.numLayers() - 1, at(in.positions), at(in.blockTables));
     }
 
     /** The last layer's decode attention again (split kernel and reduce), with the last step's inputs and split plan. */
     void repeatDecodeAttention() {
-        int l = c.numLayers() - 1;
-        att.decode(buf.q(), buf.kCache()[l], buf.vCache()[l], buf.partO(), buf.partMl(), buf.attn(), at(in.decodes),
-                in.numDecodes, at(in.positions), at(in.blockTables), in.tableStride, c.numHeads(), c.numKvHeads(),
-                c.headDim(), o.kvBlockSize(), lastChunk, lastSplits);
+        decodeAttention(c.numLayers() - 1, at(in.positions), at(in.blockTables), lastSplits, lastChunk);
     }
 
     /**
@@ -597,6 +666,16 @@ public final class CudaBackend implements ModelBackend {
     @Override
     public int kvBlockSize() {
         return o.kvBlockSize();
+    }
+
+    @Override
+    public KvCacheDtype kvCacheDtype() {
+        return o.kvCacheDtype();
+    }
+
+    /** Blocks a KV cache of the run dtype would have in the pool's bytes (= {@link #numKvBlocks} without INT8). */
+    public int unquantizedKvBlocks() {
+        return unquantizedBlocks;
     }
 
     @Override
@@ -638,9 +717,21 @@ public final class CudaBackend implements ModelBackend {
                 + ", calibrated on " + calibration.tokens() + " tokens) for q|k|v, o, gate|up, down: " + w8a8.describe()
                 + "; LM head" : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
-                + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
+                + " MiB, KV " + kvDescription() + ", attention "
                 + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim()) + " (at most " + maxSplits
                 + " splits per kv head)";
+    }
+
+    /** The KV pool for the log: blocks, and for INT8 what the run dtype would have held in the same bytes. */
+    private String kvDescription() {
+        String pool = numBlocks + " blocks × " + o.kvBlockSize() + " tokens";
+        if (!kvLayout.int8()) {
+            return pool + " (" + o.dtype() + ")";
+        }
+        return pool + " (INT8 + FP32 scale per token and kv head, " + (kvLayout.bytesPerBlock() >> 10) + " KiB a block; "
+                + o.dtype() + " KV would hold " + unquantizedBlocks + " blocks in the same "
+                + ((long) numBlocks * kvLayout.bytesPerBlock() >> 20) + " MiB: " + String.format(java.util.Locale.ROOT,
+                "%.2fx", numBlocks / (double) Math.max(1, unquantizedBlocks)) + ")";
     }
 
     @Override

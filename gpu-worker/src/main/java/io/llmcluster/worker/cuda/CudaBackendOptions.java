@@ -23,11 +23,14 @@ package io.llmcluster.worker.cuda;
  * @param autotune time the projection kernels per (shape, token bucket) at start and keep the fastest
  *     (with {@code gemm == AUTO} and {@code decodeGemv}); RETUNE ignores the cached choices
  * @param autotuneDir folder of the choice cache; null = {@code ~/.cache/llmcluster}
+ * @param kvCacheDtype what the KV cache stores: auto (the run dtype) or INT8 bytes with FP32 scales per (token, kv
+ *     head) ({@link KvCacheLayout}); INT8 needs a shape the tensor-core attention serves
  */
 public record CudaBackendOptions(CudaDtype dtype, int device, int maxBatchTokens, int maxSequences, int kvBlockSize,
                                  long kvCacheBytes, double kvMemoryFraction, int decodeChunkTokens,
                                  boolean cudaGraphs, boolean decodeGemv, GemmChoice gemm,
-                                 CudaQuantization quantization, Autotune autotune, java.nio.file.Path autotuneDir) {
+                                 CudaQuantization quantization, Autotune autotune, java.nio.file.Path autotuneDir,
+                                 io.llmcluster.worker.backend.KvCacheDtype kvCacheDtype) {
     /** The autotuner (see {@link Autotuner}): off, on with the on-disk cache, or on with the cache ignored and rewritten. */
     public enum Autotune { OFF, ON, RETUNE }
 
@@ -35,6 +38,7 @@ public record CudaBackendOptions(CudaDtype dtype, int device, int maxBatchTokens
         java.util.Objects.requireNonNull(gemm, "gemm");
         java.util.Objects.requireNonNull(quantization, "quantization");
         java.util.Objects.requireNonNull(autotune, "autotune");
+        java.util.Objects.requireNonNull(kvCacheDtype, "kvCacheDtype");
         if (!(kvMemoryFraction > 0 && kvMemoryFraction <= 1)) {
             throw new IllegalArgumentException("kvMemoryFraction must be in (0, 1], got " + kvMemoryFraction);
         }
@@ -48,54 +52,59 @@ public record CudaBackendOptions(CudaDtype dtype, int device, int maxBatchTokens
 
     public static CudaBackendOptions defaults() {
         return new CudaBackendOptions(CudaDtype.F16, 0, 512, 64, 16, 0, 0.9, 128, true, true, GemmChoice.AUTO,
-                CudaQuantization.NONE, Autotune.ON, null);
+                CudaQuantization.NONE, Autotune.ON, null,
+                io.llmcluster.worker.backend.KvCacheDtype.AUTO);
     }
 
     public CudaBackendOptions withDtype(CudaDtype d) {
-        return new CudaBackendOptions(d, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(d, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withKvCacheBytes(long bytes) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, bytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withKvMemoryFraction(double f) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, 0, f, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, 0, f, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withMaxBatchTokens(int n) {
-        return new CudaBackendOptions(dtype, device, n, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, n, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withMaxSequences(int n) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, n, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withDecodeChunkTokens(int n) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, n, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, n, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withCudaGraphs(boolean on) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, on, decodeGemv, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, on, decodeGemv, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withDecodeGemv(boolean on) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, on, gemm, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, on, gemm, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withGemm(GemmChoice g) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, g, quantization, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, g, quantization, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withQuantization(CudaQuantization q) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, q, autotune, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, q, autotune, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withAutotune(Autotune a) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, a, autotuneDir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, a, autotuneDir, kvCacheDtype);
     }
 
     public CudaBackendOptions withAutotuneDir(java.nio.file.Path dir) {
-        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, dir);
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, dir, kvCacheDtype);
+    }
+
+    public CudaBackendOptions withKvCacheDtype(io.llmcluster.worker.backend.KvCacheDtype d) {
+        return new CudaBackendOptions(dtype, device, maxBatchTokens, maxSequences, kvBlockSize, kvCacheBytes, kvMemoryFraction, decodeChunkTokens, cudaGraphs, decodeGemv, gemm, quantization, autotune, autotuneDir, d);
     }
 }

@@ -2,6 +2,7 @@ package io.llmcluster.worker.cuda;
 
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.KvCacheDtype;
 import io.llmcluster.worker.engine.Engine;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.engine.TokenChunk;
@@ -29,7 +30,7 @@ import jcuda.driver.CUevent;
  *       percentiles, and batch-1 inter-token latency at long contexts.</li>
  * </ul>
  * Usage: {@code GpuBench MODEL_DIR [CONCURRENCIES, e.g. 1,8,32,128,256] [LONG_CONTEXTS, e.g. 1024,8192,32768]
- * [SECTIONS, default decode,prefill,kernels,engine,long]}.
+ * [SECTIONS, default decode,prefill,kernels,engine,long] [KV_CACHE_DTYPE, auto (default) or int8]}.
  */
 public final class GpuBench {
     private final ModelDirectory model;
@@ -51,11 +52,20 @@ public final class GpuBench {
         int[] conc = Arrays.stream((args.length > 1 ? args[1] : "1,8,32,128,256").split(",")).mapToInt(Integer::parseInt).toArray();
         int[] longCtx = Arrays.stream((args.length > 2 ? args[2] : "1024,8192,32768").split(",")).mapToInt(Integer::parseInt).toArray();
         java.util.Set<String> sections = java.util.Set.of((args.length > 3 ? args[3] : "decode,prefill,kernels,engine,long").split(","));
+        KvCacheDtype kvDtype = KvCacheDtype.parse(args.length > 4 ? args[4] : "auto");
         long t0 = System.nanoTime();
         try (ModelDirectory model = ModelDirectory.open(dir);
-             CudaBackend be = new CudaBackend(model, CudaBackendOptions.defaults().withMaxBatchTokens(2048).withMaxSequences(256))) {
+             CudaBackend be = new CudaBackend(model, CudaBackendOptions.defaults().withMaxBatchTokens(2048).withMaxSequences(256)
+                     .withKvCacheDtype(kvDtype))) {
             kv("load_s", (System.nanoTime() - t0) / 1e9);
             kv("backend", be.describe());
+            kv("kv_cache_dtype", kvDtype.configName());
+            kv("kv_blocks", be.numKvBlocks());
+            kv("kv_blocks_16bit_same_bytes", be.unquantizedKvBlocks());
+            kv("kv_bytes_per_block", be.kvLayout().bytesPerBlock());
+            for (int len : longCtx) { // sequences of that many tokens (+ 128 generated) that the pool holds at once
+                kv("kv_max_seqs_ctx" + len, be.numKvBlocks() / ((len + 128 + be.kvBlockSize() - 1) / be.kvBlockSize()));
+            }
             GpuBench b = new GpuBench(model, be);
             b.weightBytes();
             if (sections.contains("decode")) {
@@ -72,7 +82,12 @@ public final class GpuBench {
                 b.engine(new int[] {1, 32}, 2048, 128);
             }
             if (sections.contains("long")) {
-                b.longContext(longCtx);
+                b.longContext(longCtx, "");
+                if (kvDtype == KvCacheDtype.INT8) { // the 4-stage INT8 decode variant on the same pool
+                    be.setInt8DecodeStages(4);
+                    b.longContext(longCtx, "s4_");
+                    be.setInt8DecodeStages(2);
+                }
             }
             kv("graphs_captured", be.graphsCaptured());
         }
@@ -278,23 +293,24 @@ public final class GpuBench {
         return fb;
     }
 
-    /** Batch-1 decode ms per token after a prompt of each length (graphs + GEMV). */
-    private void longContext(int[] contexts) {
+    /** Batch-1 decode ms per token after a prompt of each length (graphs + GEMV); {@code tag} prefixes the keys. */
+    private void longContext(int[] contexts, String tag) {
         for (int len : contexts) {
             if (len + 64 > be.maxContextTokens()) {
-                kv("itl_ctx" + len + "_ms", "skipped (context " + be.maxContextTokens() + ")");
+                kv(tag + "itl_ctx" + len + "_ms", "skipped (context " + be.maxContextTokens() + ")");
                 continue;
             }
             long t0 = System.nanoTime();
             double[] r = decodeSteps(1, len, 32);
-            kv("itl_ctx" + len + "_ms", r[0]);
-            kv("itl_ctx" + len + "_device_ms", r[1]);
-            kv("itl_ctx" + len + "_total_s", (System.nanoTime() - t0) / 1e9);
+            kv(tag + "itl_ctx" + len + "_ms", r[0]);
+            kv(tag + "itl_ctx" + len + "_device_ms", r[1]);
+            kv(tag + "itl_ctx" + len + "_total_s", (System.nanoTime() - t0) / 1e9);
             // the last step's decode attention alone (one layer: split kernel + reduce), against its KV bytes
             double us = timeQueued(be::repeatDecodeAttention, 50) * 1e3;
-            double kvBytes = 2.0 * (len + 3 + 32 + 8) * c.kvDim() * 2; // context of the last step: prompt + 43 decodes
-            kv("attn_decode_ctx" + len + "_us", us);
-            kv("attn_decode_ctx" + len + "_gbs", kvBytes / us / 1e3);
+            // K/V bytes (scales included) of the last step's context, prompt + 43 decodes, in one layer
+            double kvBytes = (double) (len + 3 + 32 + 8) * be.kvLayout().bytesPerBlock() / c.numLayers() / blockSize;
+            kv(tag + "attn_decode_ctx" + len + "_us", us);
+            kv(tag + "attn_decode_ctx" + len + "_gbs", kvBytes / us / 1e3);
         }
     }
 

@@ -69,7 +69,7 @@ public final class Engine implements AutoCloseable {
         this.kvEventSink = kvEventSink;
         int blockSize = backend.kvBlockSize();
         BlockPool pool = new BlockPool(backend.numKvBlocks(), blockSize, System.nanoTime());
-        HashExtra extra = HashExtra.base(model.modelId(), "fp32");
+        HashExtra extra = HashExtra.base(model.modelId(), backend.kvCacheDtype().hashName());
         this.hashExtra = extra;
         this.kv = new KvCacheManager(pool, new BlockHasher(extra, blockSize));
         this.maxModelLen = (int) Math.min(model.config().maxContextTokens(), (long) backend.numKvBlocks() * blockSize);

@@ -73,6 +73,12 @@ class HotPathAllocationTest {
             RopeTable rope = new RopeTable(headDim, 64, 10000, null);
             assertEquals(0, lastWindowBytes(() -> PagedAttention.attendGroup(q, 0, 1, 2, cache, cache, table, 16,
                     20, 2, headDim, 0.2f, out, 0, scores)), "attendGroup");
+            KvCacheArena kv8 = new KvCacheArena(1, 8, 16, 2, headDim, true, arena);
+            MemorySegment kv = random(arena, new SplittableRandom(6), 0, 2L * headDim, -1, 1);
+            assertEquals(0, lastWindowBytes(() -> PagedAttentionInt8.writeKv(kv8.keys(0), kv8.values(0), kv8.keyScales(0),
+                    kv8.valueScales(0), 37, kv, 0, kv, 0, 2, headDim)), "INT8 writeKv");
+            assertEquals(0, lastWindowBytes(() -> PagedAttentionInt8.attendGroup(q, 0, 1, 2, kv8.keys(0), kv8.values(0),
+                    kv8.keyScales(0), kv8.valueScales(0), table, 16, 20, 2, headDim, 0.2f, out, 0, scores)), "INT8 attendGroup");
             assertEquals(0, lastWindowBytes(() -> rope.apply(q, 0, 4, headDim, 9)), "rope");
             assertEquals(0, lastWindowBytes(() -> CpuKernels.rmsNorm(q, 0, q, 1, out, 0, 100, 1e-5f)), "rmsNorm");
             assertEquals(0, lastWindowBytes(() -> CpuKernels.siluMul(q, 0, q, 1, out, 0, 100)), "siluMul");

@@ -79,7 +79,7 @@ class CudaAttentionTest {
     }
 
     /** The CPU twin for every token: PagedAttention.attendGroup over positions [0, its position]. */
-    private static float[] cpuAttention(Dev d, Layout lay, float[] q, MemorySegment kc, MemorySegment vc, int nh, int nkv,
+    static float[] cpuAttention(Dev d, Layout lay, float[] q, MemorySegment kc, MemorySegment vc, int nh, int nkv,
             int hd) {
         int qDim = nh * hd;
         MemorySegment qs = d.segment(q);
@@ -96,7 +96,7 @@ class CudaAttentionTest {
         return out.toArray(ValueLayout.JAVA_FLOAT);
     }
 
-    private static int[] tiles(Layout lay, int perTile) {
+    static int[] tiles(Layout lay, int perTile) {
         List<Integer> tiles = new ArrayList<>();
         int first = 0;
         for (int s = 0; s < lay.start().length; s++) {

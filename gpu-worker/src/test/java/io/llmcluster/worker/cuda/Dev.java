@@ -50,6 +50,20 @@ final class Dev implements AutoCloseable {
         return a;
     }
 
+    long bytes(byte[] v) {
+        long a = arena.take(Math.max(1, v.length), "test bytes");
+        MemorySegment s = host.allocate(Math.max(1, v.length), 64);
+        MemorySegment.copy(v, 0, s, java.lang.foreign.ValueLayout.JAVA_BYTE, 0, v.length);
+        ctx.copyToDevice(s.asSlice(0, v.length), arena, a);
+        return a;
+    }
+
+    byte[] readBytes(long address, int n) {
+        MemorySegment s = host.allocate(Math.max(1, n), 64);
+        ctx.copyToHost(arena, address, s.asSlice(0, n));
+        return s.asSlice(0, n).toArray(java.lang.foreign.ValueLayout.JAVA_BYTE);
+    }
+
     /** {@code bytes} of device memory filled with NaN words. */
     long poisoned(long bytes) {
         long a = arena.take(bytes, "test output");
