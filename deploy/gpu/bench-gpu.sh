@@ -41,4 +41,4 @@ if [[ ${BENCH_PROJ:-1} == 1 ]]; then
 fi
 python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log" "$out/bench-proj.log"
 # Steady-load ITL (prefill cap off / on) and $OUT/throughput_vs_concurrency.png: bench-steady.sh (BENCH_STEADY_* there)
-bash "$b/bench-steady.sh"
+[[ ${BENCH_STEADY:-1} == 1 ]] && bash "$b/bench-steady.sh"  # BENCH_STEADY=0 skips it

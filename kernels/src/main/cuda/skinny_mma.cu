@@ -15,13 +15,15 @@
 // up to four steps in flight), x through the read-only cache (L1/L2 resident). CTA: 8 warps = 8 / R row tiles of 16
 // rows, R warps splitting K per tile (deterministic shared-memory reduction in a fixed order).
 // Requires in % 64 == 0 (INT8) or in % 32 == 0 (16-bit); INT8 groups: group == in or a power of two >= 64.
-// grid.x = ceil(out / (16 * 8 / R)), 256 threads.
+// Before streaming, a CTA asks the L2 for its rows' first bytes, then waits for the previous kernel (PDL, common.cuh).
+// grid.x = ceil(out / (16 * 8 / R)) (swiglu: ceil(out / (8 * 8 / R))), 256 threads.
 #include "common.cuh"
 
 namespace llmc_skinny {
 using namespace llmc;
 
 constexpr int kWarps = 8;
+constexpr unsigned kPrefetchBytesPerCta = 16384;  // as in gemv.cu
 
 template <typename T>
 __device__ __forceinline__ void mma(float (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
@@ -87,14 +89,16 @@ __device__ __forceinline__ void step(const uint4 wa, const uint4 wb, const T* __
 
 template <typename T, bool INT8, int NT, int R>
 __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, const float* __restrict__ scales,
-                       void* __restrict__ y, int tokens, int in, int out, int group_log2, int fp32_out) {
+                       void* __restrict__ y, int tokens, int in, int out, int group_log2, int fp32_out, int swiglu) {
   constexpr int kBytes = INT8 ? 1 : 2;
   constexpr int kCols = INT8 ? 64 : 32;  // columns per warp step
   __shared__ float partial[R > 1 ? kWarps : 1][R > 1 ? 32 : 1][R > 1 ? NT * 4 : 1];  // one NT per kernel
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31, g = lane >> 2, t = lane & 3;
   const int part = warp % R;
-  const int row0 = (blockIdx.x * (kWarps / R) + warp / R) * 16;
-  const int ra = row0 + g, rb = row0 + g + 8;
+  const int tile = blockIdx.x * (kWarps / R) + warp / R;
+  // swiglu: a tile serves 8 activation columns j0..j0+7: mma rows g are gate rows j0 + g, rows g + 8 the up rows
+  // out + j0 + g, so a thread holds the gate and the up sum of the same (column, token) pairs. Else 16 output rows.
+  const int ra = swiglu ? tile * 8 + g : tile * 16 + g, rb = swiglu ? ra : ra + 8;
   const bool per_channel = !INT8 || (1 << group_log2) >= in;
   const int groups = INT8 ? (per_channel ? 1 : (in + (1 << group_log2) - 1) >> group_log2) : 0;
   float acc[NT][4], tmp[NT][4];
@@ -104,9 +108,16 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
     for (int i = 0; i < 4; ++i) acc[nt][i] = 0.f;
   const int steps = in / kCols;
   // rows past `out` (the last tile) compute on a copy of the last row and are never written
-  const int ca = min(ra, out - 1), cb = min(rb, out - 1);
+  const int ca = min(ra, out - 1), cb = swiglu ? out + ca : min(rb, out - 1);
   const uint8_t* wa = w + (size_t)ca * in * kBytes;
   const uint8_t* wb = w + (size_t)cb * in * kBytes;
+  if (part == 0 && t == 0) {  // the first weights before the previous kernel ends (PDL, see common.cuh)
+    const unsigned bytes = min((unsigned)(in * kBytes), kPrefetchBytesPerCta / (16 * (kWarps / R)));
+    prefetch_l2(wa, bytes);
+    prefetch_l2(wb, bytes);
+  }
+  pdl_wait();
+  pdl_launch_dependents();
 #pragma unroll 4
   for (int s = part; s < steps; s += R) {
     const int k0 = s * kCols + t * (kCols / 4);
@@ -154,6 +165,17 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
     sa = scales[ca];
     sb = scales[cb];
   }
+  if (swiglu) {
+#pragma unroll
+    for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+      for (int i = 0; i < 2; ++i) {
+        const int n = nt * 8 + 2 * t + i;
+        if (n < tokens && ra < out)
+          reinterpret_cast<T*>(y)[(size_t)n * out + ra] = from_float<T>(silu_times(acc[nt][i] * sa, acc[nt][i + 2] * sb));
+      }
+    return;
+  }
 #pragma unroll
   for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
@@ -173,20 +195,21 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
 
 }  // namespace llmc_skinny
 
-// skinny_<S>_r<R>_n<NT>(x, w, y, tokens, in, out, fp32_out) for 16-bit weights and skinny_w8_<S>_r<R>_n<NT>(x, wq,
-// scales, y, tokens, in, out, group_log2, fp32_out) for INT8 (group_log2 >= log2(in): per channel): R = 1, 2, 4, 8
+// skinny_<S>_r<R>_n<NT>(x, w, y, tokens, in, out, fp32_out, swiglu) for 16-bit weights and skinny_w8_<S>_r<R>_n<NT>(x,
+// wq, scales, y, tokens, in, out, group_log2, fp32_out, swiglu) for INT8 (swiglu = 1: y[t][j] (T) = silu(gate) * up
+// for j < out, w [2 out][in] gate rows then up rows; grid over ceil(out / 8) tiles) (group_log2 >= log2(in): per channel): R = 1, 2, 4, 8
 // warps per 16-row tile, NT = 1, 2, 4, 8 n-tiles of 8 tokens (one kernel each, so that M = 1 is not held to the
 // registers of M = 64).
 #define LLMC_SKINNY_RN(S, T, R, NT)                                                                           \
   extern "C" __global__ void __launch_bounds__(256) skinny_##S##_r##R##_n##NT(                                  \
-      const T* x, const T* w, void* y, int tokens, int in, int out, int fp32_out) {                           \
+      const T* x, const T* w, void* y, int tokens, int in, int out, int fp32_out, int swiglu) {               \
     llmc_skinny::skinny<T, false, NT, R>(x, reinterpret_cast<const uint8_t*>(w), nullptr, y, tokens, in, out, 30, \
-                                         fp32_out);                                                           \
+                                         fp32_out, swiglu);                                                   \
   }                                                                                                           \
   extern "C" __global__ void __launch_bounds__(256) skinny_w8_##S##_r##R##_n##NT(                               \
       const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group_log2,  \
-      int fp32_out) {                                                                                         \
-    llmc_skinny::skinny<T, true, NT, R>(x, w, scales, y, tokens, in, out, group_log2, fp32_out);               \
+      int fp32_out, int swiglu) {                                                                             \
+    llmc_skinny::skinny<T, true, NT, R>(x, w, scales, y, tokens, in, out, group_log2, fp32_out, swiglu);       \
   }
 #define LLMC_SKINNY_R(S, T, R) LLMC_SKINNY_RN(S, T, R, 1) LLMC_SKINNY_RN(S, T, R, 2) LLMC_SKINNY_RN(S, T, R, 4) \
   LLMC_SKINNY_RN(S, T, R, 8)

@@ -401,8 +401,21 @@ public final class CudaBackend implements ModelBackend {
         return true;
     }
 
-    /** Queues the forward pass for what {@link #in} holds (already on the device). */
+    /**
+     * Queues the forward pass for what {@link #in} holds (already on the device); its kernels launch as programmatic
+     * dependents of the one before where the GPU allows ({@link DependentLaunch}).
+     */
     private void queueStep(int splits, int chunk) {
+        DependentLaunch d = ctx.dependentLaunch();
+        d.beginStep();
+        try {
+            queueLayers(splits, chunk);
+        } finally {
+            d.endStep();
+        }
+    }
+
+    private void queueLayers(int splits, int chunk) {
         int n = in.numTokens;
         int h = c.hiddenSize();
         float eps = (float) c.rmsNormEps();
@@ -426,8 +439,7 @@ public final class CudaBackend implements ModelBackend {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
-            proj.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, true);
-            k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
+            proj.swiglu(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n);
             proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
         }
         int rows = in.numLogits;
@@ -464,19 +476,35 @@ public final class CudaBackend implements ModelBackend {
         if (gemvOn != gemvPaths) {
             gemvPaths = gemvOn;
             proj.setPaths(gemvOn, gemvOn);
-            for (CUgraphExec[] row : graphs) {
-                for (int i = 0; i < row.length; i++) {
-                    if (row[i] != null) {
-                        ctx.destroy(row[i]);
-                        row[i] = null;
-                    }
-                }
-            }
+            dropGraphs();
         }
         useGraphs = graphsOn;
     }
 
     private boolean gemvPaths = true;
+
+    private void dropGraphs() {
+        for (CUgraphExec[] row : graphs) {
+            for (int i = 0; i < row.length; i++) {
+                if (row[i] != null) {
+                    ctx.destroy(row[i]);
+                    row[i] = null;
+                }
+            }
+        }
+    }
+
+    /**
+     * Benchmark and test switch: programmatic dependent launches and the SwiGLU fused into the gate|up kernel, each on
+     * or off (both on by default; PDL only where supported). Drops the captured graphs.
+     */
+    void setFusion(boolean dependentLaunches, boolean fusedSwiglu) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        ctx.dependentLaunch().setEnabled(dependentLaunches);
+        proj.setFusedSwiglu(fusedSwiglu);
+        dropGraphs();
+    }
 
     Projections projections() {
         return proj;
@@ -587,7 +615,8 @@ public final class CudaBackend implements ModelBackend {
                 + (o.quantization().groupSize() == 0 ? "per-channel" : "group " + o.quantization().groupSize()) + " scales)"
                 : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
-                + " MiB, KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
+                + " MiB, " + (ctx.dependentLaunch().active() ? "programmatic dependent launches" : "ordered launches")
+                + (proj.fusedSwiglu() ? ", SwiGLU fused into GEMV/skinny gate|up" : "") + ", KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "
                 + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim()) + " (at most " + maxSplits
                 + " splits per kv head)";
     }

@@ -70,6 +70,14 @@ public final class CudaContext implements AutoCloseable {
     private boolean moduleLoaded;
     private boolean streamCreated;
     private boolean retained;
+    private DependentLaunch dependentLaunch;
+
+    /** A CUfunction whose raw handle Java can hand to cuLaunchKernelEx ({@link DependentLaunch}). */
+    static final class FunctionHandle extends CUfunction {
+        long handle() {
+            return getNativePointer();
+        }
+    }
 
     /** A CUstream whose raw handle Java can hand to cuBLAS. */
     static final class StreamHandle extends CUstream {
@@ -101,6 +109,7 @@ public final class CudaContext implements AutoCloseable {
         // A blocking stream: it waits for the synchronous copies (legacy default stream) that uploads use.
         Cuda.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
         streamCreated = true;
+        dependentLaunch = new DependentLaunch(ccMajor, stream.handle());
         loadModule();
     }
 
@@ -145,10 +154,15 @@ public final class CudaContext implements AutoCloseable {
     /** The kernel {@code name} of the module (looked up once). */
     CUfunction function(String kernel) {
         return functions.computeIfAbsent(kernel, k -> {
-            CUfunction f = new CUfunction();
+            CUfunction f = new FunctionHandle();
             Cuda.check(cuModuleGetFunction(f, module, k), "cuModuleGetFunction(" + k + ")");
             return f;
         });
+    }
+
+    /** Programmatic dependent launches on this context's stream (sm_90). */
+    DependentLaunch dependentLaunch() {
+        return dependentLaunch;
     }
 
     StreamHandle stream() {

@@ -37,6 +37,7 @@ public final class ProjectionBench {
                 GpuBench.kv(mode + "_backend", be.describe());
                 double ms = decodeMs(be, 128, 64);
                 GpuBench.kv(mode + "_decode_b1_ms", ms);
+                fusionVariants(be, mode);
                 if (mode.equals("f16")) {
                     f16Ms = ms;
                 } else if (!Double.isNaN(f16Ms)) {
@@ -52,6 +53,21 @@ public final class ProjectionBench {
                 GpuBench.kv(mode + "_decode_b1_other_ms", ms - proj);
             }
         }
+    }
+
+    /**
+     * Batch-1 decode ms with programmatic dependent launches and the fused SwiGLU each off and on (the default is both
+     * on), so one run shows what each saves; leaves both on.
+     */
+    static void fusionVariants(CudaBackend be, String mode) {
+        String[] names = {"ordered_unfused", "pdl_only", "fused_only"};
+        boolean[][] v = {{false, false}, {true, false}, {false, true}};
+        for (int i = 0; i < v.length; i++) {
+            be.setFusion(v[i][0], v[i][1]);
+            GpuBench.kv(mode + "_decode_b1_" + names[i] + "_ms", decodeMs(be, 128, 64));
+        }
+        be.setFusion(true, true);
+        GpuBench.kv(mode + "_decode_b1_pdl_launches", be.context().dependentLaunch().launches());
     }
 
     /** Batch-1 decode wall ms per step (graphs on) after a {@code prompt}-token prefill. */
