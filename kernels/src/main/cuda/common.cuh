@@ -6,6 +6,11 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+// Weight bytes per CTA that the GEMV and skinny kernels prefetch into the L2 before pdl_wait() (0: none); the host
+// may change it (CudaKernels.setPrefetchBytesPerCta: a benchmark knob). About 16 KB per CTA: the first wave of CTAs
+// then asks for ~16 MB, a few microseconds of HBM time, the length of the gap it fills.
+extern "C" __device__ unsigned llmc_prefetch_bytes_per_cta = 16384;
+
 namespace llmc {
 
 __device__ __forceinline__ float to_float(float v) { return v; }

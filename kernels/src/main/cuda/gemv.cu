@@ -21,9 +21,6 @@ using namespace llmc;
 
 constexpr int kWarps = 8;
 constexpr int kUnroll = 4;
-// L2 prefetch before pdl_wait(): at most this many weight bytes per CTA, split over its rows (the first wave of
-// CTAs then asks for ~16 MB, a few microseconds of HBM time: the length of the gap it fills).
-constexpr unsigned kPrefetchBytesPerCta = 16384;
 
 __device__ __forceinline__ void unpack8(const uint4 v, float* f, const __half*) {
   const __half2* h = reinterpret_cast<const __half2*>(&v);
@@ -148,7 +145,7 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
   const int row = blockIdx.x * (kWarps / R) + warp / R;
   if (part == 0 && lane == 0 && row < out) {  // the first weights before the previous kernel ends (PDL)
     const unsigned rows = (kWarps / R) * (swiglu ? 2 : 1);
-    const unsigned bytes = min((unsigned)(in * sizeof(W)), kPrefetchBytesPerCta / rows);
+    const unsigned bytes = min((unsigned)(in * sizeof(W)), llmc_prefetch_bytes_per_cta / rows);
     prefetch_l2(w + (size_t)row * in, bytes);
     if (swiglu) prefetch_l2(w + (size_t)(row + out) * in, bytes);
   }
@@ -157,9 +154,18 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
   float acc[M], up[M];
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = up[m] = 0.f;
-  if (row < out) {
-    row_dot<T, W, M, R>(x, w, scales, row, in, group, part, lane, acc);
-    if (swiglu) row_dot<T, W, M, R>(x, w, scales, row + out, in, group, part, lane, up);
+  // one copy of the streaming loop for both rows (a second inlined copy would add ~40% to the fatbin)
+#pragma unroll 1
+  for (int pass = 0; pass <= swiglu && row < out; ++pass) {
+    float sum[M];
+#pragma unroll
+    for (int m = 0; m < M; ++m) sum[m] = 0.f;
+    row_dot<T, W, M, R>(x, w, scales, row + pass * out, in, group, part, lane, sum);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      if (pass == 0) acc[m] = sum[m];
+      else up[m] = sum[m];
+    }
   }
 #pragma unroll
   for (int m = 0; m < M; ++m) acc[m] = warp_sum(acc[m]);

@@ -23,7 +23,6 @@ namespace llmc_skinny {
 using namespace llmc;
 
 constexpr int kWarps = 8;
-constexpr unsigned kPrefetchBytesPerCta = 16384;  // as in gemv.cu
 
 template <typename T>
 __device__ __forceinline__ void mma(float (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
@@ -112,7 +111,7 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
   const uint8_t* wa = w + (size_t)ca * in * kBytes;
   const uint8_t* wb = w + (size_t)cb * in * kBytes;
   if (part == 0 && t == 0) {  // the first weights before the previous kernel ends (PDL, see common.cuh)
-    const unsigned bytes = min((unsigned)(in * kBytes), kPrefetchBytesPerCta / (16 * (kWarps / R)));
+    const unsigned bytes = min((unsigned)(in * kBytes), llmc_prefetch_bytes_per_cta / (16 * (kWarps / R)));
     prefetch_l2(wa, bytes);
     prefetch_l2(wb, bytes);
   }

@@ -17,6 +17,7 @@ import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 import static jcuda.driver.JCudaDriver.cuGraphDestroy;
@@ -36,6 +37,7 @@ import java.util.HashMap;
 import java.util.Map;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
@@ -158,6 +160,21 @@ public final class CudaContext implements AutoCloseable {
             Cuda.check(cuModuleGetFunction(f, module, k), "cuModuleGetFunction(" + k + ")");
             return f;
         });
+    }
+
+    /**
+     * Sets an {@code extern "C" __device__} int of the kernel module (a knob the kernels read at run time, so captured
+     * graphs see the new value too), after the work queued so far.
+     */
+    void setModuleInt(String name, int value) {
+        CUdeviceptr p = new CUdeviceptr();
+        long[] size = new long[1];
+        Cuda.check(cuModuleGetGlobal(p, size, module, name), "cuModuleGetGlobal(" + name + ")");
+        if (size[0] != Integer.BYTES) {
+            throw new CudaException("module global " + name + " has " + size[0] + " bytes, not 4");
+        }
+        synchronize();
+        Cuda.check(cuMemcpyHtoD(p, Pointer.to(new int[] {value}), Integer.BYTES), "cuMemcpyHtoD(" + name + ")");
     }
 
     /** Programmatic dependent launches on this context's stream (sm_90). */

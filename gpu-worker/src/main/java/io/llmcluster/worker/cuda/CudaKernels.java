@@ -98,6 +98,17 @@ public final class CudaKernels {
         return dtype;
     }
 
+    /** Default of {@link #setPrefetchBytesPerCta} (common.cuh {@code llmc_prefetch_bytes_per_cta}). */
+    static final int DEFAULT_PREFETCH_BYTES_PER_CTA = 16384;
+
+    /**
+     * Weight bytes per CTA that the GEMV and skinny kernels ask the L2 for before they wait for the previous kernel
+     * (0: none); a benchmark knob, global to the module.
+     */
+    void setPrefetchBytesPerCta(int bytes) {
+        ctx.setModuleInt("llmc_prefetch_bytes_per_cta", bytes);
+    }
+
     /** Programmatic dependent launches of these kernels ({@link DependentLaunch}). */
     DependentLaunch dependentLaunch() {
         return ctx.dependentLaunch();
