@@ -23,6 +23,7 @@ namespace llmc_skinny {
 using namespace llmc;
 
 constexpr int kWarps = 8;
+constexpr int kLoads = 4;  // steps whose weights are in flight together per lane
 
 template <typename T>
 __device__ __forceinline__ void mma(float (&c)[4], unsigned a0, unsigned a1, unsigned a2, unsigned a3, unsigned b0,
@@ -117,11 +118,9 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
   }
   pdl_wait();
   pdl_launch_dependents();
-#pragma unroll 4
-  for (int s = part; s < steps; s += R) {
+  // One 64-byte step of rows a and b (columns k0 = s * kCols + t * kCols / 4 ..) into acc.
+  auto consume = [&](const uint4 va, const uint4 vb, int s) {
     const int k0 = s * kCols + t * (kCols / 4);
-    const uint4 va = __ldcs(reinterpret_cast<const uint4*>(wa + (size_t)k0 * kBytes));
-    const uint4 vb = __ldcs(reinterpret_cast<const uint4*>(wb + (size_t)k0 * kBytes));
     if (per_channel) {
       step<T, INT8, NT>(va, vb, x, in, tokens, k0, g, acc);
     } else {
@@ -141,7 +140,25 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
         acc[nt][3] = fmaf(tmp[nt][3], sb, acc[nt][3]);
       }
     }
+  };
+  auto load = [&](const uint8_t* w_row, int s) {
+    return __ldcs(reinterpret_cast<const uint4*>(w_row + (size_t)(s * kCols + t * (kCols / 4)) * kBytes));
+  };
+  // The weights of kLoads steps are loaded before any of them is multiplied, as in the GEMV: with loads and
+  // mma / dequantization interleaved step by step, a lane kept one 32-byte pair in flight and the INT8 kernels
+  // (twice the math per byte) streamed ~25% slower than the 16-bit GEMV over the same bytes. Same steps, same order.
+  int s = part;
+  for (; s + (kLoads - 1) * R < steps; s += kLoads * R) {
+    uint4 va[kLoads], vb[kLoads];
+#pragma unroll
+    for (int u = 0; u < kLoads; ++u) {
+      va[u] = load(wa, s + u * R);
+      vb[u] = load(wb, s + u * R);
+    }
+#pragma unroll
+    for (int u = 0; u < kLoads; ++u) consume(va[u], vb[u], s + u * R);
   }
+  for (; s < steps; s += R) consume(load(wa, s), load(wb, s), s);
   if (R > 1) {
 #pragma unroll
     for (int nt = 0; nt < NT; ++nt)

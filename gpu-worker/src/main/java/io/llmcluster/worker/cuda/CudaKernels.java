@@ -92,14 +92,19 @@ public final class CudaKernels {
                     MMA_SHARED_BYTES), "cuFuncSetAttribute(gemm_mma, dynamic shared memory " + MMA_SHARED_BYTES + ")");
         }
         sample = new KernelCall(ctx, "sample_f32", "piipp");
+        setPrefetchBytesPerCta(DEFAULT_PREFETCH_BYTES_PER_CTA);
     }
 
     public CudaDtype dtype() {
         return dtype;
     }
 
-    /** Default of {@link #setPrefetchBytesPerCta} (common.cuh {@code llmc_prefetch_bytes_per_cta}). */
-    static final int DEFAULT_PREFETCH_BYTES_PER_CTA = 16384;
+    /**
+     * Default of {@link #setPrefetchBytesPerCta}: none. Measured on the H200 (docs/benchmarks.md): 4-8 KB per CTA changed
+     * batch-1 decode by under 1% either way, 32-64 KB made it 1.5-4% slower, and a kernel launched in order (the
+     * autotuner's timings) lost up to 7% to it: the demand loads right behind a prefetch fetch some lines twice.
+     */
+    static final int DEFAULT_PREFETCH_BYTES_PER_CTA = 0;
 
     /**
      * Weight bytes per CTA that the GEMV and skinny kernels ask the L2 for before they wait for the previous kernel

@@ -70,7 +70,7 @@ public final class ProjectionBench {
         GpuBench.kv(mode + "_decode_b1_pdl_launches", be.context().dependentLaunch().launches());
         // how many weight bytes per CTA the projection kernels should prefetch into the L2 before their wait
         try {
-            for (int bytes : new int[] {0, 4096, 8192, 32768, 65536}) {
+            for (int bytes : new int[] {4096, 8192, 16384, 65536}) {
                 be.kernels().setPrefetchBytesPerCta(bytes);
                 GpuBench.kv(mode + "_decode_b1_prefetch" + bytes + "_ms", decodeMs(be, 128, 64));
             }
