@@ -8,6 +8,7 @@
 #     2. java GpuBench: our decode paths (eager cuBLAS, eager GEMV, CUDA graphs + GEMV) at batch 1/8/32 with
 #        the GPU-idle fraction, prefill TTFT, kernels, Engine throughput, ITL at long contexts;
 #     3. java ProjectionBench: INT8 weight-only vs FP16 batch-1 decode, projections at M = 1..64 (BENCH_PROJ=0 skips);
+#        java W8a8Bench: W8A8 SmoothQuant vs FP16 prefill TTFT and GEMMs at M = 2048 (BENCH_W8A8=0 skips);
 #     4. bench_gpu.py table: ratios against the references and the table;
 #     5. bench-steady.sh: ITL under a steady load of 64 streams with the prefill cap off and on, the throughput plot.
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
@@ -39,6 +40,14 @@ if [[ ${BENCH_PROJ:-1} == 1 ]]; then
     io.llmcluster.worker.cuda.ProjectionBench /tmp/llama8b "${BENCH_PROJ_MODES:-f16,int8-ch,int8-g128}" > "$out/bench-proj.log" 2>&1
   echo "java ProjectionBench rc=$? in $((SECONDS - t0)) s"; grep -E '_decode_b1|_backend|autotune\]' "$out/bench-proj.log" | cut -c1-300 | tail -60
 fi
+# W8A8 SmoothQuant vs FP16: 2048-token TTFT, batch-1 decode, GEMMs at M = 2048 with their parts (BENCH_W8A8=0 skips)
+t0=$SECONDS
+if [[ ${BENCH_W8A8:-1} == 1 ]]; then
+  timeout "${BENCH_W8A8_TIMEOUT_S:-100}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+    -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
+    io.llmcluster.worker.cuda.W8a8Bench /tmp/llama8b 2048 > "$out/w8a8-bench.log" 2>&1
+  echo "java W8a8Bench rc=$? in $((SECONDS - t0)) s"; grep -E '^(f16|w8a8)_' "$out/w8a8-bench.log" | grep -v _backend | tail -60
+fi
 python3 "$b/bench/bench_gpu.py" table "$out/bench-py.log" "$out/bench-java.log" "$out/bench-proj.log"
 # Steady-load ITL (prefill cap off / on) and $OUT/throughput_vs_concurrency.png: bench-steady.sh (BENCH_STEADY_* there)
-[[ ${BENCH_STEADY:-1} == 1 ]] && bash "$b/bench-steady.sh"  # BENCH_STEADY=0 skips it
+bash "$b/bench-steady.sh"

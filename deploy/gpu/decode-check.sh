@@ -32,5 +32,5 @@ if [[ ${MEMCHECK:-0} == 1 ]]; then
     --select-class io.llmcluster.worker.cuda.CudaFusedSwigluTest > "$out/memcheck.log" 2>&1
   echo "memcheck rc=$? in $((SECONDS - t0)) s: $(grep -o 'ERROR SUMMARY: [0-9]* error[s]*' "$out/memcheck.log" | tail -1)"
 fi
-BENCH_SKIP_HF=1 BENCH_SECTIONS=decode BENCH_STEADY=0 BENCH_CONC=1 BENCH_LONG=1024 bash "$b/bench-gpu.sh"
+BENCH_SKIP_HF=1 BENCH_SECTIONS=decode BENCH_STEADY_S=0 BENCH_CONC=1 BENCH_LONG=1024 bash "$b/bench-gpu.sh"
 grep -E '_decode_b1|pdl|decode_graphs' "$out"/bench-*.log | cut -c1-200

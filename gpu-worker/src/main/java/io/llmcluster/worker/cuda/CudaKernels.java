@@ -100,9 +100,8 @@ public final class CudaKernels {
     }
 
     /**
-     * Default of {@link #setPrefetchBytesPerCta}: none. Measured on the H200 (docs/benchmarks.md): 4-8 KB per CTA changed
-     * batch-1 decode by under 1% either way, 32-64 KB made it 1.5-4% slower, and a kernel launched in order (the
-     * autotuner's timings) lost up to 7% to it: the demand loads right behind a prefetch fetch some lines twice.
+     * Default of {@link #setPrefetchBytesPerCta}: none. Measured on the H200 (docs/benchmarks.md): 4-16 KB per CTA
+     * changed batch-1 decode by -0.6% to +2.4% (FP16 / INT8), 64 KB made it 5-10% slower.
      */
     static final int DEFAULT_PREFETCH_BYTES_PER_CTA = 0;
 
