@@ -138,11 +138,34 @@ def kernels(sd, torch, F):
             ms = timed(lambda: torch.matmul(x, w.t()), 10, torch)
             kv(f"torch_matmul_{name}_m2048_ms", ms)
             kv(f"torch_matmul_{name}_m2048_tflops", 2.0 * 2048 * inp * out / ms / 1e9)
+            int8_refs(name, x, w, torch)
         for m in (1, 2, 4, 8, 16, 32, 64):
             x1 = torch.randn(m, inp, device=dev, dtype=torch.float16)
             ms = timed(lambda: F.linear(x1, w), 50, torch)
             kv(f"torch_linear_{name}_m{m}_gbs", 2.0 * inp * out / ms / 1e6)
     del qkv, gate_up
+
+
+def int8_refs(name, x, w, torch):
+    """W8A8 references at M = 2048: torch._int_mm (INT8 x INT8 -> INT32, cuBLAS) alone, and with per-token activation
+    quantization and the rescale to FP32 as eager PyTorch ops (what W8a8Bench's W8A8 path does in three kernels)."""
+    try:
+        out, inp = w.shape
+        w8 = torch.randint(-127, 128, (out, inp), device=x.device, dtype=torch.int8)
+        ws = torch.rand(out, device=x.device, dtype=torch.float32) * 1e-3
+        a8 = torch.randint(-127, 128, x.shape, device=x.device, dtype=torch.int8)
+        ms = timed(lambda: torch._int_mm(a8, w8.t()), 10, torch)
+        kv(f"torch_int_mm_{name}_m2048_ms", ms)
+        kv(f"torch_int_mm_{name}_m2048_tops", 2.0 * 2048 * inp * out / ms / 1e9)
+
+        def w8a8():
+            s = x.abs().amax(dim=1, keepdim=True).float() / 127
+            q = torch.round(x.float() / s).clamp(-127, 127).to(torch.int8)
+            return torch._int_mm(q, w8.t()).float() * s * ws
+        ms = timed(w8a8, 10, torch)
+        kv(f"torch_w8a8_{name}_m2048_ms", ms)
+    except Exception as e:  # an older torch without _int_mm, or shapes it refuses
+        kv(f"torch_int_mm_{name}_m2048", f"unavailable ({type(e).__name__}: {e})")
 
 
 def hf(sd, torch):

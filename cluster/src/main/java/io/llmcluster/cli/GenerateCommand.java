@@ -68,9 +68,22 @@ final class GenerateCommand implements Callable<Integer> {
     @Option(names = "--ignore-eos", description = "Keep generating past end-of-sequence tokens")
     boolean ignoreEos;
 
-    @Option(names = "--quantize", paramLabel = "int8", description = "Quantize weights at load: int8 (weight-only; "
-            + "per output channel unless --int8-group-size)")
+    @Option(names = "--quantize", paramLabel = "int8|w8a8", description = "Quantize at load: int8 (weight-only; "
+            + "per output channel unless --int8-group-size) or w8a8 (CUDA only: SmoothQuant, INT8 weights and activations, "
+            + "INT8 tensor-core GEMMs; calibrated at load)")
     String quantize;
+
+    @Option(names = "--smoothquant-alpha", paramLabel = "A",
+            description = "w8a8: migration strength in [0, 1] (default " + CudaQuantization.DEFAULT_ALPHA + ")")
+    Double smoothQuantAlpha;
+
+    @Option(names = "--calibration-tokens", paramLabel = "N", description = "w8a8: tokens of the calibration pass "
+            + "(default " + CudaQuantization.DEFAULT_CALIBRATION_TOKENS + ")")
+    Integer calibrationTokens;
+
+    @Option(names = "--calibration-text", paramLabel = "FILE", description = "w8a8: calibration prompts, one per line "
+            + "(default: random token ids, fine for random-weight models only)")
+    Path calibrationText;
 
     @Option(names = "--int8-group-size", defaultValue = "0", paramLabel = "N",
             description = "CUDA: one INT8 scale per N input columns (a multiple of 16; 0 = per output channel, the default)")
@@ -178,13 +191,23 @@ final class GenerateCommand implements Callable<Integer> {
         CudaBackendOptions.Autotune tune = noAutotune ? CudaBackendOptions.Autotune.OFF
                 : retune ? CudaBackendOptions.Autotune.RETUNE : CudaBackendOptions.Autotune.ON;
         return CudaBackendOptions.defaults().withDtype(CudaDtype.parse(dtype)).withGemm(GemmChoice.parse(gemm))
-                .withMaxSequences(Math.max(64, concurrency)).withQuantization(CudaQuantization.parse(quantize, int8GroupSize))
+                .withMaxSequences(Math.max(64, concurrency)).withQuantization(quantization())
                 .withAutotune(tune);
+    }
+
+    private CudaQuantization quantization() {
+        return CudaQuantization.parse(quantize, int8GroupSize, smoothQuantAlpha, calibrationTokens, calibrationText);
     }
 
     private CpuBackendOptions backendOptions() {
         DeviceChoice.parse(device); // a clear error for an unknown device before anything loads
-        CudaQuantization.parse(quantize, int8GroupSize); // a clear error for a bad value before anything loads
+        CudaQuantization q = quantization(); // a clear error for a bad value before anything loads
+        if (q.isW8a8() && !device.equals("cuda")) {
+            throw new IllegalArgumentException("--quantize w8a8 runs on the CUDA backend only: add --device cuda");
+        }
+        if (calibrationText != null && !java.nio.file.Files.isReadable(calibrationText)) {
+            throw new IllegalArgumentException("--calibration-text " + calibrationText + " is not a readable file");
+        }
         if (retune && noAutotune) {
             throw new IllegalArgumentException("--retune and --no-autotune contradict each other");
         }

@@ -28,6 +28,9 @@ final class Cublas implements AutoCloseable {
     static final int OP_N = 0;
     static final int OP_T = 1;
     static final int COMPUTE_32F = 68;
+    static final int COMPUTE_32I = 72;
+    static final int CUDA_R_8I = 3;
+    static final int CUDA_R_32I = 10;
     static final int GEMM_DEFAULT = -1;
 
     private static final Linker LINKER = Linker.nativeLinker();
@@ -44,6 +47,8 @@ final class Cublas implements AutoCloseable {
     private final MemorySegment handle;
     private final MemorySegment alpha;
     private final MemorySegment beta;
+    private final MemorySegment intOne;
+    private final MemorySegment intZero;
     private final int version;
 
     /** The name of the cuBLAS library that loads here, or null. */
@@ -106,6 +111,9 @@ final class Cublas implements AutoCloseable {
         }
         alpha = arena.allocate(JAVA_FLOAT);
         beta = arena.allocate(JAVA_FLOAT);
+        intOne = arena.allocate(JAVA_INT);
+        intOne.set(JAVA_INT, 0, 1);
+        intZero = arena.allocate(JAVA_INT);
     }
 
     /**
@@ -127,6 +135,26 @@ final class Cublas implements AutoCloseable {
         if (status != 0) {
             throw new CudaException("cublasGemmEx(m=" + m + ", n=" + n + ", k=" + k + ", types " + aType + "/" + cType
                     + ") failed: " + statusName(status));
+        }
+    }
+
+    /**
+     * INT8 × INT8 → INT32 on the tensor cores (W8A8): row-major {@code C[tokens][out] = X[tokens][in] · W[out][in]ᵀ},
+     * i.e. column-major {@code C(out × tokens) = op_T(W) · op_N(X)}, the TN layout cuBLAS's IMMA kernels take; signed
+     * bytes, lda = ldb = in, ldc = out, integer alpha 1 and beta 0 (exact accumulation), CUBLAS_COMPUTE_32I.
+     */
+    void gemmInt8(int out, int tokens, int in, long w, long x, long c) {
+        int status;
+        try {
+            status = (int) gemmEx.invokeExact(handle, OP_T, OP_N, out, tokens, in, intOne, MemorySegment.ofAddress(w),
+                    CUDA_R_8I, in, MemorySegment.ofAddress(x), CUDA_R_8I, in, intZero, MemorySegment.ofAddress(c),
+                    CUDA_R_32I, out, COMPUTE_32I, GEMM_DEFAULT);
+        } catch (Throwable t) {
+            throw new CudaException("cublasGemmEx (INT8) call failed", t);
+        }
+        if (status != 0) {
+            throw new CudaException("cublasGemmEx INT8 (out=" + out + ", tokens=" + tokens + ", in=" + in + ") failed: "
+                    + statusName(status));
         }
     }
 

@@ -75,6 +75,11 @@ public final class CudaBackend implements ModelBackend {
     /** The split plan of the last step's decode attention (for {@link #repeatDecodeAttention}). */
     private int lastSplits;
     private int lastChunk;
+    /** W8A8: the calibration's column maxima (null otherwise) and the projection path on INT8 tensor cores. */
+    private final SmoothQuantCalibration.Stats calibration;
+    private W8a8Gemm w8a8;
+    /** Set while this backend runs a W8A8 calibration pass (a 16-bit backend): records projection-input maxima. */
+    private SmoothQuantCalibration.Probe probe;
     /** Splits per decode token and kv head beyond which a longer context gets longer chunks instead (one GPU wave). */
     private int maxSplits;
 
@@ -93,6 +98,8 @@ public final class CudaBackend implements ModelBackend {
         }
         this.decodeKernel = AttentionKernels.decodeSupports(c.numHeads(), c.numKvHeads(), c.headDim());
         this.tokensPerTile = AttentionKernels.prefillTokensPerTile(c.groupSize(), c.headDim());
+        // W8A8: a 16-bit pass over calibration tokens first (its own short-lived backend), then this one quantizes
+        this.calibration = options.quantization().isW8a8() ? SmoothQuantCalibration.collect(model, options, System.err) : null;
         this.ctx = CudaContext.open(options.device());
         try {
             start(model);
@@ -130,6 +137,18 @@ public final class CudaBackend implements ModelBackend {
         arena = DeviceArena.allocate(fixed + (long) (numBlocks + 1) * perBlock + 2 * (2L * c.numLayers() + 64) * DeviceArena.ALIGNMENT);
         w = new CudaWeights(c, o.dtype(), o.quantization(), ownHead, arena);
         buf = buffers(arena, ropePositions, numBlocks + 1, maxContext);
+        W8a8Kernels w8k = null;
+        if (calibration != null) {
+            w8k = new W8a8Kernels(ctx, o.dtype());
+            double alpha = o.quantization().w8a8().alpha();
+            float[][] sQkv = new float[c.numLayers()][];
+            float[][] sGateUp = new float[c.numLayers()][];
+            for (int l = 0; l < c.numLayers(); l++) {
+                sQkv[l] = SmoothingFactors.of(calibration.qkvInput()[l], calibration.qkvWeight()[l], alpha);
+                sGateUp[l] = SmoothingFactors.of(calibration.gateUpInput()[l], calibration.gateUpWeight()[l], alpha);
+            }
+            w.smoothWith(w8k, sQkv, sGateUp);
+        }
         w.upload(model.checkpoint(), ctx, arena, k);
         uploadRope(ropePositions);
         cublas = new Cublas(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
@@ -138,6 +157,10 @@ public final class CudaBackend implements ModelBackend {
         decodeGemm = new DecodeGemm(k, o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
         proj = new Projections(k, cublasGemm, mmaGemm, o.gemm(), o.decodeGemv(), w.int8Scratch,
                 CudaWeights.INT8_SCRATCH_BYTES, CudaWeights.SHAPES);
+        if (w8k != null) {
+            w8a8 = new W8a8Gemm(w8k, cublas, w.int8Scratch, CudaWeights.INT8_SCRATCH_BYTES);
+            proj.useW8a8(w8a8);
+        }
         if (o.autotune() != CudaBackendOptions.Autotune.OFF && o.gemm() == GemmChoice.AUTO && o.decodeGemv()) {
             autotune(o.autotune() == CudaBackendOptions.Autotune.RETUNE);
         }
@@ -170,7 +193,10 @@ public final class CudaBackend implements ModelBackend {
         ctx.fill32(arena, buf.act(), 0, e * maxTokens * inter / 4);
         ctx.fill32(arena, buf.attn(), 0, e * maxTokens * c.qDim() / 4);
         ctx.fill32(arena, buf.xn(), 0, e * maxTokens * c.hiddenSize() / 4);
-        tunedChoices = new Autotuner(ctx, proj, System.err).tune(w.byShape(), inputs, outputs, maxTokens, o.dtype(),
+        // W8A8 matrices always take the W8A8 path: only the 16-bit ones (the LM head) are tuned
+        DeviceMatrix[][] tunable = java.util.Arrays.stream(w.byShape()).filter(row -> !row[0].w8a8())
+                .toArray(DeviceMatrix[][]::new);
+        tunedChoices = new Autotuner(ctx, proj, System.err).tune(tunable, inputs, outputs, maxTokens, o.dtype(),
                 o.quantization(), Autotuner.cacheFile(o.autotuneDir(), ctx), retune);
     }
 
@@ -429,6 +455,9 @@ public final class CudaBackend implements ModelBackend {
             } else {
                 k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
             }
+            if (probe != null) {
+                probe.record(l, SmoothQuantCalibration.Probe.QKV, buf.xn(), n);
+            }
             proj.linear(buf.xn(), w.qkv[l], buf.qkv(), n, true);
             k.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                     buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
@@ -439,7 +468,14 @@ public final class CudaBackend implements ModelBackend {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
-            proj.swiglu(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n);
+            if (probe != null) {
+                probe.record(l, SmoothQuantCalibration.Probe.GATE_UP, buf.xn(), n);
+            }
+            if (w.gateUp[l].w8a8()) {
+                w8a8.gateUpSiluMul(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n); // epilogue fused into SwiGLU
+            } else {
+                proj.swiglu(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n);
+            }
             proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
         }
         int rows = in.numLogits;
@@ -506,6 +542,16 @@ public final class CudaBackend implements ModelBackend {
         dropGraphs();
     }
 
+    /** Hooks a W8A8 calibration probe into the steps (null unhooks it); eager steps only (graphs are off there). */
+    void setCalibrationProbe(SmoothQuantCalibration.Probe p) {
+        this.probe = p;
+    }
+
+    /** The W8A8 projection path, or null. */
+    W8a8Gemm w8a8Gemm() {
+        return w8a8;
+    }
+
     Projections projections() {
         return proj;
     }
@@ -558,9 +604,12 @@ public final class CudaBackend implements ModelBackend {
                 c.headDim(), o.kvBlockSize(), lastChunk, lastSplits);
     }
 
-    /** Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output. */
+    /**
+     * Activation buffers large enough for maxBatchTokens rows of any projection's input and FP32 output, then the
+     * logits buffer (room for another such input, e.g. a SwiGLU output).
+     */
     long[] gemmScratch() {
-        return new long[] {buf.act(), buf.gateUp()};
+        return new long[] {buf.act(), buf.gateUp(), buf.logits()};
     }
 
     @Override
@@ -613,7 +662,9 @@ public final class CudaBackend implements ModelBackend {
     public String describe() {
         return "cuda " + ctx + ", " + o.dtype() + (o.quantization().int8() ? " activations, INT8 weights ("
                 + (o.quantization().groupSize() == 0 ? "per-channel" : "group " + o.quantization().groupSize()) + " scales)"
-                : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
+                : "") + (o.quantization().isW8a8() ? " activations, W8A8 SmoothQuant (alpha " + o.quantization().w8a8().alpha()
+                + ", calibrated on " + calibration.tokens() + " tokens) for q|k|v, o, gate|up, down: " + w8a8.describe()
+                + "; LM head" : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
                 + " MiB, " + (ctx.dependentLaunch().active() ? "programmatic dependent launches" : "ordered launches")
                 + (proj.fusedSwiglu() ? ", SwiGLU fused into GEMV/skinny gate|up" : "") + ", KV " + numBlocks + " blocks × " + o.kvBlockSize() + " tokens, attention "

@@ -18,7 +18,8 @@ package io.llmcluster.worker.cuda;
  * @param decodeGemv projections of 1..8 tokens through the project's GEMV kernel instead of cuBLAS
  * @param gemm the GEMM of the other projections: cuBLAS, the project's tensor-core kernel (mma), or auto (cuBLAS
  *     for large token counts; for 1..64 tokens the autotuner chooses per shape when {@code autotune} is on)
- * @param quantization projection weights in the run dtype or INT8 weight-only (per channel or per group)
+ * @param quantization projection weights in the run dtype, INT8 weight-only (per channel or per group), or W8A8
+ *     SmoothQuant (INT8 weights and per-token INT8 activations, calibrated at load; docs/int8.md)
  * @param autotune time the projection kernels per (shape, token bucket) at start and keep the fastest
  *     (with {@code gemm == AUTO} and {@code decodeGemv}); RETUNE ignores the cached choices
  * @param autotuneDir folder of the choice cache; null = {@code ~/.cache/llmcluster}

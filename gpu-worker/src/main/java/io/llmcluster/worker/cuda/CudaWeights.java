@@ -26,7 +26,10 @@ import java.lang.foreign.ValueLayout;
  * With {@link CudaQuantization#int8()} every projection (qkv, o, gateUp, down, lmHead; a tied LM head gets its
  * own INT8 copy) is stored as INT8 offset-binary bytes with FP32 scales ({@link DeviceMatrix}), quantized on the
  * GPU at load ({@code quantize_w8}, the rule of {@link Int8Rows}) from the run-dtype rows, chunk by chunk
- * through a device scratch; the embedding stays in the run dtype.
+ * through a device scratch; the embedding stays in the run dtype. With {@link CudaQuantization#isW8a8()} q|k|v, o,
+ * gate|up and down are W8A8 SmoothQuant matrices (signed INT8, one FP32 scale per row; {@link W8a8Rows}), quantized
+ * on the GPU at load after each column of q|k|v and gate|up is multiplied by its smoothing factor, whose inverse is
+ * folded into the preceding RMSNorm weight ({@link #smoothWith}); the LM head stays in the run dtype.
  */
 final class CudaWeights {
     /** {@link DeviceMatrix#shape()} numbers: one per distinct projection of a layer, then the LM head. */
@@ -56,6 +59,12 @@ final class CudaWeights {
     private final CudaDtype dtype;
     private final CudaQuantization quant;
     private final boolean separateLmHead;
+    /** W8A8: the load-time kernels and [layer] smoothing factors of q|k|v and gate|up (set before {@link #upload}). */
+    private W8a8Kernels w8a8Kernels;
+    private float[][] smoothQkv;
+    private float[][] smoothGateUp;
+    /** W8A8: device FP32 [hidden] for the factors of the matrix being quantized, or 0. */
+    private final long smoothing;
 
     CudaWeights(ModelConfig c, CudaDtype dtype, CudaQuantization quant, boolean separateLmHead, DeviceArena arena) {
         this.c = c;
@@ -69,7 +78,8 @@ final class CudaWeights {
         lmHead = separateLmHead || quant.int8() ? matrix(arena, c.vocabSize(), h, SHAPE_LM_HEAD, "lm_head")
                 : new DeviceMatrix(embedding, 0, c.vocabSize(), h, 0, SHAPE_LM_HEAD);
         finalNorm = arena.take(4L * h, "final norm");
-        int8Scratch = quant.int8() ? arena.take(INT8_SCRATCH_BYTES, "INT8 scratch") : 0;
+        int8Scratch = quant.int8() || quant.isW8a8() ? arena.take(INT8_SCRATCH_BYTES, "INT8 scratch") : 0;
+        smoothing = quant.isW8a8() ? arena.take(4L * h, "smoothing factors") : 0;
         inputNorm = new long[layers];
         qkv = new DeviceMatrix[layers];
         qkvBias = new long[layers];
@@ -92,6 +102,15 @@ final class CudaWeights {
     }
 
     private DeviceMatrix matrix(DeviceArena arena, int rows, int cols, int shape, String what) {
+        if (quant.isW8a8() && shape != SHAPE_LM_HEAD) {
+            if (!W8a8Gemm.supports(rows, cols)) {
+                throw new IllegalArgumentException("W8A8 on CUDA needs input sizes that are multiples of 16 and output "
+                        + "sizes that are multiples of 8; " + what + " is " + rows + " x " + cols);
+            }
+            long data = arena.take((long) rows * cols, what + " (W8A8)");
+            long scales = arena.take(4L * rows, what + " scales");
+            return new DeviceMatrix(data, scales, rows, cols, cols, shape, true);
+        }
         if (!quant.int8()) {
             return new DeviceMatrix(arena.take((long) dtype.bytes() * rows * cols, what), 0, rows, cols, 0, shape);
         }
@@ -118,6 +137,17 @@ final class CudaWeights {
         return new DeviceMatrix[] {qkv[0], o[0], gateUp[0], down[0], lmHead};
     }
 
+    /** W8A8: the kernels that quantize at load and the smoothing factors per layer of q|k|v and gate|up. */
+    void smoothWith(W8a8Kernels kernels, float[][] qkvFactors, float[][] gateUpFactors) {
+        this.w8a8Kernels = kernels;
+        this.smoothQkv = qkvFactors;
+        this.smoothGateUp = gateUpFactors;
+    }
+
+    private float[] factors(float[][] perLayer, int layer) {
+        return perLayer == null ? null : perLayer[layer];
+    }
+
     /** Whether the checkpoint has its own LM head (else the embedding is reused), with the CPU backend's checks. */
     static boolean separateLmHead(ModelConfig c, Checkpoint ckpt) {
         if (!c.tieWordEmbeddings() && !ckpt.has("lm_head.weight")) {
@@ -138,8 +168,8 @@ final class CudaWeights {
             up.vector(finalNorm, "model.norm.weight", h);
             for (int l = 0; l < c.numLayers(); l++) {
                 String p = "model.layers." + l + ".";
-                up.vector(inputNorm[l], p + "input_layernorm.weight", h);
-                up.matrix(qkv[l], h, p + "self_attn.q_proj.weight", c.qDim(), p + "self_attn.k_proj.weight", c.kvDim(),
+                up.norm(inputNorm[l], p + "input_layernorm.weight", h, factors(smoothQkv, l));
+                up.matrix(qkv[l], factors(smoothQkv, l), h, p + "self_attn.q_proj.weight", c.qDim(), p + "self_attn.k_proj.weight", c.kvDim(),
                         p + "self_attn.v_proj.weight", c.kvDim());
                 if (c.qkvBias()) {
                     up.vector(qkvBias[l], p + "self_attn.q_proj.bias", c.qDim(), p + "self_attn.k_proj.bias", c.kvDim(),
@@ -149,8 +179,8 @@ final class CudaWeights {
                 if (c.outputBias()) {
                     up.vector(oBias[l], p + "self_attn.o_proj.bias", h);
                 }
-                up.vector(postNorm[l], p + "post_attention_layernorm.weight", h);
-                up.matrix(gateUp[l], h, p + "mlp.gate_proj.weight", c.intermediateSize(), p + "mlp.up_proj.weight",
+                up.norm(postNorm[l], p + "post_attention_layernorm.weight", h, factors(smoothGateUp, l));
+                up.matrix(gateUp[l], factors(smoothGateUp, l), h, p + "mlp.gate_proj.weight", c.intermediateSize(), p + "mlp.up_proj.weight",
                         c.intermediateSize());
                 up.matrix(down[l], c.intermediateSize(), p + "mlp.down_proj.weight", h);
             }
@@ -187,6 +217,15 @@ final class CudaWeights {
 
         /** Like {@link #matrix(long, int, Object...)} into a {@link DeviceMatrix}, quantizing when it is INT8. */
         void matrix(DeviceMatrix m, int cols, Object... nameRows) {
+            matrix(m, null, cols, nameRows);
+        }
+
+        /** As {@link #matrix(DeviceMatrix, int, Object...)}; a W8A8 matrix's columns are first multiplied by {@code smooth}. */
+        void matrix(DeviceMatrix m, float[] smooth, int cols, Object... nameRows) {
+            if (m.w8a8()) {
+                w8a8Matrix(m, smooth, cols, nameRows);
+                return;
+            }
             if (!m.int8()) {
                 matrix(m.data(), cols, nameRows);
                 return;
@@ -208,6 +247,47 @@ final class CudaWeights {
                 done += rows;
             }
             ctx.synchronize(); // the scratch is reused by the next tensor's copy
+        }
+
+        /** The W8A8 twin of the INT8 path above: rows through the scratch, quantized by {@code quantize_w8s}. */
+        private void w8a8Matrix(DeviceMatrix m, float[] smooth, int cols, Object... nameRows) {
+            long smoothAt = 0;
+            if (smooth != null) {
+                ctx.synchronize();
+                ctx.copyToDevice(host.allocateFrom(ValueLayout.JAVA_FLOAT, smooth), arena, smoothing);
+                smoothAt = smoothing;
+            }
+            int chunk = (int) Math.max(1, INT8_SCRATCH_BYTES / ((long) cols * dtype.bytes()));
+            int done = 0;
+            for (int i = 0; i < nameRows.length; i += 2) {
+                String name = (String) nameRows[i];
+                int rows = (Integer) nameRows[i + 1];
+                TensorView t = ckpt.require(name).requireWeightDtype().requireShape(rows, cols);
+                for (int r0 = 0; r0 < rows; r0 += chunk) {
+                    int n = Math.min(chunk, rows - r0);
+                    ctx.synchronize(); // the scratch's last chunk has been read
+                    put(int8Scratch, t, r0, n, rows, cols);
+                    long firstRow = done + r0;
+                    w8a8Kernels.quantizeWeights(int8Scratch, smoothAt, m.data() + firstRow * cols, m.scales() + 4L * firstRow,
+                            n, cols);
+                }
+                done += rows;
+            }
+            ctx.synchronize();
+        }
+
+        /** A norm weight as FP32 at {@code dst}, divided by the smoothing factors when there are some (W8A8). */
+        void norm(long dst, String name, int n, float[] smooth) {
+            if (smooth == null) {
+                vector(dst, name, n);
+                return;
+            }
+            TensorView t = ckpt.require(name).requireWeightDtype().requireShape(n);
+            WeightMatrix m = WeightMatrix.wrap(t.data(), DType.valueOf(t.dtype().name()), 1, n);
+            MemorySegment f = host.allocate(4L * n, 64);
+            m.copyRowTo(0, f, 0);
+            float[] folded = SmoothingFactors.foldIntoNorm(f.toArray(ValueLayout.JAVA_FLOAT), smooth);
+            ctx.copyToDevice(host.allocateFrom(ValueLayout.JAVA_FLOAT, folded), arena, dst);
         }
 
         /** 1-D tensors given as (name, length) pairs, concatenated as FP32 at {@code dst}. */

@@ -170,7 +170,7 @@ public final class ProjectionBench {
      * Milliseconds per run of device time, median of 3 timings of 20 runs each queued behind a spin (see Autotuner);
      * run i gets index i (callers rotate through the layers' copies of a matrix, so it is not read from L2).
      */
-    private static double time(CudaBackend be, java.util.function.IntConsumer work) {
+    static double time(CudaBackend be, java.util.function.IntConsumer work) {
         CudaContext ctx = be.context();
         work.accept(0);
         double[] t = new double[3];

@@ -23,6 +23,8 @@ final class Projections {
     private boolean gemvOn = true;
     private boolean fuseSwiglu = true;
     private long fusedSwigluLaunches;
+    /** The path of W8A8 matrices (all token counts), or null. */
+    private W8a8Gemm w8a8;
 
     /** {@code scratch}: device bytes for INT8 dequantization chunks (0 when no weights are INT8). */
     Projections(CudaKernels k, CublasGemm cublas, Gemm mma, GemmChoice gemm, boolean decodeGemv, long scratch,
@@ -40,6 +42,10 @@ final class Projections {
 
     void linear(long x, DeviceMatrix w, long y, int tokens, boolean fp32Out) {
         if (tokens == 0) {
+            return;
+        }
+        if (w.w8a8()) {
+            w8a8.linear(x, w, y, tokens, fp32Out);
             return;
         }
         run(kernelFor(w, tokens), x, w, y, tokens, fp32Out);
@@ -120,6 +126,11 @@ final class Projections {
             k.dequantW8(w.data() + (long) r0 * in, w.scales() + 4L * r0 * groups, scratch, rows, in, w.group());
             cublas.linearRows(x, scratch, y, tokens, in, w.rows(), r0, rows, fp32Out);
         }
+    }
+
+    /** W8A8 matrices go through {@code g} for every token count (their signed bytes serve no other kernel). */
+    void useW8a8(W8a8Gemm g) {
+        this.w8a8 = g;
     }
 
     /** Keeps the GPU busy for {@code ns} (timing: the host queues work meanwhile). */

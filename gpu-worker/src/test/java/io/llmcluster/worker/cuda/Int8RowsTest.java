@@ -70,7 +70,7 @@ class Int8RowsTest {
         assertEquals(64, CudaQuantization.int8Groups(128).groupFor(64));
         assertEquals(4096, CudaQuantization.int8PerChannel().groupFor(4096));
         assertTrue(assertThrows(IllegalArgumentException.class, () -> CudaQuantization.parse("int4", 0)).getMessage()
-                .contains("only int8"));
+                .contains("(int8 or w8a8)"));
         assertThrows(IllegalArgumentException.class, () -> CudaQuantization.parse("int8", 100));
         assertThrows(IllegalArgumentException.class, () -> CudaQuantization.parse(null, 128));
     }
