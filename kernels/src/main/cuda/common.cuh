@@ -6,6 +6,11 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
+// Weight bytes per CTA that the GEMV and skinny kernels prefetch into the L2 before pdl_wait() (0: none); the host
+// may change it (CudaKernels.setPrefetchBytesPerCta, which also sets the default there: a benchmark knob). Off by
+// default: measured on the H200, 4-16 KB moved batch-1 decode by -0.6% to +2.4%, 64 KB cost 5-10%.
+extern "C" __device__ unsigned llmc_prefetch_bytes_per_cta = 0;
+
 namespace llmc {
 
 __device__ __forceinline__ float to_float(float v) { return v; }
@@ -46,6 +51,36 @@ __device__ __forceinline__ float block_sum(float v) {
   __syncthreads();  // total and warp_sums may be reused by a later call
   return r;
 }
+
+// Programmatic dependent launch (sm_90; see DependentLaunch.java). A kernel launched with the programmatic
+// stream serialization attribute may start while the kernel before it still runs: it must call pdl_wait() before it
+// reads that kernel's output or writes anything, and every such kernel calls it (so that its own completion still
+// implies its predecessor's). pdl_launch_dependents() lets the next kernel start launching once every CTA of this one
+// has called it (or exited). Both are no-ops on a normal launch and compile to nothing before sm_90.
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+__device__ __forceinline__ void pdl_launch_dependents() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
+#endif
+}
+
+// Asks the L2 to fetch [p, p + bytes) from HBM (p 16-byte aligned, bytes a multiple of 16; sm_90 bulk prefetch,
+// nothing before sm_90). The projection kernels call it for their first weights before pdl_wait(): weights do not
+// depend on the previous kernel, so HBM streams them while that kernel finishes.
+__device__ __forceinline__ void prefetch_l2(const void* p, unsigned bytes) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  if (bytes >= 16) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes & ~15u) : "memory");
+#endif
+}
+
+// SwiGLU of one (gate, up) pair in FP32: silu(g) * u. One definition for silu_mul (swiglu.cu) and the fused
+// epilogues of the projection kernels, so both paths round alike.
+__device__ __forceinline__ float silu_times(float g, float u) { return g / (1.f + __expf(-g)) * u; }
 
 // Slot of logical position p of a sequence whose block table row is `table`.
 __device__ __forceinline__ int64_t kv_slot(const int* table, int p, int block_size) {

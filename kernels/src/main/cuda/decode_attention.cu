@@ -191,6 +191,7 @@ __device__ void decode_attention_reduce(const float* __restrict__ part_o, const 
   extern "C" __global__ void decode_attention_reduce_##S(const float* part_o, const float* part_ml,            \
                                                          const int2* decodes, T* out, int num_heads,           \
                                                          int head_dim, int num_splits) {                       \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_decode::decode_attention_reduce<T>(part_o, part_ml, decodes, out, num_heads, head_dim, num_splits);               \
   }
 LLMC_FOR_DTYPES(LLMC_DECODE)

@@ -270,6 +270,7 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const void* __rest
       const T* q, const T* k_cache, const T* v_cache, float* part_o, float* part_ml, const int2* decodes,       \
       const int* positions, const int* block_tables, int table_stride, int num_heads, int num_kv_heads,         \
       int head_dim, int block_size, int chunk, float scale_log2) {                                               \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_decode_mma::decode_attention_mma<T, false, 2, DC>(q, k_cache, v_cache, nullptr, nullptr, part_o, part_ml, \
                                                         decodes, positions, block_tables, table_stride, num_heads, \
                                                         num_kv_heads, head_dim, block_size, chunk, scale_log2);    \

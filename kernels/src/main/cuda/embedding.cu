@@ -15,6 +15,7 @@ __device__ void embedding_gather(const int* __restrict__ ids, const T* __restric
 
 #define LLMC_EMBEDDING(S, T)                                                                               \
   extern "C" __global__ void embedding_gather_##S(const int* ids, const T* table, float* out, int hidden) { \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_embed::embedding_gather<T>(ids, table, out, hidden);                                                           \
   }
 LLMC_FOR_DTYPES(LLMC_EMBEDDING)

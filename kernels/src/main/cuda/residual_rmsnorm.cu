@@ -77,14 +77,17 @@ __device__ void gather_residual_rmsnorm(const float* __restrict__ delta, const f
 
 #define LLMC_NORMS(S, T)                                                                                      \
   extern "C" __global__ void rmsnorm_##S(const float* x, const float* weight, T* out, int hidden, float eps) { \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_norms::rmsnorm<T>(x, weight, out, hidden, eps);                                                                   \
   }                                                                                                            \
   extern "C" __global__ void residual_rmsnorm_##S(const float* delta, float* residual, const float* weight, T* out, \
                                                   int hidden, float eps) {                                     \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_norms::residual_rmsnorm<T>(delta, residual, weight, out, hidden, eps);                                            \
   }                                                                                                            \
   extern "C" __global__ void gather_residual_rmsnorm_##S(const float* delta, const float* residual, const int* rows, \
                                                          const float* weight, T* out, int hidden, float eps) {  \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_norms::gather_residual_rmsnorm<T>(delta, residual, rows, weight, out, hidden, eps);                               \
   }
 LLMC_FOR_DTYPES(LLMC_NORMS)

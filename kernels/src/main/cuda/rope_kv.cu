@@ -61,6 +61,7 @@ __device__ void rope_kv_write(const float* __restrict__ qkv, const float* __rest
       const float* qkv, const float* bias, const int* positions, const int* seq_of_token, const int* block_tables, \
       int table_stride, const float* cos_table, const float* sin_table, T* q_out, T* k_cache, T* v_cache,     \
       int num_heads, int num_kv_heads, int head_dim, int block_size) {                                        \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_rope::rope_kv_write<T>(qkv, bias, positions, seq_of_token, block_tables, table_stride, cos_table, sin_table,   \
                      q_out, k_cache, v_cache, num_heads, num_kv_heads, head_dim, block_size);                 \
   }

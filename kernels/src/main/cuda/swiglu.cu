@@ -1,5 +1,6 @@
 // Elementwise kernels after a GEMM (whose output is FP32): the SwiGLU activation over the fused gate|up
-// projection, written in the activation dtype T as the down GEMM's input, and an FP32 bias add for
+// projection, written in the activation dtype T as the down GEMM's input (the GEMV and skinny kernels compute it in
+// their epilogue instead, swiglu = 1; this kernel serves the cuBLAS / large-GEMM path), and an FP32 bias add for
 // projections with a bias the next kernel cannot absorb (o_proj with attention_bias).
 // Memory access: grid-stride loops over the flat output, consecutive threads on consecutive elements
 // (coalesced). silu_mul reads gate and up (the two halves of one [rows][2*inter] FP32 GEMM output row) and
@@ -16,7 +17,7 @@ __device__ void silu_mul(const float* __restrict__ gate_up, T* __restrict__ out,
     size_t r = i / inter, c = i % inter;
     float g = gate_up[r * 2 * inter + c];
     float u = gate_up[r * 2 * inter + inter + c];
-    out[i] = from_float<T>(g / (1.f + __expf(-g)) * u);
+    out[i] = from_float<T>(silu_times(g, u));
   }
 }
 
@@ -29,6 +30,7 @@ __device__ void add_bias(float* __restrict__ y, const float* __restrict__ bias, 
 
 #define LLMC_SWIGLU(S, T)                                                                    \
   extern "C" __global__ void silu_mul_##S(const float* gate_up, T* out, int rows, int inter) { \
+    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_elementwise::silu_mul<T>(gate_up, out, rows, inter);                                  \
   }
 LLMC_FOR_DTYPES(LLMC_SWIGLU)

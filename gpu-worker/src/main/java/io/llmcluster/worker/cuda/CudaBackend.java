@@ -453,8 +453,21 @@ public final class CudaBackend implements ModelBackend {
         return true;
     }
 
-    /** Queues the forward pass for what {@link #in} holds (already on the device). */
+    /**
+     * Queues the forward pass for what {@link #in} holds (already on the device); its kernels launch as programmatic
+     * dependents of the one before where the GPU allows ({@link DependentLaunch}).
+     */
     private void queueStep(int splits, int chunk) {
+        DependentLaunch d = ctx.dependentLaunch();
+        d.beginStep();
+        try {
+            queueLayers(splits, chunk);
+        } finally {
+            d.endStep();
+        }
+    }
+
+    private void queueLayers(int splits, int chunk) {
         int n = in.numTokens;
         int h = c.hiddenSize();
         float eps = (float) c.rmsNormEps();
@@ -493,8 +506,7 @@ public final class CudaBackend implements ModelBackend {
             if (w.gateUp[l].w8a8()) {
                 w8a8.gateUpSiluMul(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n); // epilogue fused into SwiGLU
             } else {
-                proj.linear(buf.xn(), w.gateUp[l], buf.gateUp(), n, true);
-                k.siluMul(buf.gateUp(), buf.act(), n, c.intermediateSize());
+                proj.swiglu(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n);
             }
             proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
         }
@@ -552,7 +564,7 @@ public final class CudaBackend implements ModelBackend {
         if (gemvOn != gemvPaths) {
             gemvPaths = gemvOn;
             proj.setPaths(gemvOn, gemvOn);
-            destroyGraphs();
+            dropGraphs();
         }
         useGraphs = graphsOn;
     }
@@ -570,11 +582,11 @@ public final class CudaBackend implements ModelBackend {
         ctx.makeCurrent();
         ctx.synchronize();
         kv8.setDecodeStages(stages);
-        destroyGraphs();
+        dropGraphs();
         planDecodeSplits();
     }
 
-    private void destroyGraphs() {
+    private void dropGraphs() {
         for (CUgraphExec[] row : graphs) {
             for (int i = 0; i < row.length; i++) {
                 if (row[i] != null) {
@@ -587,6 +599,18 @@ public final class CudaBackend implements ModelBackend {
 
     KvCacheLayout kvLayout() {
         return kvLayout;
+    }
+
+    /**
+     * Benchmark and test switch: programmatic dependent launches and the SwiGLU fused into the gate|up kernel, each on
+     * or off (both on by default; PDL only where supported). Drops the captured graphs.
+     */
+    void setFusion(boolean dependentLaunches, boolean fusedSwiglu) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        ctx.dependentLaunch().setEnabled(dependentLaunches);
+        proj.setFusedSwiglu(fusedSwiglu);
+        dropGraphs();
     }
 
     /** Hooks a W8A8 calibration probe into the steps (null unhooks it); eager steps only (graphs are off there). */
@@ -717,7 +741,8 @@ public final class CudaBackend implements ModelBackend {
                 + ", calibrated on " + calibration.tokens() + " tokens) for q|k|v, o, gate|up, down: " + w8a8.describe()
                 + "; LM head" : "") + ", " + proj.describe(o.quantization().int8(), tunedChoices) + (useGraphs ? ", CUDA graphs for decode steps (buckets up to "
                 + buckets[buckets.length - 1] + ")" : ", no CUDA graphs") + ", arena " + (arena.capacity() >> 20)
-                + " MiB, KV " + kvDescription() + ", attention "
+                + " MiB, " + (ctx.dependentLaunch().active() ? "programmatic dependent launches" : "ordered launches")
+                + (proj.fusedSwiglu() ? ", SwiGLU fused into GEMV/skinny gate|up" : "") + ", KV " + kvDescription() + ", attention "
                 + AttentionKernels.describe(c.numHeads(), c.numKvHeads(), c.headDim()) + " (at most " + maxSplits
                 + " splits per kv head)";
     }

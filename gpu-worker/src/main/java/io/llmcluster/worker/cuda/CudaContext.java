@@ -17,6 +17,7 @@ import static jcuda.driver.JCudaDriver.cuMemGetInfo;
 import static jcuda.driver.JCudaDriver.cuMemcpyDtoH;
 import static jcuda.driver.JCudaDriver.cuMemcpyHtoD;
 import static jcuda.driver.JCudaDriver.cuModuleGetFunction;
+import static jcuda.driver.JCudaDriver.cuModuleGetGlobal;
 import static jcuda.driver.JCudaDriver.cuModuleLoadData;
 import static jcuda.driver.JCudaDriver.cuModuleUnload;
 import static jcuda.driver.JCudaDriver.cuGraphDestroy;
@@ -36,6 +37,7 @@ import java.util.HashMap;
 import java.util.Map;
 import jcuda.Pointer;
 import jcuda.driver.CUcontext;
+import jcuda.driver.CUdeviceptr;
 import jcuda.driver.CUdevice;
 import jcuda.driver.CUdevice_attribute;
 import jcuda.driver.CUevent;
@@ -70,6 +72,14 @@ public final class CudaContext implements AutoCloseable {
     private boolean moduleLoaded;
     private boolean streamCreated;
     private boolean retained;
+    private DependentLaunch dependentLaunch;
+
+    /** A CUfunction whose raw handle Java can hand to cuLaunchKernelEx ({@link DependentLaunch}). */
+    static final class FunctionHandle extends CUfunction {
+        long handle() {
+            return getNativePointer();
+        }
+    }
 
     /** A CUstream whose raw handle Java can hand to cuBLAS. */
     static final class StreamHandle extends CUstream {
@@ -101,6 +111,7 @@ public final class CudaContext implements AutoCloseable {
         // A blocking stream: it waits for the synchronous copies (legacy default stream) that uploads use.
         Cuda.check(cuStreamCreate(stream, CUstream_flags.CU_STREAM_DEFAULT), "cuStreamCreate");
         streamCreated = true;
+        dependentLaunch = new DependentLaunch(ccMajor, stream.handle());
         loadModule();
     }
 
@@ -145,10 +156,30 @@ public final class CudaContext implements AutoCloseable {
     /** The kernel {@code name} of the module (looked up once). */
     CUfunction function(String kernel) {
         return functions.computeIfAbsent(kernel, k -> {
-            CUfunction f = new CUfunction();
+            CUfunction f = new FunctionHandle();
             Cuda.check(cuModuleGetFunction(f, module, k), "cuModuleGetFunction(" + k + ")");
             return f;
         });
+    }
+
+    /**
+     * Sets an {@code extern "C" __device__} int of the kernel module (a knob the kernels read at run time, so captured
+     * graphs see the new value too), after the work queued so far.
+     */
+    void setModuleInt(String name, int value) {
+        CUdeviceptr p = new CUdeviceptr();
+        long[] size = new long[1];
+        Cuda.check(cuModuleGetGlobal(p, size, module, name), "cuModuleGetGlobal(" + name + ")");
+        if (size[0] != Integer.BYTES) {
+            throw new CudaException("module global " + name + " has " + size[0] + " bytes, not 4");
+        }
+        synchronize();
+        Cuda.check(cuMemcpyHtoD(p, Pointer.to(new int[] {value}), Integer.BYTES), "cuMemcpyHtoD(" + name + ")");
+    }
+
+    /** Programmatic dependent launches on this context's stream (sm_90). */
+    DependentLaunch dependentLaunch() {
+        return dependentLaunch;
     }
 
     StreamHandle stream() {

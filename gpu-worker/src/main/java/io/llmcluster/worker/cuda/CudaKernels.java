@@ -72,14 +72,14 @@ public final class CudaKernels {
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
         for (int i = 0; i < gemv.length; i++) {
-            gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiii");
-            gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiii");
+            gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiiii");
+            gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiiii");
         }
         for (int r = 0; r < 4; r++) {
             for (int n = 0; n < 4; n++) {
                 String tail = s + "_r" + (1 << r) + "_n" + (1 << n);
-                skinny[r][n] = new KernelCall(ctx, "skinny" + tail, "pppiiii");
-                skinnyW8[r][n] = new KernelCall(ctx, "skinny_w8" + tail, "ppppiiiii");
+                skinny[r][n] = new KernelCall(ctx, "skinny" + tail, "pppiiiii");
+                skinnyW8[r][n] = new KernelCall(ctx, "skinny_w8" + tail, "ppppiiiiii");
             }
         }
         dequantW8 = new KernelCall(ctx, "dequant_w8" + s, "pppiii");
@@ -92,10 +92,30 @@ public final class CudaKernels {
                     MMA_SHARED_BYTES), "cuFuncSetAttribute(gemm_mma, dynamic shared memory " + MMA_SHARED_BYTES + ")");
         }
         sample = new KernelCall(ctx, "sample_f32", "piipp");
+        setPrefetchBytesPerCta(DEFAULT_PREFETCH_BYTES_PER_CTA);
     }
 
     public CudaDtype dtype() {
         return dtype;
+    }
+
+    /**
+     * Default of {@link #setPrefetchBytesPerCta}: none. Measured on the H200 (docs/benchmarks.md): 4-16 KB per CTA
+     * changed batch-1 decode by -0.6% to +2.4% (FP16 / INT8), 64 KB made it 5-10% slower.
+     */
+    static final int DEFAULT_PREFETCH_BYTES_PER_CTA = 0;
+
+    /**
+     * Weight bytes per CTA that the GEMV and skinny kernels ask the L2 for before they wait for the previous kernel
+     * (0: none); a benchmark knob, global to the module.
+     */
+    void setPrefetchBytesPerCta(int bytes) {
+        ctx.setModuleInt("llmc_prefetch_bytes_per_cta", bytes);
+    }
+
+    /** Programmatic dependent launches of these kernels ({@link DependentLaunch}). */
+    DependentLaunch dependentLaunch() {
+        return ctx.dependentLaunch();
     }
 
     /** out[t][:] (FP32) = table[ids[t]][:] for t < tokens. */
@@ -274,12 +294,24 @@ public final class CudaKernels {
 
     /** {@link #gemv} with {@code warpsPerRow} (1, 2, 4, 8) warps splitting each row's K inside a CTA. */
     public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow) {
+        gemv16(x, w, y, tokens, in, out, fp32Out ? 1 : 0, 0, warpsPerRow);
+    }
+
+    /**
+     * The fused gate|up projection and SwiGLU: {@code act[t][j]} (T) = silu(x[t] · w[j]) * (x[t] · w[inter + j]) for
+     * j < inter, w [2 inter][in] (gate rows, then up rows) in T; the same sums and rounding as {@link #gemv} into FP32
+     * followed by {@link #siluMul}.
+     */
+    public void gemvSwiglu(long x, long w, long act, int tokens, int in, int inter, int warpsPerRow) {
+        gemv16(x, w, act, tokens, in, inter, 0, 1, warpsPerRow);
+    }
+
+    private void gemv16(long x, long w, long y, int tokens, int in, int out, int fp32Out, int swiglu, int warpsPerRow) {
         if (!gemvSupports(tokens, in)) {
             throw new IllegalArgumentException("gemv serves 1.." + GEMV_MAX_TOKENS + " tokens and in % 8 == 0, got "
                     + tokens + " x " + in);
         }
-        int r = warpsLog2(warpsPerRow);
-        gemv[r].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
+        gemv[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out).i(7, swiglu)
                 .launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
@@ -289,13 +321,24 @@ public final class CudaKernels {
      */
     public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
             int warpsPerRow) {
+        gemvW8(x, w, scales, y, tokens, in, out, group, fp32Out ? 1 : 0, 0, warpsPerRow);
+    }
+
+    /** {@link #gemvSwiglu} on INT8 weights ([2 inter][in], scales per row as {@link #gemvW8}). */
+    public void gemvW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
+            int warpsPerRow) {
+        gemvW8(x, w, scales, act, tokens, in, inter, group, 0, 1, warpsPerRow);
+    }
+
+    private void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, int fp32Out,
+            int swiglu, int warpsPerRow) {
         if (tokens < 1 || tokens > GEMV_MAX_TOKENS || in % 16 != 0 || group % 16 != 0 || group < 16) {
             throw new IllegalArgumentException("INT8 gemv serves 1.." + GEMV_MAX_TOKENS + " tokens, in and group "
                     + "multiples of 16, got " + tokens + " x " + in + " group " + group);
         }
         int r = warpsLog2(warpsPerRow);
         gemvW8[r].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in).i(6, out).i(7, group)
-                .i(8, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
+                .i(8, fp32Out).i(9, swiglu).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
     /** out[r][c] (T) = dequant(w[r][c]) for r < rows: INT8 rows back to the run dtype (cols % 16 == 0). */
@@ -313,12 +356,21 @@ public final class CudaKernels {
      * in % 32 == 0; {@code warpsPerTile} (1, 2, 4, 8) warps split each 16-row tile's K.
      */
     public void skinny(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerTile) {
+        skinny(x, w, y, tokens, in, out, fp32Out ? 1 : 0, 0, warpsPerTile);
+    }
+
+    /** {@link #gemvSwiglu} on the tensor-core skinny GEMM (1..64 tokens). */
+    public void skinnySwiglu(long x, long w, long act, int tokens, int in, int inter, int warpsPerTile) {
+        skinny(x, w, act, tokens, in, inter, 0, 1, warpsPerTile);
+    }
+
+    private void skinny(long x, long w, long y, int tokens, int in, int out, int fp32Out, int swiglu, int warpsPerTile) {
         if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 32 != 0) {
             throw new IllegalArgumentException("skinny GEMM serves 1.." + SKINNY_MAX_TOKENS + " tokens and in % 32 == 0, got "
                     + tokens + " x " + in);
         }
         skinny[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out)
-                .i(6, fp32Out ? 1 : 0).launch(ctx, skinnyGrid(out, warpsPerTile), 1, 1, 256, 0);
+                .i(6, fp32Out).i(7, swiglu).launch(ctx, skinnyGrid(out, warpsPerTile, swiglu), 1, 1, 256, 0);
     }
 
     /**
@@ -327,6 +379,17 @@ public final class CudaKernels {
      */
     public void skinnyW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
             int warpsPerTile) {
+        skinnyW8(x, w, scales, y, tokens, in, out, group, fp32Out ? 1 : 0, 0, warpsPerTile);
+    }
+
+    /** {@link #gemvSwiglu} on the INT8 skinny GEMM. */
+    public void skinnyW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
+            int warpsPerTile) {
+        skinnyW8(x, w, scales, act, tokens, in, inter, group, 0, 1, warpsPerTile);
+    }
+
+    private void skinnyW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, int fp32Out,
+            int swiglu, int warpsPerTile) {
         boolean perChannel = group == in;
         if (tokens < 1 || tokens > SKINNY_MAX_TOKENS || in % 64 != 0
                 || !(perChannel || (group >= 64 && Integer.bitCount(group) == 1))) {
@@ -335,15 +398,17 @@ public final class CudaKernels {
         }
         int groupLog2 = perChannel ? 30 : Integer.numberOfTrailingZeros(group);
         skinnyW8[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
-                .i(6, out).i(7, groupLog2).i(8, fp32Out ? 1 : 0).launch(ctx, skinnyGrid(out, warpsPerTile), 1, 1, 256, 0);
+                .i(6, out).i(7, groupLog2).i(8, fp32Out).i(9, swiglu)
+                .launch(ctx, skinnyGrid(out, warpsPerTile, swiglu), 1, 1, 256, 0);
     }
 
     private static int nTilesLog2(int tokens) {
         return tokens <= 8 ? 0 : tokens <= 16 ? 1 : tokens <= 32 ? 2 : 3;
     }
 
-    private static int skinnyGrid(int out, int warpsPerTile) {
-        int rowsPerCta = 16 * (8 / warpsPerTile);
+    /** CTAs: 16-row tiles (a SwiGLU tile serves 8 activation columns: 8 gate and 8 up rows), 8 / R tiles each. */
+    private static int skinnyGrid(int out, int warpsPerTile, int swiglu) {
+        int rowsPerCta = (swiglu == 1 ? 8 : 16) * (8 / warpsPerTile);
         return (out + rowsPerCta - 1) / rowsPerCta;
     }
 

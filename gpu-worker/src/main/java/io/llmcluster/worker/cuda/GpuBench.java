@@ -190,10 +190,13 @@ public final class GpuBench {
     }
 
     private void decodePaths() {
-        String[] names = {"eager_cublas", "eager_gemv", "graphs_gemv"};
-        boolean[][] modes = {{false, false}, {false, true}, {true, true}};
+        // the last path: graphs + GEMV with programmatic dependent launches and the fused SwiGLU off (the reference
+        // for what they save)
+        String[] names = {"eager_cublas", "eager_gemv", "graphs_gemv", "graphs_gemv_unfused"};
+        boolean[][] modes = {{false, false}, {false, true}, {true, true}, {true, true}};
         for (int m = 0; m < modes.length; m++) {
             be.setDecodePaths(modes[m][0], modes[m][1]);
+            be.setFusion(m < 3, m < 3);
             for (int seqs : new int[] {1, 8, 32}) {
                 double[] r = decodeSteps(seqs, 128, seqs == 1 ? 64 : 32);
                 kv("decode_" + names[m] + "_b" + seqs + "_wall_ms", r[0]);
@@ -202,6 +205,7 @@ public final class GpuBench {
             }
         }
         be.setDecodePaths(true, true);
+        be.setFusion(true, true);
     }
 
     // ---- prefill and kernels ----

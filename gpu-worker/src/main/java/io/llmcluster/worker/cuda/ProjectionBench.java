@@ -37,6 +37,7 @@ public final class ProjectionBench {
                 GpuBench.kv(mode + "_backend", be.describe());
                 double ms = decodeMs(be, 128, 64);
                 GpuBench.kv(mode + "_decode_b1_ms", ms);
+                fusionVariants(be, mode);
                 if (mode.equals("f16")) {
                     f16Ms = ms;
                 } else if (!Double.isNaN(f16Ms)) {
@@ -51,6 +52,31 @@ public final class ProjectionBench {
                 GpuBench.kv(mode + "_decode_b1_projections_ms", proj);
                 GpuBench.kv(mode + "_decode_b1_other_ms", ms - proj);
             }
+        }
+    }
+
+    /**
+     * Batch-1 decode ms with programmatic dependent launches and the fused SwiGLU each off and on (the default is both
+     * on), so one run shows what each saves, and with several L2 prefetch sizes; leaves the defaults.
+     */
+    static void fusionVariants(CudaBackend be, String mode) {
+        String[] names = {"ordered_unfused", "pdl_only", "fused_only"};
+        boolean[][] v = {{false, false}, {true, false}, {false, true}};
+        for (int i = 0; i < v.length; i++) {
+            be.setFusion(v[i][0], v[i][1]);
+            GpuBench.kv(mode + "_decode_b1_" + names[i] + "_ms", decodeMs(be, 128, 64));
+        }
+        be.setFusion(true, true);
+        GpuBench.kv(mode + "_decode_b1_pdl_launches", be.context().dependentLaunch().launches());
+        // how many weight bytes per CTA the projection kernels should prefetch into the L2 before their wait
+        try {
+            for (int bytes : new int[] {4096, 8192, 16384, 65536}) {
+                be.kernels().setPrefetchBytesPerCta(bytes);
+                GpuBench.kv(mode + "_decode_b1_prefetch" + bytes + "_ms", decodeMs(be, 128, 64));
+            }
+            be.kernels().setPrefetchBytesPerCta(CudaKernels.DEFAULT_PREFETCH_BYTES_PER_CTA);
+        } catch (CudaException e) {
+            GpuBench.kv(mode + "_decode_b1_prefetch_error", e.getMessage());
         }
     }
 
@@ -124,6 +150,16 @@ public final class ProjectionBench {
                 GpuBench.kv(tag + "_" + (w.int8() ? "dequant_cublas" : "cublas") + "_gbs", bytes / lib / 1e6);
                 if (bestGemv != null) {
                     GpuBench.kv(tag + "_best_own", bestGemv.label() + " " + String.format("%.0f", bytes / best / 1e6));
+                }
+                if (w.int8() && m == 1) {
+                    // the same bytes streamed by the 16-bit GEMV (the INT8 rows read as rows of cols / 2 halves; values
+                    // do not matter): what the INT8 kernels could reach if dequantizing cost nothing
+                    double stream = Double.MAX_VALUE;
+                    for (int r : new int[] {1, 2, 4, 8}) {
+                        stream = Math.min(stream, time(be, i -> be.kernels().gemv(scratch[0], copies[i % copies.length].data(),
+                                scratch[1], 1, w.cols() / 2, w.rows(), true, r)));
+                    }
+                    GpuBench.kv(tag + "_same_bytes_f16_gemv_gbs", (double) w.rows() * w.cols() / stream / 1e6);
                 }
             }
         }

@@ -6,6 +6,7 @@ package io.llmcluster.worker.cuda;
  * choice ({@link Autotuner}) when there is one, else {@link AutotunePolicy#fallback}. Choices live in a small
  * [shape][bucket] table, so a step's lookups allocate nothing. INT8 weights larger than the GEMV's 8 tokens go
  * through the dequantization scratch: row chunks back to the run dtype, then cuBLAS into the matching columns.
+ * {@link #swiglu} runs the gate|up projection with the SwiGLU in the GEMV / skinny kernel's epilogue.
  */
 final class Projections {
     private final CudaKernels k;
@@ -20,6 +21,8 @@ final class Projections {
     private final ProjectionKernel[][] tuned;
     private boolean useTuned = true;
     private boolean gemvOn = true;
+    private boolean fuseSwiglu = true;
+    private long fusedSwigluLaunches;
     /** The path of W8A8 matrices (all token counts), or null. */
     private W8a8Gemm w8a8;
 
@@ -48,6 +51,36 @@ final class Projections {
         run(kernelFor(w, tokens), x, w, y, tokens, fp32Out);
     }
 
+    /**
+     * {@code act[t][j]} (run dtype) = silu(gate) * up of {@code x · wᵀ}, w the fused gate|up matrix [2 inter][in]: in one
+     * kernel when the chosen kernel is a GEMV or skinny GEMM (same sums and rounding as the two-kernel path), else the
+     * projection into {@code gateUp} (FP32 [tokens][2 inter]) followed by silu_mul.
+     */
+    void swiglu(long x, DeviceMatrix w, long gateUp, long act, int tokens) {
+        if (tokens == 0) {
+            return;
+        }
+        ProjectionKernel kernel = kernelFor(w, tokens);
+        int in = w.cols();
+        int inter = w.rows() / 2;
+        if (!fuseSwiglu || kernel.warpsPerRow == 0) {
+            run(kernel, x, w, gateUp, tokens, true);
+            k.siluMul(gateUp, act, tokens, inter);
+            return;
+        }
+        int r = kernel.warpsPerRow;
+        fusedSwigluLaunches++;
+        switch (kernel) {
+            case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemvSwiglu(x, w.data(), act, tokens, in, inter, r);
+            case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
+                    k.gemvW8Swiglu(x, w.data(), w.scales(), act, tokens, in, inter, w.group(), r);
+            case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinnySwiglu(x, w.data(), act, tokens, in, inter, r);
+            case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8 ->
+                    k.skinnyW8Swiglu(x, w.data(), w.scales(), act, tokens, in, inter, w.group(), r);
+            default -> throw new IllegalStateException("no fused SwiGLU for " + kernel);
+        }
+    }
+
     /** The kernel {@link #linear} uses for this matrix and token count. */
     ProjectionKernel kernelFor(DeviceMatrix w, int tokens) {
         int bi = AutotunePolicy.bucketIndex(tokens);
@@ -63,7 +96,10 @@ final class Projections {
         int in = w.cols();
         int out = w.rows();
         switch (kernel) {
-            case CUBLAS -> cublas.linear(x, w.data(), y, tokens, in, out, fp32Out);
+            case CUBLAS -> {
+                cublas.linear(x, w.data(), y, tokens, in, out, fp32Out);
+                k.dependentLaunch().foreignWorkQueued();
+            }
             case MMA -> mma.linear(x, w.data(), y, tokens, in, out, fp32Out);
             case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemv(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
             case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
@@ -71,7 +107,10 @@ final class Projections {
             case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
             case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8 ->
                     k.skinnyW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
-            case W8_DEQUANT_CUBLAS -> dequantThenCublas(x, w, y, tokens, fp32Out);
+            case W8_DEQUANT_CUBLAS -> {
+                dequantThenCublas(x, w, y, tokens, fp32Out);
+                k.dependentLaunch().foreignWorkQueued();
+            }
         }
     }
 
@@ -111,6 +150,20 @@ final class Projections {
     void setPaths(boolean tunedOn, boolean gemv) {
         this.useTuned = tunedOn;
         this.gemvOn = gemv;
+    }
+
+    /** Benchmark and test switch: the SwiGLU in the gate|up kernel's epilogue (on) or in its own kernel (off). */
+    void setFusedSwiglu(boolean on) {
+        fuseSwiglu = on;
+    }
+
+    boolean fusedSwiglu() {
+        return fuseSwiglu;
+    }
+
+    /** Gate|up projections run with the SwiGLU in their epilogue so far. */
+    long fusedSwigluLaunches() {
+        return fusedSwigluLaunches;
     }
 
     String describe(boolean int8, int tunedCount) {
