@@ -1,10 +1,12 @@
 package io.llmcluster.worker.backend;
 
+import io.llmcluster.worker.sample.PlainRows;
 import java.lang.foreign.MemorySegment;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A backend that counts the wall time spent inside {@link #forward}: what the engine's step loop spends outside it
+ * A backend that counts the wall time spent inside {@link #forward} and {@link #forwardPlain} (the step on the
+ * device, the logits or ids back to the host): what the engine's step loop spends outside it
  * (scheduling, sampling, streaming) is time the device may sit idle between steps. Delegates everything else and
  * closes nothing: the inner backend stays its owner's.
  */
@@ -28,12 +30,24 @@ public final class TimedBackend implements ModelBackend {
         }
     }
 
-    /** Nanoseconds spent in {@link #forward} so far. */
+    /** Delegated (the inner backend may sample on its device), timed as {@link #forward} is. */
+    @Override
+    public void forwardPlain(ForwardBatch batch, PlainRows rows, int[] out) {
+        long t0 = System.nanoTime();
+        try {
+            inner.forwardPlain(batch, rows, out);
+        } finally {
+            forwardNanos.addAndGet(System.nanoTime() - t0);
+            forwardCalls.incrementAndGet();
+        }
+    }
+
+    /** Nanoseconds spent in {@link #forward} and {@link #forwardPlain} so far. */
     public long forwardNanos() {
         return forwardNanos.get();
     }
 
-    /** Calls of {@link #forward} so far. */
+    /** Calls of {@link #forward} and {@link #forwardPlain} so far. */
     public long forwardCalls() {
         return forwardCalls.get();
     }

@@ -17,6 +17,7 @@ import io.llmcluster.kv.KvSnapshot;
 import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.model.ModelDirectory;
+import io.llmcluster.worker.sample.PlainRows;
 import io.llmcluster.worker.sample.Sampler;
 import java.lang.foreign.MemorySegment;
 import org.agrona.collections.Long2ObjectHashMap;
@@ -31,7 +32,10 @@ import java.util.function.Consumer;
 /**
  * One worker's engine: a single thread that owns the backend, the scheduler and the KV pool. Its loop:
  * drain commands (submit, cancel), {@code scheduler.schedule()}, run the step on the backend, sample each
- * sequence that finished its tokens, {@code scheduler.update()}, stream the chunks, publish KV events.
+ * sequence that finished its tokens, {@code scheduler.update()}, stream the chunks, publish KV events. When every
+ * sampled row of a step is plain ({@link PlainRows#isPlain}: no penalties, logprobs or pending min-tokens
+ * suppression; greedy or unseeded) the backend picks the tokens itself ({@link ModelBackend#forwardPlain}: on the
+ * GPU only the ids come back); otherwise its logits come to the host sampler.
  * Other threads reach it only through {@link #submit} and {@link #cancel}, which enqueue commands; the loop
  * parks when there is no work.
  */
@@ -41,6 +45,8 @@ public final class Engine implements AutoCloseable {
     private final Scheduler scheduler;
     private final KvCacheManager kv;
     private final Sampler sampler;
+    /** The rows of a step whose tokens the backend may pick itself (every row plain). */
+    private final PlainRows plainRows;
     private final ForwardBatch batch;
     private final int maxModelLen;
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
@@ -58,6 +64,7 @@ public final class Engine implements AutoCloseable {
     private final int prefillCap;
     private int[] sampled;
     private int[] rowOfEntry;
+    private int[] rowTokens;
     private volatile EngineStats stats = EngineStats.EMPTY;
     /** Between schedule() and update(): a failed step must still be closed with update(). */
     private boolean stepOpen;
@@ -81,8 +88,10 @@ public final class Engine implements AutoCloseable {
                 config.policy(), model.generationConfig().eosTokenIds(), prefillCap), kv);
         this.sampler = new Sampler(backend.vocabSize(), model.generationConfig().eosTokenIds());
         this.batch = new ForwardBatch(batchTokens, seqs);
+        this.plainRows = new PlainRows(seqs, sampler);
         this.sampled = new int[seqs];
         this.rowOfEntry = new int[seqs];
+        this.rowTokens = new int[seqs];
         this.thread = Thread.ofPlatform().name("llmc-engine").daemon().start(this::loop);
     }
 
@@ -225,8 +234,10 @@ public final class Engine implements AutoCloseable {
         long startNs = System.nanoTime();
         stepOpen = true;
         batch.clear();
+        plainRows.clear();
         int rows = 0;
         int decodeTokens = 0;
+        boolean plain = true;
         for (int e = 0; e < plan.numEntries(); e++) {
             SequenceState s = sequences.get(plan.requestId(e));
             int n = plan.numNewTokens(e);
@@ -235,8 +246,36 @@ public final class Engine implements AutoCloseable {
                     s.refreshBlockTable(plan.blocks(e)), sample ? ForwardBatch.Logits.LAST : ForwardBatch.Logits.NONE);
             rowOfEntry[e] = sample ? rows++ : -1;
             decodeTokens += n == 1 && sample ? 1 : 0;
+            if (sample && plain) {
+                plain = addPlainRow(s);
+            }
         }
-        MemorySegment logits = backend.forward(batch);
+        if (plain) {
+            backend.forwardPlain(batch, plainRows, rowTokens);
+            for (int e = 0; e < plan.numEntries(); e++) {
+                sampled[e] = rowOfEntry[e] >= 0 ? rowTokens[rowOfEntry[e]] : sampled[e];
+            }
+        } else {
+            sampleOnHost(plan, backend.forward(batch));
+        }
+        StepResult result = scheduler.update(plan, sampled);
+        stepOpen = false;
+        emit(result);
+        meter.record(plan.totalTokens() - decodeTokens, decodeTokens, System.nanoTime() - startNs);
+    }
+
+    /** Adds the request's row to {@link #plainRows} when it is plain; false (nothing added) when not. */
+    private boolean addPlainRow(SequenceState s) {
+        int outputs = s.history.numOutputTokens();
+        if (!PlainRows.isPlain(s.request.params(), outputs)) {
+            return false;
+        }
+        plainRows.add(s.request.params(), s.history, s.rng, s.deviceSeed, outputs);
+        return true;
+    }
+
+    /** The host path: every sampled row through the sampler, with penalties, min-tokens suppression, logprobs. */
+    private void sampleOnHost(StepPlan plan, MemorySegment logits) {
         int vocab = backend.vocabSize();
         for (int e = 0; e < plan.numEntries(); e++) {
             if (rowOfEntry[e] >= 0) {
@@ -247,10 +286,6 @@ public final class Engine implements AutoCloseable {
                 }
             }
         }
-        StepResult result = scheduler.update(plan, sampled);
-        stepOpen = false;
-        emit(result);
-        meter.record(plan.totalTokens() - decodeTokens, decodeTokens, System.nanoTime() - startNs);
     }
 
     private void emit(StepResult result) {

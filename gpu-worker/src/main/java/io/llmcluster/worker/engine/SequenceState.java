@@ -21,6 +21,8 @@ final class SequenceState {
     final TokenSink sink;
     final TokenHistory history;
     final RandomGenerator rng;
+    /** The seed of this request's draws when a backend samples them on its device (unseeded requests only). */
+    final long deviceSeed;
     final StopChecker stops;
     final IncrementalDecoder decoder;
     int[] blockTable = new int[8];
@@ -34,6 +36,7 @@ final class SequenceState {
         this.sink = sink;
         this.history = TokenHistory.ofPrompt(request.promptTokenIds());
         this.rng = Sampler.rngFor(request.params());
+        this.deviceSeed = request.params().seed().isPresent() ? 0 : rng.nextLong();
         this.stops = new StopChecker(request.params(), eosTokenIds);
         this.decoder = new IncrementalDecoder(tokenizer, request.promptTokenIds());
         int k = Math.max(0, request.params().logprobs());
