@@ -85,7 +85,8 @@ public final class Engine implements AutoCloseable {
         this.prefillCap = config.maxPrefillTokensWhileDecoding() == EngineConfig.PREFILL_CAP_AUTO
                 ? backend.preferredPrefillTokensWhileDecoding() : config.maxPrefillTokensWhileDecoding();
         this.scheduler = new Scheduler(new SchedulerConfig(batchTokens, seqs, maxModelLen, config.enablePrefixCaching(),
-                config.policy(), model.generationConfig().eosTokenIds(), prefillCap), kv);
+                config.policy(), model.generationConfig().eosTokenIds(), prefillCap,
+                SchedulerConfig.defaultFillPhaseMinWaiting(seqs)), kv);
         this.sampler = new Sampler(backend.vocabSize(), model.generationConfig().eosTokenIds());
         this.batch = new ForwardBatch(batchTokens, seqs);
         this.plainRows = new PlainRows(seqs, sampler);
