@@ -68,6 +68,15 @@ final class ServeCommand implements Callable<Integer> {
                     + "llmcluster.worker.max-prefill-tokens-while-decoding, auto = 256 on CUDA, off on the CPU)")
     String maxPrefillTokensWhileDecoding;
 
+    @Option(names = "--max-num-seqs", paramLabel = "N",
+            description = "Sequences in one engine step (default: llmcluster.worker.max-num-seqs, 64)")
+    Integer maxNumSeqs;
+
+    @Option(names = "--max-num-batched-tokens", paramLabel = "N",
+            description = "Tokens in one engine step; longer prompts go in chunks (default: "
+                    + "llmcluster.worker.max-num-batched-tokens, 512)")
+    Integer maxNumBatchedTokens;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
@@ -106,6 +115,12 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
+        }
+        if (maxNumSeqs != null) {
+            s = s.withEngine(s.engine().withMaxNumSeqs(maxNumSeqs));
+        }
+        if (maxNumBatchedTokens != null) {
+            s = s.withEngine(s.engine().withMaxNumBatchedTokens(maxNumBatchedTokens));
         }
         if (maxPrefillTokensWhileDecoding != null) {
             s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(

@@ -27,6 +27,7 @@ public record BackendEngineFactory(ModelDirectory model, DeviceChoice device, Cp
         // llmcluster.cpu.quantize = int8 quantizes on a GPU too, with the same rule (per output channel)
         ModelBackend backend = device.open(model, options, () -> CudaBackendOptions.defaults()
                 .withMaxSequences(config.maxNumSeqs())
+                .withMaxBatchTokens(config.maxNumBatchedTokens()) // else the CUDA default (512) caps the step budget
                 .withQuantization(options.quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE));
         try {
             Engine engine = new Engine(model, backend, config, kvEvents);
