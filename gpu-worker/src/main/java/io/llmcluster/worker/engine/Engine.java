@@ -35,7 +35,8 @@ import java.util.function.Consumer;
  * sequence that finished its tokens, {@code scheduler.update()}, stream the chunks, publish KV events. When every
  * sampled row of a step is plain ({@link PlainRows#isPlain}: no penalties, logprobs or pending min-tokens
  * suppression; greedy or unseeded) the backend picks the tokens itself ({@link ModelBackend#forwardPlain}: on the
- * GPU only the ids come back); otherwise its logits come to the host sampler.
+ * GPU only the ids come back); otherwise its logits come to the host sampler. Detokenizing, stop strings and the
+ * sinks run on a second thread ({@link ChunkEmitter}), so the next step does not wait for them.
  * Other threads reach it only through {@link #submit} and {@link #cancel}, which enqueue commands; the loop
  * parks when there is no work.
  */
@@ -57,6 +58,8 @@ public final class Engine implements AutoCloseable {
     /** How long close() waits for the step in progress (a long prefill on a slow CPU takes seconds). */
     private static final long CLOSE_TIMEOUT_NS = 60_000_000_000L;
     private final StepMeter meter = new StepMeter();
+    /** Detokenizes and delivers chunks on its own thread; tells this engine when a stop string ends a request. */
+    private final ChunkEmitter emitter;
     private final List<KvEvent> eventBuffer = new ArrayList<>();
     private final Consumer<List<KvEvent>> kvEventSink;
     private final HashExtra hashExtra;
@@ -93,6 +96,7 @@ public final class Engine implements AutoCloseable {
         this.sampled = new int[seqs];
         this.rowOfEntry = new int[seqs];
         this.rowTokens = new int[seqs];
+        this.emitter = new ChunkEmitter(this::onStopString);
         this.thread = Thread.ofPlatform().name("llmc-engine").daemon().start(this::loop);
     }
 
@@ -138,7 +142,7 @@ public final class Engine implements AutoCloseable {
         command(() -> {
             SequenceState s = sequences.remove(requestId);
             if (s != null && scheduler.cancel(requestId)) {
-                s.emitEnd(FinishReason.ABORT);
+                emitter.end(s, FinishReason.ABORT, s.request.numOutputTokens());
             }
         });
     }
@@ -289,6 +293,10 @@ public final class Engine implements AutoCloseable {
         }
     }
 
+    /**
+     * Hands the step's tokens and endings to the emitter (detokenizing, stop strings and sinks happen there); the
+     * penalty counts are updated here, since the sampler reads them on this thread in the next step.
+     */
     private void emit(StepResult result) {
         for (int e = 0; e < result.numEntries(); e++) {
             SequenceState s = sequences.get(result.requestId(e));
@@ -297,17 +305,27 @@ public final class Engine implements AutoCloseable {
             }
             FinishReason finish = result.finished(e) ? result.finishReason(e) : null;
             if (result.hasNewToken(e)) {
-                boolean stoppedByString = s.emitToken(result.newToken(e), finish);
-                if (stoppedByString && finish == null) {
-                    scheduler.finish(s.request.id(), FinishReason.STOP);
-                    finish = FinishReason.STOP;
-                }
+                s.history.appendOutput(result.newToken(e));
+                emitter.token(s, result.newToken(e), finish, s.request.numOutputTokens(), s.takeLogprobs());
             } else if (finish != null) {
-                s.emitEnd(finish);
+                emitter.end(s, finish, s.request.numOutputTokens());
             }
             if (finish != null) {
                 sequences.remove(s.request.id());
             }
+        }
+    }
+
+    /** From the emitter thread; also after close (the queue is then simply not drained). */
+    private void onStopString(long requestId) {
+        commands.add(() -> finishByString(requestId));
+        LockSupport.unpark(thread);
+    }
+
+    /** A stop string ended the request (found by the emitter, which already sent its last chunk): free it. */
+    private void finishByString(long requestId) {
+        if (sequences.remove(requestId) != null) {
+            scheduler.finish(requestId, FinishReason.STOP);
         }
     }
 
@@ -319,7 +337,7 @@ public final class Engine implements AutoCloseable {
             SequenceState s = sequences.remove(id);
             scheduler.finish(id, FinishReason.ERROR);
             if (s != null) {
-                s.emitEnd(FinishReason.ERROR);
+                emitter.end(s, FinishReason.ERROR, s.request.numOutputTokens());
             }
         }
         if (stepOpen) {
@@ -352,10 +370,11 @@ public final class Engine implements AutoCloseable {
         }
         for (SequenceState s : sequences.values()) {
             scheduler.finish(s.request.id(), FinishReason.ABORT);
-            s.emitEnd(FinishReason.ABORT);
+            emitter.end(s, FinishReason.ABORT, s.request.numOutputTokens());
         }
         sequences.clear();
         publishStats();
+        emitter.close(); // every chunk queued so far is delivered before the engine thread ends
     }
 
     /**

@@ -12,7 +12,7 @@ import org.agrona.collections.LongArrayList;
 
 /**
  * A steady load on an {@link Engine}: exactly {@code streams} requests in flight, a new one submitted the moment one
- * ends (from its sink, on the engine thread), random prompts of {@code minPrompt..maxPrompt} tokens and
+ * ends (from its sink, on the engine's emitter thread), random prompts of {@code minPrompt..maxPrompt} tokens and
  * {@code outputTokens} greedy output tokens each ({@code ignoreEos}). After a warm-up, it measures over a fixed
  * window: inter-token latency percentiles (the gap between consecutive tokens of one request, as its sink sees
  * them, counted when the later token falls in the window), output tokens per second, time to first token, and the
@@ -149,7 +149,7 @@ public final class SteadyLoad {
                 engine.cancel(requestIds.get(i));
             }
         }
-        // the latch orders the engine thread's writes before these reads
+        // the latch orders the emitter thread's writes before these reads
         long[] gaps = sorted(gapNs);
         long[] ttft = sorted(ttftNs);
         double busy = backendNanos == null ? Double.NaN : (busyAfter - busyBefore) / (window * 1e9);
@@ -176,7 +176,7 @@ public final class SteadyLoad {
         requestIds.set(s, engine.submit(prompt, params, chunk -> onChunk(s, chunk)));
     }
 
-    /** On the engine thread. */
+    /** On the engine's emitter thread (every sink of the engine is called there). */
     private void onChunk(int s, TokenChunk chunk) {
         long now = System.nanoTime();
         boolean inWindow = now >= windowStartNs && now < windowEndNs;
