@@ -159,7 +159,7 @@ public final class GpuBench {
      * on the device} of decode steps at batch {@code seqs} after a {@code prompt} prefill.
      */
     private double[] decodeSteps(int seqs, int prompt, int steps) {
-        int[][] tables = tables(seqs, prompt + 2 * steps + 8);
+        int[][] tables = tables(seqs, prompt + 2 * steps + 16); // 3 warm-up steps, 2 x steps timed, 8 device-timed
         prefillSeqs(tables, seqs, prompt, new Random(seqs));
         ForwardBatch fb = new ForwardBatch(2048, 256);
         int[] ids = {17};
