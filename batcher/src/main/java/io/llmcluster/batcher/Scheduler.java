@@ -86,6 +86,8 @@ public final class Scheduler {
     private int prefillBudget;
     /** Whether the last planned step was in a fill phase (see {@link SchedulerConfig#fillPhaseMinWaiting()}). */
     private boolean filling;
+    /** Steps planned in a fill phase so far. */
+    private long numFillSteps;
     /** While scheduling the running requests: the index of the next one; kept right as requests leave. */
     private int cursor;
     /** Whether {@link #plan} has entries that {@link #update} has not applied yet. */
@@ -231,6 +233,11 @@ public final class Scheduler {
         return requestsById.get(requestId);
     }
 
+    /** Steps planned in a fill phase so far (the prefill cap lifted for a burst; see the class comment). */
+    public long numFillSteps() {
+        return numFillSteps;
+    }
+
     public int numRunning() {
         return numRunning;
     }
@@ -292,6 +299,7 @@ public final class Scheduler {
         int threshold = config.fillPhaseMinWaiting();
         int admissible = Math.min(waiting.size(), running.length - numRunning);
         filling = threshold > 0 && (admissible >= threshold || (filling && admissible > 0));
+        numFillSteps += filling ? 1 : 0;
         return filling;
     }
 

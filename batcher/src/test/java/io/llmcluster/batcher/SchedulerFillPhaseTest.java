@@ -32,6 +32,7 @@ class SchedulerFillPhaseTest {
         // one waiting request is below the threshold, but the phase lasts while any waiting one could take a seat
         assertEquals("1@4+1* 2@10+1* 3@5+5* 4@0+6*", f.step(7));
         assertEquals("1@5+1* 2@11+1* 3@10+1* 4@6+1*", f.step(7));
+        assertEquals(2, f.scheduler.numFillSteps());
     }
 
     @Test
@@ -75,6 +76,7 @@ class SchedulerFillPhaseTest {
         // request 2 ended: 2 waiting, 1 free seat, 1 < 2: capped
         assertEquals("1@5+1* 3@7+1* 4@6+1* 5@0+4", f.step(7));
         assertEquals("1@6+1* 3@8+1* 4@7+1* 5@4+2*", f.step(7));
+        assertEquals(1, f.scheduler.numFillSteps());
     }
 
     @Test

@@ -2,7 +2,6 @@ package io.llmcluster.worker.backend;
 
 import io.llmcluster.worker.sample.PlainRows;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * A backend that counts the wall time spent inside {@link #forward} and {@link #forwardPlain} (the step on the
@@ -12,8 +11,10 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 public final class TimedBackend implements ModelBackend {
     private final ModelBackend inner;
-    private final AtomicLong forwardNanos = new AtomicLong();
-    private final AtomicLong forwardCalls = new AtomicLong();
+    /** Guarded by this: time of the calls that returned, the start of the one in progress (0: none), calls. */
+    private long doneNanos;
+    private long inProgressSinceNs;
+    private long calls;
 
     public TimedBackend(ModelBackend inner) {
         this.inner = java.util.Objects.requireNonNull(inner, "inner");
@@ -21,35 +22,47 @@ public final class TimedBackend implements ModelBackend {
 
     @Override
     public MemorySegment forward(ForwardBatch batch) {
-        long t0 = System.nanoTime();
+        begin();
         try {
             return inner.forward(batch);
         } finally {
-            forwardNanos.addAndGet(System.nanoTime() - t0);
-            forwardCalls.incrementAndGet();
+            end();
         }
     }
 
     /** Delegated (the inner backend may sample on its device), timed as {@link #forward} is. */
     @Override
     public void forwardPlain(ForwardBatch batch, PlainRows rows, int[] out) {
-        long t0 = System.nanoTime();
+        begin();
         try {
             inner.forwardPlain(batch, rows, out);
         } finally {
-            forwardNanos.addAndGet(System.nanoTime() - t0);
-            forwardCalls.incrementAndGet();
+            end();
         }
     }
 
-    /** Nanoseconds spent in {@link #forward} and {@link #forwardPlain} so far. */
-    public long forwardNanos() {
-        return forwardNanos.get();
+    private synchronized void begin() {
+        inProgressSinceNs = System.nanoTime();
     }
 
-    /** Calls of {@link #forward} and {@link #forwardPlain} so far. */
-    public long forwardCalls() {
-        return forwardCalls.get();
+    private synchronized void end() {
+        doneNanos += System.nanoTime() - inProgressSinceNs;
+        inProgressSinceNs = 0;
+        calls++;
+    }
+
+    /**
+     * Nanoseconds spent in {@link #forward} and {@link #forwardPlain} so far, the call in progress counted up to now,
+     * so the difference of two readings is the busy time between them exactly (a call that straddles a reading is
+     * split at it).
+     */
+    public synchronized long forwardNanos() {
+        return doneNanos + (inProgressSinceNs == 0 ? 0 : System.nanoTime() - inProgressSinceNs);
+    }
+
+    /** Calls of {@link #forward} and {@link #forwardPlain} that returned so far. */
+    public synchronized long forwardCalls() {
+        return calls;
     }
 
     @Override

@@ -69,6 +69,7 @@ public final class Engine implements AutoCloseable {
     private int[] rowOfEntry;
     private int[] rowTokens;
     private volatile EngineStats stats = EngineStats.EMPTY;
+    private volatile long fillPhaseSteps;
     /** Between schedule() and update(): a failed step must still be closed with update(). */
     private boolean stepOpen;
     private volatile boolean running = true;
@@ -174,6 +175,11 @@ public final class Engine implements AutoCloseable {
 
     public EngineStats stats() {
         return stats;
+    }
+
+    /** Steps planned so far in a fill phase (a burst admitted past the prefill cap; batcher/README.md). */
+    public long fillPhaseSteps() {
+        return fillPhaseSteps;
     }
 
     /** The prompt tokens a step computes at most while some sequence decodes; 0 = no cap (auto resolved). */
@@ -347,6 +353,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private void publishStats() {
+        fillPhaseSteps = scheduler.numFillSteps();
         var st = scheduler.stats();
         KvCacheStats k = kv.stats();
         stats = new EngineStats(st.numRunning(), st.numWaiting(), k.totalBlocks(), k.freeBlocks(), k.usedBlocks(),
