@@ -116,11 +116,12 @@ final class ServeCommand implements Callable<Integer> {
         if (threads != null) {
             s = s.withCpu(s.cpu().withThreads(threads));
         }
-        if (maxNumSeqs != null) {
-            s = s.withEngine(s.engine().withMaxNumSeqs(maxNumSeqs));
+        if (maxNumSeqs != null) { // the CPU backend's buffers follow the engine's limits, as in NodeSettings.from
+            s = s.withEngine(s.engine().withMaxNumSeqs(maxNumSeqs)).withCpu(s.cpu().withMaxSequences(maxNumSeqs));
         }
         if (maxNumBatchedTokens != null) {
-            s = s.withEngine(s.engine().withMaxNumBatchedTokens(maxNumBatchedTokens));
+            s = s.withEngine(s.engine().withMaxNumBatchedTokens(maxNumBatchedTokens))
+                    .withCpu(s.cpu().withMaxBatchTokens(maxNumBatchedTokens));
         }
         if (maxPrefillTokensWhileDecoding != null) {
             s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(
