@@ -11,9 +11,10 @@
 #        java W8a8Bench: W8A8 SmoothQuant vs FP16 prefill TTFT and GEMMs at M = 2048 (BENCH_W8A8=0 skips);
 #     4. bench_gpu.py table: ratios against the references and the table;
 #     5. bench-steady.sh: ITL under a steady load of 64 streams with the prefill cap off and on, the throughput plot.
-# Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256),
+# Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256,512),
 # BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
-# decode,prefill,kernels,engine,long), BENCH_SKIP_HF=1 (no Hugging Face generate reference).
+# decode,decode_large,prefill,kernels,engine,engine2k,long), BENCH_BUDGETS (engine step token budgets, default 2048;
+# e.g. 2048,4096), BENCH_SKIP_HF=1 (no Hugging Face generate reference), BENCH_MAIN=0 (no GpuBench), BENCH_PROJ=0.
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp/gpu-out}
@@ -28,8 +29,8 @@ t0=$SECONDS
 if [[ ${BENCH_MAIN:-1} == 1 ]]; then  # BENCH_MAIN=0 skips GpuBench
 timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
-  io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256}" "${BENCH_LONG:-1024,8192,32768}" \
-  "${BENCH_SECTIONS:-decode,prefill,kernels,engine,long}" > "$out/bench-java.log" 2>&1
+  io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256,512}" "${BENCH_LONG:-1024,8192,32768}" \
+  "${BENCH_SECTIONS:-decode,decode_large,prefill,kernels,engine,engine2k,long}" "${BENCH_BUDGETS:-2048}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
 fi
 # INT8 weight-only vs FP16 (batch-1 decode, projections at M = 1..64, autotuner choices); BENCH_PROJ=0 skips it

@@ -25,7 +25,7 @@ for d in auto int8; do
   t0=$SECONDS
   timeout "${BENCH_JAVA_TIMEOUT_S:-120}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
     -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
-    io.llmcluster.worker.cuda.GpuBench /tmp/llama8b 1 "${BENCH_LONG:-1024,32768}" long "$d" > "$out/bench-kv8-$d.log" 2>&1
+    io.llmcluster.worker.cuda.GpuBench /tmp/llama8b 1 "${BENCH_LONG:-1024,32768}" long 2048 "$d" > "$out/bench-kv8-$d.log" 2>&1
   echo "java GpuBench long --kv-cache-dtype $d rc=$? in $((SECONDS - t0)) s"
   grep -E '^(kv_|(s4_)?itl_ctx|(s4_)?attn_decode_ctx|backend=)' "$out/bench-kv8-$d.log" | cut -c1-400
 done

@@ -214,6 +214,12 @@ def table(args):
             p = f"decode_{m}_b{b}"
             row(f"decode step b{b} {m}: wall / device ms", f"{f(p + '_wall_ms'):.2f} / {f(p + '_device_ms'):.2f}", "",
                 f"GPU idle {f(p + '_idle_frac'):.1%}", "idle < 3%")
+    for b in (64, 128, 256):
+        p = f"decode_graphs_b{b}"
+        if p + "_wall_ms" in d:
+            row(f"decode step b{b} graphs: wall (all logits to host) / wall (argmax on GPU) / device ms",
+                f"{f(p + '_wall_ms'):.2f} / {f(p + '_greedy_wall_ms'):.2f} / {f(p + '_device_ms'):.2f}", "",
+                f"host share {f(p + '_host_frac'):.1%} / {f(p + '_greedy_host_frac'):.1%}", "")
     hfms = f("hf_generate_b1_ms_per_token")
     row("batch-1 decode vs HF generate", f"{b1:.2f} ms", f"{hfms:.2f} ms", f"{hfms / b1:.1f}x faster", "")
     row("prefill TTFT 2048 tokens (backend step)", f"{f('prefill_2048_ttft_ms'):.1f} ms", "", "", "")
@@ -254,7 +260,9 @@ def table(args):
         if k.startswith("engine_") and k.endswith("_tok_s"):
             tag = k[:-6]
             row(f"engine {tag[7:]} output tok/s (ITL p50/p99 ms)", f"{f(k):.0f}",
-                f"{f(tag + '_itl_p50_ms'):.1f} / {f(tag + '_itl_p99_ms'):.1f}", f"p99/p50 {f(tag + '_itl_p99_ms') / max(f(tag + '_itl_p50_ms'), 1e-9):.2f}", "")
+                f"{f(tag + '_itl_p50_ms'):.1f} / {f(tag + '_itl_p99_ms'):.1f}", f"p99/p50 {f(tag + '_itl_p99_ms') / max(f(tag + '_itl_p50_ms'), 1e-9):.2f}"
+                + (f", backend busy {f(tag + '_backend_busy'):.0%}, {d.get(tag + '_steps', '?')} steps" if tag + "_backend_busy" in d else ""),
+                ">= 18000" if tag.startswith("engine_128_128_c") and int(tag.split("_c")[-1].split("_")[0]) >= 256 else "")
     if "hf_generate_b32_128_128_tok_s" in d:
         row("HF generate 128/128 at batch 32 tok/s", "", f"{f('hf_generate_b32_128_128_tok_s'):.0f}", "", "")
     for c in (1024, 8192, 32768):

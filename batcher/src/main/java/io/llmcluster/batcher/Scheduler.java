@@ -43,6 +43,14 @@ import org.agrona.collections.Long2ObjectHashMap;
  * by it: a request admitted after the chunk fits in what the step left, so the cap plus the decodes of the next
  * step fit the budget again.
  *
+ * <p><b>Fill phase</b> ({@link SchedulerConfig#fillPhaseMinWaiting()}, off at 0): the cap is sized for a stream of
+ * arrivals, one or two prompts a step. A burst (many requests at once, free seats to take them) would enter at the
+ * cap's pace, a couple of prompts a step, while the batch runs far below its size: at 256 seats and a cap of 256
+ * tokens, 256 prompts of 128 tokens take 128 steps to admit. So when at least {@code fillPhaseMinWaiting} waiting
+ * requests could take a free seat as a step is planned, a fill phase starts: the cap does not apply, and it lasts
+ * until no waiting request could take a seat (queue empty or seats full), so the burst's tail is not capped
+ * either. The decodes running meanwhile see long steps: the price of filling the batch in a few steps.
+ *
  * <p>The model runner computes the {@link StepPlan}; {@link #update} then advances the counters, registers newly
  * full blocks in the prefix cache, appends the sampled tokens, and finishes requests on a stop token (EOS unless
  * {@code ignoreEos}, or a stop token id, once {@code minTokens} output tokens exist: STOP), at {@code maxTokens}
@@ -76,6 +84,10 @@ public final class Scheduler {
     private int tokenBudget;
     /** While scheduling: prompt tokens this step may still compute (the cap while decoding, else unlimited). */
     private int prefillBudget;
+    /** Whether the last planned step was in a fill phase (see {@link SchedulerConfig#fillPhaseMinWaiting()}). */
+    private boolean filling;
+    /** Steps planned in a fill phase so far. */
+    private long numFillSteps;
     /** While scheduling the running requests: the index of the next one; kept right as requests leave. */
     private int cursor;
     /** Whether {@link #plan} has entries that {@link #update} has not applied yet. */
@@ -221,6 +233,11 @@ public final class Scheduler {
         return requestsById.get(requestId);
     }
 
+    /** Steps planned in a fill phase so far (the prefill cap lifted for a burst; see the class comment). */
+    public long numFillSteps() {
+        return numFillSteps;
+    }
+
     public int numRunning() {
         return numRunning;
     }
@@ -258,10 +275,13 @@ public final class Scheduler {
         return waiting.get(index);
     }
 
-    /** The prompt tokens this step may compute: the cap when some running request decodes, else unlimited. */
+    /**
+     * The prompt tokens this step may compute: the cap when some running request decodes, else unlimited; unlimited
+     * as well during a fill phase.
+     */
     private int prefillAllowance() {
         int cap = config.maxPrefillTokensWhileDecoding();
-        if (cap > 0) {
+        if (cap > 0 && !updateFillPhase()) {
             for (int i = 0; i < numRunning; i++) {
                 if (tokensLeft(running[i]) == 1) {
                     return cap;
@@ -269,6 +289,18 @@ public final class Scheduler {
             }
         }
         return Integer.MAX_VALUE;
+    }
+
+    /**
+     * Starts a fill phase when at least {@code fillPhaseMinWaiting} waiting requests could take a free seat, ends it
+     * once none could (the queue is empty or the seats are full); returns whether this step is in one.
+     */
+    private boolean updateFillPhase() {
+        int threshold = config.fillPhaseMinWaiting();
+        int admissible = Math.min(waiting.size(), running.length - numRunning);
+        filling = threshold > 0 && (admissible >= threshold || (filling && admissible > 0));
+        numFillSteps += filling ? 1 : 0;
+        return filling;
     }
 
     private static int tokensLeft(Request request) {

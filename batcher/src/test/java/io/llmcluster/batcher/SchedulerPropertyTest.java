@@ -25,7 +25,8 @@ import org.junit.jupiter.params.provider.ValueSource;
  * copy grown only by the sampled tokens) and the finish reasons are checked; when arrivals stop, every request
  * must finish and the pool must be empty. The seed picks FCFS or PRIORITY and prefix caching on or off; seeds
  * past 8 also cap the prompt tokens per step while decoding, and every step checks that a step with a request
- * decoding computes at most that many prompt tokens, and that no decoding request is left out of a step.
+ * decoding computes at most that many prompt tokens, and that no decoding request is left out of a step. Seeds past
+ * 12 add a fill phase (threshold 2), followed by a shadow of its rule: outside it the cap holds, inside it may not.
  */
 class SchedulerPropertyTest {
     private static final int BLOCK = Fixture.BLOCK;
@@ -38,6 +39,7 @@ class SchedulerPropertyTest {
     private static final int ARRIVAL_STEPS = 3_000;
     private static final int DRAIN_STEP_LIMIT = 20_000;
     private static final int PREFILL_CAP = 3;
+    private static final int FILL_MIN_WAITING = 2;
 
     /** What the test knows about a request independently of the scheduler. */
     private static final class Shadow {
@@ -64,16 +66,21 @@ class SchedulerPropertyTest {
     private long steps;
     private int prefillCap;
     private int stepsAtTheCap;
+    private int fillMinWaiting;
+    /** The test's own copy of the fill-phase rule's state. */
+    private boolean filling;
+    private int stepsFilledPastTheCap;
 
     @ParameterizedTest
-    @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12})
+    @ValueSource(longs = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16})
     void shouldKeepKvAndTokenInvariantsAndFinishEveryRequestOverRandomSteps(long seed) {
         random = new Random(seed);
         SchedulingPolicy policy = seed % 2 == 0 ? SchedulingPolicy.PRIORITY : SchedulingPolicy.FCFS;
         boolean caching = (seed / 2) % 2 == 1;
         prefillCap = seed > 8 ? PREFILL_CAP : 0;
+        fillMinWaiting = seed > 12 ? FILL_MIN_WAITING : 0;
         f = new Fixture(NUM_BLOCKS, new SchedulerConfig(BUDGET, MAX_SEQS, MAX_MODEL_LEN, caching, policy,
-                new int[] {EOS}, prefillCap));
+                new int[] {EOS}, prefillCap, fillMinWaiting));
         sharedPrefixes = new int[][] {randomTokens(4), randomTokens(9), randomTokens(12)};
 
         for (int i = 0; i < ARRIVAL_STEPS; i++) {
@@ -103,6 +110,7 @@ class SchedulerPropertyTest {
         assertTrue(stats.numPreemptions() > 0, "the pool should be tight enough to preempt");
         assertEquals(caching, stats.kv().prefixHitTokens() > 0, "prefix hits only with caching");
         assertEquals(prefillCap > 0, stepsAtTheCap > 0, "the cap binds in some steps when it is set");
+        assertEquals(fillMinWaiting > 0, stepsFilledPastTheCap > 0, "fill phases pass the cap in some steps");
     }
 
     private void arrive() {
@@ -154,6 +162,8 @@ class SchedulerPropertyTest {
                 decoding.add(r);
             }
         }
+        int admissible = Math.min(f.scheduler.numWaiting(), MAX_SEQS - f.scheduler.numRunning());
+        filling = fillMinWaiting > 0 && (admissible >= fillMinWaiting || (filling && admissible > 0));
         StepPlan plan = f.scheduler.schedule();
         checkPlan(plan);
         checkDecodesAndPrefillCap(plan, decoding);
@@ -226,7 +236,9 @@ class SchedulerPropertyTest {
             assertTrue(scheduled.contains(r) || r.status() == RequestStatus.WAITING,
                     "decoding request " + r.id() + " left out of step " + steps);
         }
-        if (prefillCap > 0 && !decoding.isEmpty()) {
+        if (prefillCap > 0 && !decoding.isEmpty() && filling) {
+            stepsFilledPastTheCap += promptTokens > prefillCap ? 1 : 0;
+        } else if (prefillCap > 0 && !decoding.isEmpty()) {
             assertTrue(promptTokens <= prefillCap, promptTokens + " prompt tokens in step " + steps);
             stepsAtTheCap += promptTokens == prefillCap ? 1 : 0;
         }

@@ -74,6 +74,15 @@ final class ServeCommand implements Callable<Integer> {
                     + "per element plus an FP32 scale per token and kv head: ~2x the KV blocks (~4x on the CPU) (default: llmcluster.worker.kv-cache-dtype, auto)")
     String kvCacheDtype;
 
+    @Option(names = "--max-num-seqs", paramLabel = "N",
+            description = "Sequences in one engine step (default: llmcluster.worker.max-num-seqs, 64)")
+    Integer maxNumSeqs;
+
+    @Option(names = "--max-num-batched-tokens", paramLabel = "N",
+            description = "Tokens in one engine step; longer prompts go in chunks (default: "
+                    + "llmcluster.worker.max-num-batched-tokens, 512)")
+    Integer maxNumBatchedTokens;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
@@ -115,6 +124,13 @@ final class ServeCommand implements Callable<Integer> {
         }
         if (kvCacheDtype != null) {
             s = s.withCpu(s.cpu().withKvCacheDtype(KvCacheDtype.parse(kvCacheDtype)));
+        }
+        if (maxNumSeqs != null) { // the CPU backend's buffers follow the engine's limits, as in NodeSettings.from
+            s = s.withEngine(s.engine().withMaxNumSeqs(maxNumSeqs)).withCpu(s.cpu().withMaxSequences(maxNumSeqs));
+        }
+        if (maxNumBatchedTokens != null) {
+            s = s.withEngine(s.engine().withMaxNumBatchedTokens(maxNumBatchedTokens))
+                    .withCpu(s.cpu().withMaxBatchTokens(maxNumBatchedTokens));
         }
         if (maxPrefillTokensWhileDecoding != null) {
             s = s.withEngine(s.engine().withMaxPrefillTokensWhileDecoding(

@@ -28,6 +28,7 @@ public record BackendEngineFactory(ModelDirectory model, DeviceChoice device, Cp
         ModelBackend backend = device.open(model, options, () -> CudaBackendOptions.defaults()
                 .withMaxSequences(config.maxNumSeqs())
                 .withKvCacheDtype(options.kvCacheDtype())
+                .withMaxBatchTokens(config.maxNumBatchedTokens()) // else the CUDA default (512) caps the step budget
                 .withQuantization(options.quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE));
         try {
             Engine engine = new Engine(model, backend, config, kvEvents);

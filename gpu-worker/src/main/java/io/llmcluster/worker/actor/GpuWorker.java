@@ -158,7 +158,7 @@ public final class GpuWorker extends AbstractBehavior<GpuWorker.Command> {
         return this;
     }
 
-    /** Chunks go straight from the engine thread to the requester; the worker hears of each request's end. */
+    /** Chunks go straight from the engine's emitter thread to the requester; the worker hears of each request's end. */
     private TokenSink sinkFor(ActorRef<TokenChunk> chunksTo) {
         ActorRef<Command> self = getContext().getSelf();
         return chunk -> {

@@ -1,5 +1,6 @@
 package io.llmcluster.worker.backend;
 
+import io.llmcluster.worker.sample.PlainRows;
 import java.lang.foreign.MemorySegment;
 
 /**
@@ -9,6 +10,16 @@ import java.lang.foreign.MemorySegment;
  */
 public interface ModelBackend extends AutoCloseable {
     MemorySegment forward(ForwardBatch batch);
+
+    /**
+     * Runs the step and picks the token of each logits row, every row plain ({@link PlainRows#isPlain}): {@code out[r]}
+     * gets row r's token. The engine calls this instead of {@link #forward} when a step's rows are all plain. This
+     * default is {@link #forward} then the host sampler; a backend that can sample where its logits are overrides it
+     * (the CUDA backend: only the ids cross to the host, not rows x vocabulary floats).
+     */
+    default void forwardPlain(ForwardBatch batch, PlainRows rows, int[] out) {
+        rows.sampleOnHost(forward(batch), vocabSize(), out);
+    }
 
     int vocabSize();
 

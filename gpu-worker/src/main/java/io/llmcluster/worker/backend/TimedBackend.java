@@ -1,17 +1,20 @@
 package io.llmcluster.worker.backend;
 
+import io.llmcluster.worker.sample.PlainRows;
 import java.lang.foreign.MemorySegment;
-import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * A backend that counts the wall time spent inside {@link #forward}: what the engine's step loop spends outside it
+ * A backend that counts the wall time spent inside {@link #forward} and {@link #forwardPlain} (the step on the
+ * device, the logits or ids back to the host): what the engine's step loop spends outside it
  * (scheduling, sampling, streaming) is time the device may sit idle between steps. Delegates everything else and
  * closes nothing: the inner backend stays its owner's.
  */
 public final class TimedBackend implements ModelBackend {
     private final ModelBackend inner;
-    private final AtomicLong forwardNanos = new AtomicLong();
-    private final AtomicLong forwardCalls = new AtomicLong();
+    /** Guarded by this: time of the calls that returned, the start of the one in progress (0: none), calls. */
+    private long doneNanos;
+    private long inProgressSinceNs;
+    private long calls;
 
     public TimedBackend(ModelBackend inner) {
         this.inner = java.util.Objects.requireNonNull(inner, "inner");
@@ -19,23 +22,47 @@ public final class TimedBackend implements ModelBackend {
 
     @Override
     public MemorySegment forward(ForwardBatch batch) {
-        long t0 = System.nanoTime();
+        begin();
         try {
             return inner.forward(batch);
         } finally {
-            forwardNanos.addAndGet(System.nanoTime() - t0);
-            forwardCalls.incrementAndGet();
+            end();
         }
     }
 
-    /** Nanoseconds spent in {@link #forward} so far. */
-    public long forwardNanos() {
-        return forwardNanos.get();
+    /** Delegated (the inner backend may sample on its device), timed as {@link #forward} is. */
+    @Override
+    public void forwardPlain(ForwardBatch batch, PlainRows rows, int[] out) {
+        begin();
+        try {
+            inner.forwardPlain(batch, rows, out);
+        } finally {
+            end();
+        }
     }
 
-    /** Calls of {@link #forward} so far. */
-    public long forwardCalls() {
-        return forwardCalls.get();
+    private synchronized void begin() {
+        inProgressSinceNs = System.nanoTime();
+    }
+
+    private synchronized void end() {
+        doneNanos += System.nanoTime() - inProgressSinceNs;
+        inProgressSinceNs = 0;
+        calls++;
+    }
+
+    /**
+     * Nanoseconds spent in {@link #forward} and {@link #forwardPlain} so far, the call in progress counted up to now,
+     * so the difference of two readings is the busy time between them exactly (a call that straddles a reading is
+     * split at it).
+     */
+    public synchronized long forwardNanos() {
+        return doneNanos + (inProgressSinceNs == 0 ? 0 : System.nanoTime() - inProgressSinceNs);
+    }
+
+    /** Calls of {@link #forward} and {@link #forwardPlain} that returned so far. */
+    public synchronized long forwardCalls() {
+        return calls;
     }
 
     @Override

@@ -10,6 +10,7 @@ import io.llmcluster.worker.cpu.RopeTable;
 import io.llmcluster.worker.model.Llama3RopeScaling;
 import io.llmcluster.worker.model.ModelConfig;
 import io.llmcluster.worker.model.ModelDirectory;
+import io.llmcluster.worker.sample.PlainRows;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import jcuda.driver.CUgraphExec;
@@ -67,6 +68,8 @@ public final class CudaBackend implements ModelBackend {
     private CudaWeights w;
     private PinnedBuffer stagingHost;
     private PinnedBuffer logitsHost;
+    /** Host staging of the device sampler's per-row parameters for {@link #forwardPlain}; made on first use. */
+    private MemorySegment samplingParamsHost;
     private StepInputs in;
     private Buffers buf;
     private int numBlocks;
@@ -323,14 +326,34 @@ public final class CudaBackend implements ModelBackend {
     public void forwardGreedy(ForwardBatch b, int[] out) {
         run(b);
         int rows = b.numLogits();
-        k.argmax(buf.logits(), rows, c.vocabSize(), buf.sampled());
         if (rows > 0) {
+            k.argmax(buf.logits(), rows, c.vocabSize(), buf.sampled());
             logitsHost.copyFromDevice(ctx, arena, buf.sampled(), 4L * rows);
         }
         ctx.synchronize();
         for (int r = 0; r < rows; r++) {
             out[r] = logitsHost.segment().getAtIndex(JAVA_INT, r);
         }
+    }
+
+    /**
+     * The engine's path for a step whose rows are all plain: the argmax on the device when every row is greedy
+     * ({@link #forwardGreedy}), else the device sampler with each row's settings, seed and draw index
+     * ({@link #forwardSampled}). Only the ids come back, never the logits.
+     */
+    @Override
+    public void forwardPlain(ForwardBatch b, PlainRows rows, int[] out) {
+        if (rows.allGreedy()) {
+            forwardGreedy(b, out);
+            return;
+        }
+        if (samplingParamsHost == null || samplingParamsHost.byteSize() < 4L * CudaKernels.SAMPLE_PARAM_INTS * rows.size()) {
+            samplingParamsHost = Arena.ofAuto().allocate(4L * CudaKernels.SAMPLE_PARAM_INTS * Math.max(rows.size(), o.maxSequences()), 8);
+        }
+        for (int r = 0; r < rows.size(); r++) {
+            SamplingRow.write(samplingParamsHost, r, rows.params(r), c.vocabSize(), rows.seed(r), rows.drawIndex(r));
+        }
+        forwardSampled(b, samplingParamsHost, out);
     }
 
     /**

@@ -3,6 +3,7 @@ package io.llmcluster.worker.cuda;
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.KvCacheDtype;
+import io.llmcluster.worker.backend.TimedBackend;
 import io.llmcluster.worker.engine.Engine;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.engine.TokenChunk;
@@ -30,7 +31,10 @@ import jcuda.driver.CUevent;
  *       percentiles, and batch-1 inter-token latency at long contexts.</li>
  * </ul>
  * Usage: {@code GpuBench MODEL_DIR [CONCURRENCIES, e.g. 1,8,32,128,256] [LONG_CONTEXTS, e.g. 1024,8192,32768]
- * [SECTIONS, default decode,prefill,kernels,engine,long] [KV_CACHE_DTYPE, auto (default) or int8]}.
+ * [SECTIONS, default decode,decode_large,prefill,kernels,engine,engine2k,long] [STEP_BUDGETS, e.g. 2048,4096]
+ * [KV_CACHE_DTYPE, auto (default) or int8]}:
+ * {@code engine} runs 128-in/128-out at every concurrency once per step token budget (keys get {@code _t<budget>}
+ * unless 2048), {@code engine2k} 2048-in/128-out at 1 and 32, {@code decode_large} graph decode steps at 64-256.
  */
 public final class GpuBench {
     private final ModelDirectory model;
@@ -49,13 +53,16 @@ public final class GpuBench {
 
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
-        int[] conc = Arrays.stream((args.length > 1 ? args[1] : "1,8,32,128,256").split(",")).mapToInt(Integer::parseInt).toArray();
-        int[] longCtx = Arrays.stream((args.length > 2 ? args[2] : "1024,8192,32768").split(",")).mapToInt(Integer::parseInt).toArray();
-        java.util.Set<String> sections = java.util.Set.of((args.length > 3 ? args[3] : "decode,prefill,kernels,engine,long").split(","));
-        KvCacheDtype kvDtype = KvCacheDtype.parse(args.length > 4 ? args[4] : "auto");
+        int[] conc = ints(args.length > 1 ? args[1] : "1,8,32,128,256");
+        int[] longCtx = ints(args.length > 2 ? args[2] : "1024,8192,32768");
+        java.util.Set<String> sections = java.util.Set.of((args.length > 3 ? args[3] : "decode,decode_large,prefill,kernels,engine,engine2k,long").split(","));
+        int[] budgets = ints(args.length > 4 ? args[4] : "2048");
+        KvCacheDtype kvDtype = KvCacheDtype.parse(args.length > 5 ? args[5] : "auto");
+        int maxSeqs = Math.max(256, Arrays.stream(conc).max().orElse(1));
+        int maxTokens = Math.max(2048, Arrays.stream(budgets).max().orElse(2048));
         long t0 = System.nanoTime();
         try (ModelDirectory model = ModelDirectory.open(dir);
-             CudaBackend be = new CudaBackend(model, CudaBackendOptions.defaults().withMaxBatchTokens(2048).withMaxSequences(256)
+             CudaBackend be = new CudaBackend(model, CudaBackendOptions.defaults().withMaxBatchTokens(maxTokens).withMaxSequences(maxSeqs)
                      .withKvCacheDtype(kvDtype))) {
             kv("load_s", (System.nanoTime() - t0) / 1e9);
             kv("backend", be.describe());
@@ -71,15 +78,20 @@ public final class GpuBench {
             if (sections.contains("decode")) {
                 b.decodePaths();
             }
+            if (sections.contains("decode_large")) {
+                b.largeDecodeSteps();
+            }
             if (sections.contains("prefill")) {
                 b.prefill();
             }
             if (sections.contains("kernels")) {
                 b.kernels();
             }
-            if (sections.contains("engine")) {
-                b.engine(conc, 128, 128);
-                b.engine(new int[] {1, 32}, 2048, 128);
+            for (int budget : sections.contains("engine") ? budgets : new int[0]) {
+                b.engine(conc, 128, 128, budget);
+            }
+            if (sections.contains("engine2k")) {
+                b.engine(new int[] {1, 32}, 2048, 128, 2048);
             }
             if (sections.contains("long")) {
                 b.longContext(longCtx, "");
@@ -91,6 +103,10 @@ public final class GpuBench {
             }
             kv("graphs_captured", be.graphsCaptured());
         }
+    }
+
+    private static int[] ints(String commaList) {
+        return Arrays.stream(commaList.split(",")).mapToInt(Integer::parseInt).toArray();
     }
 
     static void kv(String key, Object value) {
@@ -154,9 +170,12 @@ public final class GpuBench {
         }
     }
 
-    /** {wall ms per step, device ms per step} of decode steps at batch {@code seqs} after a {@code prompt} prefill. */
+    /**
+     * {wall ms per step with all logits rows copied to the host, device ms per step, wall ms per step with the argmax
+     * on the device} of decode steps at batch {@code seqs} after a {@code prompt} prefill.
+     */
     private double[] decodeSteps(int seqs, int prompt, int steps) {
-        int[][] tables = tables(seqs, prompt + 2 * steps + 8);
+        int[][] tables = tables(seqs, prompt + 2 * steps + 16); // 3 warm-up steps, 2 x steps timed, 8 device-timed
         prefillSeqs(tables, seqs, prompt, new Random(seqs));
         ForwardBatch fb = new ForwardBatch(2048, 256);
         int[] ids = {17};
@@ -171,6 +190,13 @@ public final class GpuBench {
             be.forward(fb);
         }
         double wallMs = (System.nanoTime() - t0) / 1e6 / steps;
+        int[] ids1 = new int[seqs];
+        t0 = System.nanoTime();
+        for (int i = 0; i < steps; i++) { // the engine's plain path: argmax on the device, only ids back
+            decodeBatch(fb, tables, seqs, pos++, ids);
+            be.forwardGreedy(fb, ids1);
+        }
+        double greedyWallMs = (System.nanoTime() - t0) / 1e6 / steps;
         CUevent a = ctx.newEvent();
         CUevent z = ctx.newEvent();
         double[] dev = new double[8];
@@ -186,7 +212,7 @@ public final class GpuBench {
         ctx.destroy(a);
         ctx.destroy(z);
         Arrays.sort(dev);
-        return new double[] {wallMs, dev[dev.length / 2]};
+        return new double[] {wallMs, dev[dev.length / 2], greedyWallMs};
     }
 
     private void decodePaths() {
@@ -206,6 +232,24 @@ public final class GpuBench {
         }
         be.setDecodePaths(true, true);
         be.setFusion(true, true);
+    }
+
+    /**
+     * Decode steps at large batches through the graphs: wall with every logits row copied to the host (what the
+     * engine's host sampling needs), wall with the argmax on the device (its plain path), and device time; the gap
+     * between wall and device is the host's share of a step.
+     */
+    private void largeDecodeSteps() {
+        be.setDecodePaths(true, true);
+        for (int seqs : new int[] {64, 128, 256}) {
+            double[] r = decodeSteps(seqs, 128, 24);
+            String tag = "decode_graphs_b" + seqs;
+            kv(tag + "_wall_ms", r[0]);
+            kv(tag + "_device_ms", r[1]);
+            kv(tag + "_greedy_wall_ms", r[2]);
+            kv(tag + "_host_frac", Math.max(0, 1 - r[1] / r[0]));
+            kv(tag + "_greedy_host_frac", Math.max(0, 1 - r[1] / r[2]));
+        }
     }
 
     // ---- prefill and kernels ----
@@ -320,10 +364,17 @@ public final class GpuBench {
 
     // ---- engine ----
 
-    private void engine(int[] concurrencies, int in, int out) throws Exception {
+    /**
+     * N requests of {@code in} random tokens, {@code out} greedy tokens each, all at once through an {@link Engine} of
+     * N seats and a step budget of {@code budget} tokens (the default prefill cap, so the fill phase admits the
+     * burst); also the share of the wall time spent inside the backend ({@link TimedBackend}), the rest being the
+     * engine thread's host work between steps.
+     */
+    private void engine(int[] concurrencies, int in, int out, int budget) throws Exception {
         SamplingParams params = SamplingParams.builder().temperature(0).maxTokens(out).ignoreEos(true).build();
         for (int n : concurrencies) {
-            try (Engine engine = new Engine(model, be, EngineConfig.defaults().withMaxNumSeqs(n).withMaxNumBatchedTokens(2048).withPrefixCaching(false))) {
+            TimedBackend timed = new TimedBackend(be);
+            try (Engine engine = new Engine(model, timed, EngineConfig.defaults().withMaxNumSeqs(n).withMaxNumBatchedTokens(budget).withPrefixCaching(false))) {
                 Random r = new Random(n);
                 run(engine, List.of(random(r, in)), params, null); // warm-up
                 List<int[]> prompts = new ArrayList<>();
@@ -331,11 +382,16 @@ public final class GpuBench {
                     prompts.add(random(r, in));
                 }
                 List<Double> gaps = new ArrayList<>();
+                long busy0 = timed.forwardNanos();
+                long steps0 = timed.forwardCalls();
                 long t0 = System.nanoTime();
                 double ttft = run(engine, prompts, params, gaps);
-                double s = (System.nanoTime() - t0) / 1e9;
-                String tag = "engine_" + in + "_" + out + "_c" + n;
+                long wallNs = System.nanoTime() - t0;
+                double s = wallNs / 1e9;
+                String tag = "engine_" + in + "_" + out + "_c" + n + (budget == 2048 ? "" : "_t" + budget);
                 kv(tag + "_tok_s", (double) n * out / s);
+                kv(tag + "_backend_busy", (double) (timed.forwardNanos() - busy0) / wallNs);
+                kv(tag + "_steps", timed.forwardCalls() - steps0);
                 kv(tag + "_ttft_mean_ms", ttft * 1e3);
                 double[] g = gaps.stream().mapToDouble(Double::doubleValue).sorted().toArray();
                 if (g.length > 0) {

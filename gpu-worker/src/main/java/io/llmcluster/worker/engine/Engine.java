@@ -17,6 +17,7 @@ import io.llmcluster.kv.KvSnapshot;
 import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.model.ModelDirectory;
+import io.llmcluster.worker.sample.PlainRows;
 import io.llmcluster.worker.sample.Sampler;
 import java.lang.foreign.MemorySegment;
 import org.agrona.collections.Long2ObjectHashMap;
@@ -31,7 +32,11 @@ import java.util.function.Consumer;
 /**
  * One worker's engine: a single thread that owns the backend, the scheduler and the KV pool. Its loop:
  * drain commands (submit, cancel), {@code scheduler.schedule()}, run the step on the backend, sample each
- * sequence that finished its tokens, {@code scheduler.update()}, stream the chunks, publish KV events.
+ * sequence that finished its tokens, {@code scheduler.update()}, stream the chunks, publish KV events. When every
+ * sampled row of a step is plain ({@link PlainRows#isPlain}: no penalties, logprobs or pending min-tokens
+ * suppression; greedy or unseeded) the backend picks the tokens itself ({@link ModelBackend#forwardPlain}: on the
+ * GPU only the ids come back); otherwise its logits come to the host sampler. Detokenizing, stop strings and the
+ * sinks run on a second thread ({@link ChunkEmitter}), so the next step does not wait for them.
  * Other threads reach it only through {@link #submit} and {@link #cancel}, which enqueue commands; the loop
  * parks when there is no work.
  */
@@ -41,6 +46,8 @@ public final class Engine implements AutoCloseable {
     private final Scheduler scheduler;
     private final KvCacheManager kv;
     private final Sampler sampler;
+    /** The rows of a step whose tokens the backend may pick itself (every row plain). */
+    private final PlainRows plainRows;
     private final ForwardBatch batch;
     private final int maxModelLen;
     private final ConcurrentLinkedQueue<Runnable> commands = new ConcurrentLinkedQueue<>();
@@ -51,6 +58,8 @@ public final class Engine implements AutoCloseable {
     /** How long close() waits for the step in progress (a long prefill on a slow CPU takes seconds). */
     private static final long CLOSE_TIMEOUT_NS = 60_000_000_000L;
     private final StepMeter meter = new StepMeter();
+    /** Detokenizes and delivers chunks on its own thread; tells this engine when a stop string ends a request. */
+    private final ChunkEmitter emitter;
     private final List<KvEvent> eventBuffer = new ArrayList<>();
     private final Consumer<List<KvEvent>> kvEventSink;
     private final HashExtra hashExtra;
@@ -58,7 +67,9 @@ public final class Engine implements AutoCloseable {
     private final int prefillCap;
     private int[] sampled;
     private int[] rowOfEntry;
+    private int[] rowTokens;
     private volatile EngineStats stats = EngineStats.EMPTY;
+    private volatile long fillPhaseSteps;
     /** Between schedule() and update(): a failed step must still be closed with update(). */
     private boolean stepOpen;
     private volatile boolean running = true;
@@ -78,11 +89,15 @@ public final class Engine implements AutoCloseable {
         this.prefillCap = config.maxPrefillTokensWhileDecoding() == EngineConfig.PREFILL_CAP_AUTO
                 ? backend.preferredPrefillTokensWhileDecoding() : config.maxPrefillTokensWhileDecoding();
         this.scheduler = new Scheduler(new SchedulerConfig(batchTokens, seqs, maxModelLen, config.enablePrefixCaching(),
-                config.policy(), model.generationConfig().eosTokenIds(), prefillCap), kv);
+                config.policy(), model.generationConfig().eosTokenIds(), prefillCap,
+                SchedulerConfig.defaultFillPhaseMinWaiting(seqs)), kv);
         this.sampler = new Sampler(backend.vocabSize(), model.generationConfig().eosTokenIds());
         this.batch = new ForwardBatch(batchTokens, seqs);
+        this.plainRows = new PlainRows(seqs, sampler);
         this.sampled = new int[seqs];
         this.rowOfEntry = new int[seqs];
+        this.rowTokens = new int[seqs];
+        this.emitter = new ChunkEmitter(this::onStopString);
         this.thread = Thread.ofPlatform().name("llmc-engine").daemon().start(this::loop);
     }
 
@@ -128,7 +143,7 @@ public final class Engine implements AutoCloseable {
         command(() -> {
             SequenceState s = sequences.remove(requestId);
             if (s != null && scheduler.cancel(requestId)) {
-                s.emitEnd(FinishReason.ABORT);
+                emitter.end(s, FinishReason.ABORT, s.request.numOutputTokens());
             }
         });
     }
@@ -160,6 +175,11 @@ public final class Engine implements AutoCloseable {
 
     public EngineStats stats() {
         return stats;
+    }
+
+    /** Steps planned so far in a fill phase (a burst admitted past the prefill cap; batcher/README.md). */
+    public long fillPhaseSteps() {
+        return fillPhaseSteps;
     }
 
     /** The prompt tokens a step computes at most while some sequence decodes; 0 = no cap (auto resolved). */
@@ -225,8 +245,10 @@ public final class Engine implements AutoCloseable {
         long startNs = System.nanoTime();
         stepOpen = true;
         batch.clear();
+        plainRows.clear();
         int rows = 0;
         int decodeTokens = 0;
+        boolean plain = true;
         for (int e = 0; e < plan.numEntries(); e++) {
             SequenceState s = sequences.get(plan.requestId(e));
             int n = plan.numNewTokens(e);
@@ -235,8 +257,36 @@ public final class Engine implements AutoCloseable {
                     s.refreshBlockTable(plan.blocks(e)), sample ? ForwardBatch.Logits.LAST : ForwardBatch.Logits.NONE);
             rowOfEntry[e] = sample ? rows++ : -1;
             decodeTokens += n == 1 && sample ? 1 : 0;
+            if (sample && plain) {
+                plain = addPlainRow(s);
+            }
         }
-        MemorySegment logits = backend.forward(batch);
+        if (plain) {
+            backend.forwardPlain(batch, plainRows, rowTokens);
+            for (int e = 0; e < plan.numEntries(); e++) {
+                sampled[e] = rowOfEntry[e] >= 0 ? rowTokens[rowOfEntry[e]] : sampled[e];
+            }
+        } else {
+            sampleOnHost(plan, backend.forward(batch));
+        }
+        StepResult result = scheduler.update(plan, sampled);
+        stepOpen = false;
+        emit(result);
+        meter.record(plan.totalTokens() - decodeTokens, decodeTokens, System.nanoTime() - startNs);
+    }
+
+    /** Adds the request's row to {@link #plainRows} when it is plain; false (nothing added) when not. */
+    private boolean addPlainRow(SequenceState s) {
+        int outputs = s.history.numOutputTokens();
+        if (!PlainRows.isPlain(s.request.params(), outputs)) {
+            return false;
+        }
+        plainRows.add(s.request.params(), s.history, s.rng, s.deviceSeed, outputs);
+        return true;
+    }
+
+    /** The host path: every sampled row through the sampler, with penalties, min-tokens suppression, logprobs. */
+    private void sampleOnHost(StepPlan plan, MemorySegment logits) {
         int vocab = backend.vocabSize();
         for (int e = 0; e < plan.numEntries(); e++) {
             if (rowOfEntry[e] >= 0) {
@@ -247,12 +297,12 @@ public final class Engine implements AutoCloseable {
                 }
             }
         }
-        StepResult result = scheduler.update(plan, sampled);
-        stepOpen = false;
-        emit(result);
-        meter.record(plan.totalTokens() - decodeTokens, decodeTokens, System.nanoTime() - startNs);
     }
 
+    /**
+     * Hands the step's tokens and endings to the emitter (detokenizing, stop strings and sinks happen there); the
+     * penalty counts are updated here, since the sampler reads them on this thread in the next step.
+     */
     private void emit(StepResult result) {
         for (int e = 0; e < result.numEntries(); e++) {
             SequenceState s = sequences.get(result.requestId(e));
@@ -261,17 +311,27 @@ public final class Engine implements AutoCloseable {
             }
             FinishReason finish = result.finished(e) ? result.finishReason(e) : null;
             if (result.hasNewToken(e)) {
-                boolean stoppedByString = s.emitToken(result.newToken(e), finish);
-                if (stoppedByString && finish == null) {
-                    scheduler.finish(s.request.id(), FinishReason.STOP);
-                    finish = FinishReason.STOP;
-                }
+                s.history.appendOutput(result.newToken(e));
+                emitter.token(s, result.newToken(e), finish, s.request.numOutputTokens(), s.takeLogprobs());
             } else if (finish != null) {
-                s.emitEnd(finish);
+                emitter.end(s, finish, s.request.numOutputTokens());
             }
             if (finish != null) {
                 sequences.remove(s.request.id());
             }
+        }
+    }
+
+    /** From the emitter thread; also after close (the queue is then simply not drained). */
+    private void onStopString(long requestId) {
+        commands.add(() -> finishByString(requestId));
+        LockSupport.unpark(thread);
+    }
+
+    /** A stop string ended the request (found by the emitter, which already sent its last chunk): free it. */
+    private void finishByString(long requestId) {
+        if (sequences.remove(requestId) != null) {
+            scheduler.finish(requestId, FinishReason.STOP);
         }
     }
 
@@ -283,7 +343,7 @@ public final class Engine implements AutoCloseable {
             SequenceState s = sequences.remove(id);
             scheduler.finish(id, FinishReason.ERROR);
             if (s != null) {
-                s.emitEnd(FinishReason.ERROR);
+                emitter.end(s, FinishReason.ERROR, s.request.numOutputTokens());
             }
         }
         if (stepOpen) {
@@ -293,6 +353,7 @@ public final class Engine implements AutoCloseable {
     }
 
     private void publishStats() {
+        fillPhaseSteps = scheduler.numFillSteps();
         var st = scheduler.stats();
         KvCacheStats k = kv.stats();
         stats = new EngineStats(st.numRunning(), st.numWaiting(), k.totalBlocks(), k.freeBlocks(), k.usedBlocks(),
@@ -316,10 +377,11 @@ public final class Engine implements AutoCloseable {
         }
         for (SequenceState s : sequences.values()) {
             scheduler.finish(s.request.id(), FinishReason.ABORT);
-            s.emitEnd(FinishReason.ABORT);
+            emitter.end(s, FinishReason.ABORT, s.request.numOutputTokens());
         }
         sequences.clear();
         publishStats();
+        emitter.close(); // every chunk queued so far is delivered before the engine thread ends
     }
 
     /**

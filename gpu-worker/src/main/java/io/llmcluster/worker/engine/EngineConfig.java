@@ -21,6 +21,10 @@ public record EngineConfig(int maxNumSeqs, int maxNumBatchedTokens, boolean enab
     public static final int PREFILL_CAP_AUTO = -1;
 
     public EngineConfig {
+        if (maxNumSeqs < 1 || maxNumBatchedTokens < 1) {
+            throw new IllegalArgumentException("max-num-seqs and max-num-batched-tokens must be >= 1, got " + maxNumSeqs
+                    + " and " + maxNumBatchedTokens);
+        }
         if (maxPrefillTokensWhileDecoding < PREFILL_CAP_AUTO) {
             throw new IllegalArgumentException("maxPrefillTokensWhileDecoding must be -1 (auto), 0 (no cap) or a token"
                     + " count, got " + maxPrefillTokensWhileDecoding);

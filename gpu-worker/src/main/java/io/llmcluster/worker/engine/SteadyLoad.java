@@ -12,7 +12,7 @@ import org.agrona.collections.LongArrayList;
 
 /**
  * A steady load on an {@link Engine}: exactly {@code streams} requests in flight, a new one submitted the moment one
- * ends (from its sink, on the engine thread), random prompts of {@code minPrompt..maxPrompt} tokens and
+ * ends (from its sink, on the engine's emitter thread), random prompts of {@code minPrompt..maxPrompt} tokens and
  * {@code outputTokens} greedy output tokens each ({@code ignoreEos}). After a warm-up, it measures over a fixed
  * window: inter-token latency percentiles (the gap between consecutive tokens of one request, as its sink sees
  * them, counted when the later token falls in the window), output tokens per second, time to first token, and the
@@ -54,11 +54,12 @@ public final class SteadyLoad {
      * @param steps             engine steps in the window
      * @param promptTokens      prompt tokens the engine computed in the window (recomputations included)
      * @param backendBusyFraction time inside the backend's forward over the window (NaN without a clock)
+     * @param fillPhaseSteps    steps planned in a fill phase in the window (the prefill cap lifted for a burst)
      */
     public record Result(int streams, double windowSeconds, long tokens, double outputTokensPerSecond, int gaps,
                          double itlMeanMs, double itlP50Ms, double itlP90Ms, double itlP99Ms, double itlP999Ms,
                          double itlMaxMs, int ttfts, double ttftP50Ms, double ttftP99Ms, int completed, int errors,
-                         long steps, long promptTokens, double backendBusyFraction) {
+                         long steps, long promptTokens, double backendBusyFraction, long fillPhaseSteps) {
         /** The stability measure: p99 over p50 of the inter-token latency. */
         public double itlP99OverP50() {
             return itlP99Ms / itlP50Ms;
@@ -130,12 +131,14 @@ public final class SteadyLoad {
         }
         sleepUntil(t0 + seconds(o.warmupSeconds()));
         EngineStats before = engine.stats();
+        long fillBefore = engine.fillPhaseSteps();
         long busyBefore = backendNanos == null ? 0 : backendNanos.getAsLong();
         long start = System.nanoTime();
         windowEndNs = start + seconds(o.windowSeconds());
         windowStartNs = start;
         sleepUntil(windowEndNs);
         EngineStats after = engine.stats();
+        long fillAfter = engine.fillPhaseSteps();
         long busyAfter = backendNanos == null ? 0 : backendNanos.getAsLong();
         double window = (System.nanoTime() - start) / 1e9;
         stopping = true;
@@ -149,7 +152,7 @@ public final class SteadyLoad {
                 engine.cancel(requestIds.get(i));
             }
         }
-        // the latch orders the engine thread's writes before these reads
+        // the latch orders the emitter thread's writes before these reads
         long[] gaps = sorted(gapNs);
         long[] ttft = sorted(ttftNs);
         double busy = backendNanos == null ? Double.NaN : (busyAfter - busyBefore) / (window * 1e9);
@@ -157,7 +160,7 @@ public final class SteadyLoad {
                 percentile(gaps, 0.50), percentile(gaps, 0.90), percentile(gaps, 0.99), percentile(gaps, 0.999),
                 gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6, ttft.length, percentile(ttft, 0.50),
                 percentile(ttft, 0.99), completedInWindow, errors, after.steps() - before.steps(),
-                after.promptTokens() - before.promptTokens(), busy);
+                after.promptTokens() - before.promptTokens(), busy, fillAfter - fillBefore);
     }
 
     private SamplingParams params(int maxTokens) {
@@ -176,7 +179,7 @@ public final class SteadyLoad {
         requestIds.set(s, engine.submit(prompt, params, chunk -> onChunk(s, chunk)));
     }
 
-    /** On the engine thread. */
+    /** On the engine's emitter thread (every sink of the engine is called there). */
     private void onChunk(int s, TokenChunk chunk) {
         long now = System.nanoTime();
         boolean inWindow = now >= windowStartNs && now < windowEndNs;

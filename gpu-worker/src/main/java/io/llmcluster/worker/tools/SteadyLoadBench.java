@@ -94,6 +94,7 @@ public final class SteadyLoadBench {
         kv(tag + "_step_ms", r.stepMs());
         kv(tag + "_prompt_tokens_per_step", r.steps() == 0 ? Double.NaN : (double) r.promptTokens() / r.steps());
         kv(tag + "_backend_busy_frac", r.backendBusyFraction());
+        kv(tag + "_fill_phase_steps", r.fillPhaseSteps());
         kv(tag + "_window_s", r.windowSeconds());
         System.out.printf("[steady] %d streams, prompts %d..%d, %d out, prefill cap while decoding %s: %.0f tok/s, ITL p50 %.2f"
                         + " / p99 %.2f ms (p99/p50 %.2f, max %.1f), TTFT p50 %.0f ms, %.2f ms/step, %.0f prompt tokens/step,"

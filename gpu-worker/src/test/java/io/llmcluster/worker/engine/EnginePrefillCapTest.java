@@ -100,17 +100,21 @@ class EnginePrefillCapTest {
         }
     }
 
-    @Test
-    void shouldCapThePromptTokensOfEveryStepWithADecodeAndKeepTheGreedyOutputs() throws Exception {
+    private static List<int[]> prompts(int count) {
         Random r = new Random(11);
         List<int[]> prompts = new ArrayList<>();
-        for (int i = 0; i < 10; i++) {
+        for (int i = 0; i < count; i++) {
             int[] p = new int[i == 0 ? 100 : 2 + r.nextInt(120)]; // the first fills the first step alone
             for (int j = 0; j < p.length; j++) {
                 p[j] = r.nextInt(507);
             }
             prompts.add(p);
         }
+        return prompts;
+    }
+
+    /** Runs the prompts all at once on a backend that prefers a cap of 8, budget 64; checks the outputs; its steps. */
+    private List<int[]> runCapped(List<int[]> prompts) throws Exception {
         List<int[]> alone = new ArrayList<>();
         try (Engine e = new Engine(model, cpu, EngineConfig.defaults().withPrefixCaching(false).withMaxPrefillTokensWhileDecoding(0))) {
             for (int[] p : prompts) {
@@ -131,20 +135,47 @@ class EnginePrefillCapTest {
                 assertArrayEquals(alone.get(i), all.get(i).await().tokens(), "prompt " + i);
             }
         }
+        synchronized (recording.steps) {
+            return new ArrayList<>(recording.steps);
+        }
+    }
+
+    @Test
+    void shouldCapThePromptTokensOfEveryStepWithADecodeAndKeepTheGreedyOutputs() throws Exception {
+        // 7 requests: fewer than the fill phase's threshold of 64 seats / 8, so the cap always applies
+        List<int[]> steps = runCapped(prompts(7));
         int atTheCap = 0;
         int uncapped = 0;
-        synchronized (recording.steps) {
-            for (int[] s : recording.steps) {
-                if (s[1] > 0) {
-                    assertTrue(s[0] <= 8, s[0] + " prompt tokens next to " + s[1] + " decodes");
-                    atTheCap += s[0] == 8 ? 1 : 0;
-                } else {
-                    uncapped += s[0] > 8 ? 1 : 0;
-                }
+        for (int[] s : steps) {
+            if (s[1] > 0) {
+                assertTrue(s[0] <= 8, s[0] + " prompt tokens next to " + s[1] + " decodes");
+                atTheCap += s[0] == 8 ? 1 : 0;
+            } else {
+                uncapped += s[0] > 8 ? 1 : 0;
             }
         }
         assertTrue(atTheCap > 10, "steps with decodes and 8 prompt tokens: " + atTheCap);
         assertTrue(uncapped >= 1, "the first step, with no decode yet, takes the whole budget");
+    }
+
+    @Test
+    void shouldAdmitABurstAtTheWholeBudgetNextToTheDecodesAndKeepTheGreedyOutputs() throws Exception {
+        // 24 requests at once, 64 seats: a fill phase (threshold 8) until the queue is empty, so the steps that
+        // decode carry a full budget of prompt tokens instead of 8; once all are admitted, only decodes remain
+        List<int[]> steps = runCapped(prompts(24));
+        int filled = 0;
+        int promptTokens = 0;
+        for (int[] s : steps) {
+            filled += s[1] > 0 && s[0] > 8 ? 1 : 0;
+            promptTokens += s[0];
+        }
+        assertTrue(filled >= 0.75 * promptTokens / 64 - 2, filled + " steps with decodes and more than 8 prompt tokens, "
+                + promptTokens + " prompt tokens");
+        int fullBudget = 0;
+        for (int[] s : steps) {
+            fullBudget += s[0] + s[1] == 64 ? 1 : 0;
+        }
+        assertTrue(fullBudget >= promptTokens / 64 - 2, fullBudget + " steps at the whole budget of 64");
     }
 
     @Test

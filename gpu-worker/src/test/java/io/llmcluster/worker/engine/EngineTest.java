@@ -210,6 +210,10 @@ class EngineTest {
         Completion c = run(p.inputIds(), GREEDY_32.toBuilder().stopStrings(stop).build());
         assertEquals(FinishReason.STOP, c.finishReason());
         assertEquals(full.substring(0, full.indexOf(stop)), c.text());
+        // the stop string is found off the engine thread, after the next step may have run: nothing of it shows
+        assertEquals(1, c.chunks.stream().filter(TokenChunk::isLast).count());
+        assertEquals(c.tokens().length, c.chunks.getLast().completionTokens());
+        assertEquals(c.tokens()[c.tokens().length - 1], c.chunks.getLast().tokenId());
         awaitIdle();
         assertEquals(0, engine.stats().usedBlocks());
     }
