@@ -141,6 +141,18 @@ public final class AttentionKernels {
         return prefillVariant;
     }
 
+    /**
+     * The mma.sync variant for kernels that have no wgmma version (the INT8 KV prefill): the chosen variant when it is
+     * one, else {@link #DEFAULT_PREFILL_VARIANT}.
+     */
+    int mmaPrefillVariant() {
+        return mmaVariantOf(prefillVariant);
+    }
+
+    static int mmaVariantOf(int variant) {
+        return variant < PREFILL_VARIANTS.length ? variant : DEFAULT_PREFILL_VARIANT;
+    }
+
     /** CTAs of prefill variant {@code v} (head-dim class of {@code headDim}) that fit on one SM, as the driver computes it. */
     int prefillCtasPerSm(int v, int headDim) {
         int c = headDimClass(headDim);

@@ -551,7 +551,7 @@ public final class CudaBackend implements ModelBackend {
         if (kv8 != null) {
             kv8.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.kScale()[layer], buf.vScale()[layer],
                     buf.attn(), at(in.tiles), in.numTiles, positions, tables, in.tableStride, c.numHeads(),
-                    c.numKvHeads(), c.headDim(), o.kvBlockSize(), att.prefillVariant());
+                    c.numKvHeads(), c.headDim(), o.kvBlockSize(), att.mmaPrefillVariant());
             return;
         }
         att.prefill(buf.q(), buf.kCache()[layer], buf.vCache()[layer], buf.attn(), at(in.tiles), in.numTiles,

@@ -31,7 +31,7 @@ import jcuda.driver.CUevent;
  *       percentiles, and batch-1 inter-token latency at long contexts.</li>
  * </ul>
  * Usage: {@code GpuBench MODEL_DIR [CONCURRENCIES, e.g. 1,8,32,128,256] [LONG_CONTEXTS, e.g. 1024,8192,32768]
- * [SECTIONS, default decode,decode_large,prefill,kernels,engine,engine2k,long] [STEP_BUDGETS, e.g. 2048,4096]
+ * [SECTIONS, default decode,decode_large,prefill,kernels,engine,engine2k,long; also long_unfused] [STEP_BUDGETS, e.g. 2048,4096]
  * [KV_CACHE_DTYPE, auto (default) or int8]}:
  * {@code engine} runs 128-in/128-out at every concurrency once per step token budget (keys get {@code _t<budget>}
  * unless 2048), {@code engine2k} 2048-in/128-out at 1 and 32, {@code decode_large} graph decode steps at 64-256.
@@ -100,6 +100,11 @@ public final class GpuBench {
                     b.longContext(longCtx, "s4_");
                     be.setInt8DecodeStages(2);
                 }
+            }
+            if (sections.contains("long_unfused")) { // same contexts without PDL and the fused SwiGLU: their share
+                be.setFusion(false, false);
+                b.longContext(longCtx, "unfused_");
+                be.setFusion(true, true);
             }
             kv("graphs_captured", be.graphsCaptured());
         }

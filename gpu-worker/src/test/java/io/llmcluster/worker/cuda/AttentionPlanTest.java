@@ -11,6 +11,17 @@ import org.junit.jupiter.api.Test;
 
 /** Which attention kernel serves a shape, and the decode attention's split plan (CudaBackend.splitPlan): no GPU. */
 class AttentionPlanTest {
+    /** The INT8 KV prefill has mma.sync variants only: a wgmma variant (Hopper's default) maps to the mma default. */
+    @Test
+    void shouldGiveKernelsWithoutAWgmmaVersionAnMmaVariant() {
+        for (int v = 0; v < AttentionKernels.PREFILL_VARIANTS.length; v++) {
+            assertEquals(v, AttentionKernels.mmaVariantOf(v));
+        }
+        assertEquals(2, AttentionKernels.mmaVariantOf(AttentionKernels.HOPPER_PREFILL_VARIANT));
+        assertEquals(2, AttentionKernels.mmaVariantOf(AttentionKernels.PREFILL_VARIANTS.length
+                + AttentionKernels.WGMMA_VARIANTS.length - 1));
+    }
+
     @Test
     void shouldPickTheTensorCoreKernelsForTheShapesTheyServe() {
         assertTrue(AttentionKernels.prefillTensorCores(128));
