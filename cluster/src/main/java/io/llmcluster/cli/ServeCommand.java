@@ -11,6 +11,7 @@ import io.llmcluster.node.NodeSettings;
 import io.llmcluster.node.ServingNode;
 import io.llmcluster.worker.actor.WorkerSettings;
 import io.llmcluster.worker.backend.KvCacheDtype;
+import io.llmcluster.worker.cuda.CudaQuantization;
 import io.llmcluster.worker.engine.EngineConfig;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
@@ -83,14 +84,35 @@ final class ServeCommand implements Callable<Integer> {
                     + "llmcluster.worker.max-num-batched-tokens, 512)")
     Integer maxNumBatchedTokens;
 
+    @Option(names = "--quantize", paramLabel = "int8|w8a8", description = "Quantize at load: int8 (weight-only, per "
+            + "output channel, CPU and CUDA; as llmcluster.cpu.quantize = int8) or w8a8 (CUDA only: SmoothQuant, INT8 "
+            + "weights and activations, INT8 tensor-core GEMMs; calibrated at load, docs/int8.md)")
+    String quantize;
+
+    @Option(names = "--smoothquant-alpha", paramLabel = "A",
+            description = "w8a8: migration strength in [0, 1] (default " + CudaQuantization.DEFAULT_ALPHA + ")")
+    Double smoothQuantAlpha;
+
+    @Option(names = "--calibration-tokens", paramLabel = "N", description = "w8a8: tokens of the calibration pass "
+            + "(default " + CudaQuantization.DEFAULT_CALIBRATION_TOKENS + ")")
+    Integer calibrationTokens;
+
+    @Option(names = "--calibration-text", paramLabel = "FILE", description = "w8a8: calibration prompts, one per line "
+            + "(default: random token ids, fit only for random-weight models)")
+    Path calibrationText;
+
     @Override
     public Integer call() throws Exception {
         DeviceChoice choice = DeviceChoice.parse(device);
         Config config = ConfigFactory.load();
         NodeSettings settings = overrides(NodeSettings.from(config));
+        CudaQuantization quantization = quantization(settings); // a clear error before anything loads
+        if (quantization.int8() && !quantization.isW8a8()) {
+            settings = settings.withCpu(settings.cpu().withQuantizeInt8(true)); // the CPU backend quantizes too
+        }
         try (ModelDirectory dir = settings.model().isEmpty() ? ModelDirectory.openDefault() : ModelDirectory.open(Path.of(settings.model()))) {
             ServingNode node = ServingNode.start(settings, ServedModel.of(dir),
-                    new BackendEngineFactory(dir, choice, settings.cpu(), settings.engine()), config);
+                    new BackendEngineFactory(dir, choice, settings.cpu(), settings.engine(), quantization), config);
             announce(node, dir, settings);
             boolean ready = node.awaitReady(Duration.ofDays(365));
             if (ready && node.worker() != null) {
@@ -105,6 +127,21 @@ final class ServeCommand implements Callable<Integer> {
             }
         }
         return 0;
+    }
+
+    /** --quantize and its w8a8 options, else llmcluster.cpu.quantize (int8 per output channel, or none). */
+    private CudaQuantization quantization(NodeSettings settings) {
+        if (quantize == null && smoothQuantAlpha == null && calibrationTokens == null && calibrationText == null) {
+            return settings.cpu().quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE;
+        }
+        CudaQuantization q = CudaQuantization.parse(quantize, 0, smoothQuantAlpha, calibrationTokens, calibrationText);
+        if (q.isW8a8() && !device.equals("cuda")) {
+            throw new IllegalArgumentException("--quantize w8a8 runs on the CUDA backend only: add --device cuda");
+        }
+        if (calibrationText != null && !java.nio.file.Files.isReadable(calibrationText)) {
+            throw new IllegalArgumentException("--calibration-text " + calibrationText + " is not a readable file");
+        }
+        return q;
     }
 
     private NodeSettings overrides(NodeSettings s) {

@@ -16,7 +16,13 @@ import io.llmcluster.worker.model.ModelDirectory;
  * to the caller.
  */
 public record BackendEngineFactory(ModelDirectory model, DeviceChoice device, CpuBackendOptions options,
-                                   EngineConfig config) implements EngineFactory {
+                                   EngineConfig config, CudaQuantization cudaQuantization) implements EngineFactory {
+    /** A CUDA backend quantizes as the CPU options say (llmcluster.cpu.quantize = int8: per output channel). */
+    public BackendEngineFactory(ModelDirectory model, DeviceChoice device, CpuBackendOptions options, EngineConfig config) {
+        this(model, device, options, config,
+                options.quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE);
+    }
+
     /** The CPU backend only (tests, and nodes without a GPU). */
     public static BackendEngineFactory cpu(ModelDirectory model, CpuBackendOptions options, EngineConfig config) {
         return new BackendEngineFactory(model, DeviceChoice.CPU, options, config);
@@ -24,12 +30,11 @@ public record BackendEngineFactory(ModelDirectory model, DeviceChoice device, Cp
 
     @Override
     public LoadedEngine start(java.util.function.Consumer<java.util.List<io.llmcluster.kv.KvEvent>> kvEvents) {
-        // llmcluster.cpu.quantize = int8 quantizes on a GPU too, with the same rule (per output channel)
         ModelBackend backend = device.open(model, options, () -> CudaBackendOptions.defaults()
                 .withMaxSequences(config.maxNumSeqs())
                 .withKvCacheDtype(options.kvCacheDtype())
                 .withMaxBatchTokens(config.maxNumBatchedTokens()) // else the CUDA default (512) caps the step budget
-                .withQuantization(options.quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE));
+                .withQuantization(cudaQuantization));
         try {
             Engine engine = new Engine(model, backend, config, kvEvents);
             return new LoadedEngine(engine, backend.describe(), config, backend);
