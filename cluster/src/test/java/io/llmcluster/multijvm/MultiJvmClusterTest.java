@@ -93,6 +93,8 @@ class MultiJvmClusterTest {
     @Order(2)
     void shouldRouteASharedPrefixToTheWorkerThatHoldsIt() throws Exception {
         awaitWorkersReady(2);
+        awaitIdle();
+        java.util.Map<String, Long> stepsBefore = stepsOf(cluster.admin("workers"));
         // about 200 tokens (the tiny model's context is 256): the holder saves most of the prefill
         String system = "You are a terse assistant for the shipping team. " + words(7, 38);
         Completions.Outcome first = completions.stream(system + "\nQ: where is order 1?", 4, REQUEST_TIMEOUT, null);
@@ -105,14 +107,24 @@ class MultiJvmClusterTest {
         // box one descheduled step can make the holder's rate look several times lower for a moment, and then the
         // idle non-holder is (rightly, by those numbers) cheaper. So: most follow-ups (4 of 6; a coin would give 3), not all, must go to the holder.
         List<String> servedBy = new ArrayList<>();
+        List<String> views = new ArrayList<>();
+        Completions.Outcome last = first;
         for (int i = 2; i <= 7; i++) {
-            awaitIdle(); // the router then prices the holder by a report taken after the previous request
+            // The router must price the last server by a report taken after its request: one idle report is not
+            // enough (a request can start and end within one report interval, leaving the idle report from before
+            // it, and the reservation the gateway added for it, in place), so wait for more steps than it had.
+            awaitIdleAfter(last.worker(), stepsBefore);
+            JsonNode view = cluster.admin("workers");
+            views.add(rates(view));
+            stepsBefore = stepsOf(view);
             Completions.Outcome o = completions.stream(system + "\nQ: where is order " + i + "?", 4, REQUEST_TIMEOUT, null);
             assertTrue(o.completed(4), o.toString());
             servedBy.add(o.worker());
+            last = o;
         }
         long atHolder = servedBy.stream().filter(holder::equals).count();
-        assertTrue(atHolder >= 4, "follow-ups served by " + servedBy + ", the prefix holder is " + holder);
+        assertTrue(atHolder >= 4, "follow-ups served by " + servedBy + ", the prefix holder is " + holder
+                + "; workers before each: " + views);
         JsonNode w = cluster.admin("workers");
         for (JsonNode x : w.get("workers")) {
             if (x.get("id").asText().equals(holder)) {
@@ -276,6 +288,49 @@ class MultiJvmClusterTest {
     }
 
     /** Waits until every worker's latest load report shows nothing in flight. */
+    /** Each worker's measured rates as the gateway saw them (the router's prices), for a failure message. */
+    private static String rates(JsonNode workersView) {
+        StringBuilder b = new StringBuilder("{");
+        for (JsonNode w : workersView.get("workers")) {
+            b.append(w.get("id").asText()).append(": prefill ").append(w.path("prefill_tokens_per_second").asText())
+                    .append(" decode ").append(w.path("decode_tokens_per_second").asText()).append("; ");
+        }
+        return b.append('}').toString();
+    }
+
+    /** Steps of every worker in a workers view. */
+    private static java.util.Map<String, Long> stepsOf(JsonNode workersView) {
+        java.util.Map<String, Long> m = new java.util.HashMap<>();
+        for (JsonNode w : workersView.get("workers")) {
+            m.put(w.get("id").asText(), w.get("steps").asLong());
+        }
+        return m;
+    }
+
+    private static long steps(JsonNode workersView, String id) {
+        for (JsonNode w : workersView.get("workers")) {
+            if (w.get("id").asText().equals(id)) {
+                return w.get("steps").asLong();
+            }
+        }
+        return -1;
+    }
+
+    /** Idle everywhere, by a report of {@code worker} with more steps than {@code before} held for it. */
+    private static void awaitIdleAfter(String worker, java.util.Map<String, Long> before) throws InterruptedException {
+        long had = before.getOrDefault(worker, -1L);
+        cluster.awaitAdmin("workers", x -> idle(x) && steps(x, worker) > had, WAIT);
+    }
+
+    private static boolean idle(JsonNode workersView) {
+        for (JsonNode w : workersView.get("workers")) {
+            if (w.get("in_flight").asInt() + w.get("running").asInt() + w.get("waiting").asInt() > 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+
     private static void awaitIdle() throws InterruptedException {
         cluster.awaitAdmin("workers", x -> {
             for (JsonNode w : x.get("workers")) {
