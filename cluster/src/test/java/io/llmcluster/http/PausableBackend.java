@@ -1,6 +1,7 @@
 package io.llmcluster.http;
 
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.ForwardingBackend;
 import io.llmcluster.worker.backend.ModelBackend;
 import java.lang.foreign.MemorySegment;
 
@@ -8,13 +9,12 @@ import java.lang.foreign.MemorySegment;
  * A backend whose steps a test can hold (the engine thread waits in {@code forward}) and release, or slow
  * down so that a long request cannot end before the test has acted on it.
  */
-public final class PausableBackend implements ModelBackend {
-    private final ModelBackend inner;
+public final class PausableBackend extends ForwardingBackend {
     private boolean paused;
     private volatile long stepDelayMs;
 
     public PausableBackend(ModelBackend inner) {
-        this.inner = inner;
+        super(inner);
     }
 
     public synchronized void pause() {
@@ -51,26 +51,6 @@ public final class PausableBackend implements ModelBackend {
             }
         }
         return inner.forward(batch);
-    }
-
-    @Override
-    public int vocabSize() {
-        return inner.vocabSize();
-    }
-
-    @Override
-    public int numKvBlocks() {
-        return inner.numKvBlocks();
-    }
-
-    @Override
-    public int kvBlockSize() {
-        return inner.kvBlockSize();
-    }
-
-    @Override
-    public int maxBatchTokens() {
-        return inner.maxBatchTokens();
     }
 
     @Override

@@ -9,15 +9,14 @@ import java.lang.foreign.MemorySegment;
  * (scheduling, sampling, streaming) is time the device may sit idle between steps. Delegates everything else and
  * closes nothing: the inner backend stays its owner's.
  */
-public final class TimedBackend implements ModelBackend {
-    private final ModelBackend inner;
+public final class TimedBackend extends ForwardingBackend {
     /** Guarded by this: time of the calls that returned, the start of the one in progress (0: none), calls. */
     private long doneNanos;
     private long inProgressSinceNs;
     private long calls;
 
     public TimedBackend(ModelBackend inner) {
-        this.inner = java.util.Objects.requireNonNull(inner, "inner");
+        super(inner);
     }
 
     @Override
@@ -63,46 +62,6 @@ public final class TimedBackend implements ModelBackend {
     /** Calls of {@link #forward} and {@link #forwardPlain} that returned so far. */
     public synchronized long forwardCalls() {
         return calls;
-    }
-
-    @Override
-    public int vocabSize() {
-        return inner.vocabSize();
-    }
-
-    @Override
-    public int numKvBlocks() {
-        return inner.numKvBlocks();
-    }
-
-    @Override
-    public int kvBlockSize() {
-        return inner.kvBlockSize();
-    }
-
-    @Override
-    public int maxBatchTokens() {
-        return inner.maxBatchTokens();
-    }
-
-    @Override
-    public int maxSequences() {
-        return inner.maxSequences();
-    }
-
-    @Override
-    public int preferredPrefillTokensWhileDecoding() {
-        return inner.preferredPrefillTokensWhileDecoding();
-    }
-
-    @Override
-    public KvCacheDtype kvCacheDtype() {
-        return inner.kvCacheDtype();
-    }
-
-    @Override
-    public String describe() {
-        return inner.describe();
     }
 
     /** Leaves the inner backend open: it belongs to whoever made it. */

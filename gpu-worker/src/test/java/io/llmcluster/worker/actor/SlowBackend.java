@@ -1,16 +1,16 @@
 package io.llmcluster.worker.actor;
 
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.ForwardingBackend;
 import io.llmcluster.worker.backend.ModelBackend;
 import java.lang.foreign.MemorySegment;
 
 /** A backend whose every step takes at least {@code stepDelayMs}, so a long request outlasts a test's actions. */
-final class SlowBackend implements ModelBackend {
-    private final ModelBackend inner;
+final class SlowBackend extends ForwardingBackend {
     private final long stepDelayMs;
 
     SlowBackend(ModelBackend inner, long stepDelayMs) {
-        this.inner = inner;
+        super(inner);
         this.stepDelayMs = stepDelayMs;
     }
 
@@ -22,26 +22,6 @@ final class SlowBackend implements ModelBackend {
             Thread.currentThread().interrupt();
         }
         return inner.forward(batch);
-    }
-
-    @Override
-    public int vocabSize() {
-        return inner.vocabSize();
-    }
-
-    @Override
-    public int numKvBlocks() {
-        return inner.numKvBlocks();
-    }
-
-    @Override
-    public int kvBlockSize() {
-        return inner.kvBlockSize();
-    }
-
-    @Override
-    public int maxBatchTokens() {
-        return inner.maxBatchTokens();
     }
 
     @Override

@@ -7,6 +7,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.ForwardingBackend;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.CpuBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
@@ -40,13 +41,12 @@ class EnginePrefillCapTest {
     }
 
     /** Per step: prompt tokens (entries other than a sampled single token) and whether a decode (sampled single token) ran. */
-    private static final class RecordingBackend implements ModelBackend {
-        final ModelBackend inner;
+    private static final class RecordingBackend extends ForwardingBackend {
         final int preferred;
         final List<int[]> steps = new ArrayList<>(); // {promptTokens, decodes}
 
         RecordingBackend(ModelBackend inner, int preferred) {
-            this.inner = inner;
+            super(inner);
             this.preferred = preferred;
         }
 
@@ -75,10 +75,6 @@ class EnginePrefillCapTest {
             return inner.forward(b);
         }
 
-        @Override public int vocabSize() { return inner.vocabSize(); }
-        @Override public int numKvBlocks() { return inner.numKvBlocks(); }
-        @Override public int kvBlockSize() { return inner.kvBlockSize(); }
-        @Override public int maxBatchTokens() { return inner.maxBatchTokens(); }
         @Override public int preferredPrefillTokensWhileDecoding() { return preferred; }
         @Override public String describe() { return "recording " + inner.describe(); }
         @Override public void close() {}

@@ -6,6 +6,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.worker.backend.ForwardBatch;
+import io.llmcluster.worker.backend.ForwardingBackend;
 import io.llmcluster.worker.backend.ModelBackend;
 import io.llmcluster.worker.cpu.CpuBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
@@ -47,12 +48,11 @@ class EngineSamplingPathTest {
      * A GPU-style double: picks greedy tokens itself from the inner backend's logits, with its own argmax scan (not
      * the host sampler), and records per step which path the engine took: 'P' forwardPlain, 'H' forward.
      */
-    private static final class DeviceSamplingDouble implements ModelBackend {
-        final ModelBackend inner;
+    private static final class DeviceSamplingDouble extends ForwardingBackend {
         final StringBuilder paths = new StringBuilder();
 
         DeviceSamplingDouble(ModelBackend inner) {
-            this.inner = inner;
+            super(inner);
         }
 
         @Override
@@ -89,10 +89,6 @@ class EngineSamplingPathTest {
             }
         }
 
-        @Override public int vocabSize() { return inner.vocabSize(); }
-        @Override public int numKvBlocks() { return inner.numKvBlocks(); }
-        @Override public int kvBlockSize() { return inner.kvBlockSize(); }
-        @Override public int maxBatchTokens() { return inner.maxBatchTokens(); }
         @Override public String describe() { return "device-sampling double over " + inner.describe(); }
         @Override public void close() {}
     }
