@@ -201,19 +201,20 @@ final class GenerateCommand implements Callable<Integer> {
                 .withAutotune(tune).withKvCacheDtype(KvCacheDtype.parse(kvCacheDtype));
     }
 
+    /** Read once (the options and the calibration file's readability checked then), used by both backends' options. */
     private CudaQuantization quantization() {
-        return CudaQuantization.parse(quantize, int8GroupSize, smoothQuantAlpha, calibrationTokens, calibrationText);
+        if (quantization == null) {
+            quantization = QuantizeOptions.parse(quantize, int8GroupSize, smoothQuantAlpha, calibrationTokens,
+                    calibrationText, device);
+        }
+        return quantization;
     }
+
+    private CudaQuantization quantization;
 
     private CpuBackendOptions backendOptions() {
         DeviceChoice.parse(device); // a clear error for an unknown device before anything loads
-        CudaQuantization q = quantization(); // a clear error for a bad value before anything loads
-        if (q.isW8a8() && !device.equals("cuda")) {
-            throw new IllegalArgumentException("--quantize w8a8 runs on the CUDA backend only: add --device cuda");
-        }
-        if (calibrationText != null && !java.nio.file.Files.isReadable(calibrationText)) {
-            throw new IllegalArgumentException("--calibration-text " + calibrationText + " is not a readable file");
-        }
+        quantization(); // a clear error for a bad value before anything loads
         if (retune && noAutotune) {
             throw new IllegalArgumentException("--retune and --no-autotune contradict each other");
         }

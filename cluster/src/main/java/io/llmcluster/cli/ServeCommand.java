@@ -134,14 +134,7 @@ final class ServeCommand implements Callable<Integer> {
         if (quantize == null && smoothQuantAlpha == null && calibrationTokens == null && calibrationText == null) {
             return settings.cpu().quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE;
         }
-        CudaQuantization q = CudaQuantization.parse(quantize, 0, smoothQuantAlpha, calibrationTokens, calibrationText);
-        if (q.isW8a8() && !device.equals("cuda")) {
-            throw new IllegalArgumentException("--quantize w8a8 runs on the CUDA backend only: add --device cuda");
-        }
-        if (calibrationText != null && !java.nio.file.Files.isReadable(calibrationText)) {
-            throw new IllegalArgumentException("--calibration-text " + calibrationText + " is not a readable file");
-        }
-        return q;
+        return QuantizeOptions.parse(quantize, 0, smoothQuantAlpha, calibrationTokens, calibrationText, device);
     }
 
     private NodeSettings overrides(NodeSettings s) {
