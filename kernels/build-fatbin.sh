@@ -3,6 +3,8 @@
 # sm_80 (A100) and sm_90a (H100/H200) plus compute_90 PTX that newer GPUs JIT. Skips the work when the
 # fatbin is newer than every source. Without nvcc it prints one line and succeeds: CPU-only builds are fine.
 #   usage: build-fatbin.sh SRC_DIR OUT_DIR
+# FATBIN_GENCODE (optional) replaces the -gencode list, e.g. "-gencode arch=compute_90a,code=sm_90a" for a
+# one-GPU bundle (deploy/gpu/run-gpu.sh pack uses it to stay under the carry limit).
 set -euo pipefail
 src=${1:?usage: build-fatbin.sh SRC_DIR OUT_DIR}
 out=${2:?usage: build-fatbin.sh SRC_DIR OUT_DIR}
@@ -25,9 +27,7 @@ fi
 unit=$(mktemp --suffix=.cu)
 trap 'rm -f "$unit"' EXIT
 for f in "${sources[@]}"; do echo "#include \"$f\"" >> "$unit"; done
-"$nvcc" -std=c++17 -O3 -lineinfo -I"$src" --fatbin \
-  -gencode arch=compute_80,code=sm_80 \
-  -gencode arch=compute_90a,code=sm_90a \
-  -gencode arch=compute_90,code=compute_90 \
-  -o "$fatbin" "$unit"
+gencode=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90)
+[[ -n ${FATBIN_GENCODE:-} ]] && read -r -a gencode <<< "$FATBIN_GENCODE"
+"$nvcc" -std=c++17 -O3 -lineinfo -I"$src" --fatbin "${gencode[@]}" -o "$fatbin" "$unit"
 echo "[kernels] built $fatbin ($(stat -c %s "$fatbin") bytes) with $($nvcc --version | tail -1)"

@@ -39,6 +39,7 @@ pack() {
     esac
   done
   cp gpu-worker/target/gpu-worker-*.jar "$out/lib/"
+  sm90_only_kernels "$root" "$out/lib"
   cp -r gpu-worker/target/test-classes "$out/test-classes"
   # java.desktop for java.beans, which jinjava (ChatTemplate, opened with every model directory) needs
   JRE_MODULES=${JRE_MODULES:-java.base,java.desktop,java.logging,java.management,java.naming,java.net.http,java.sql,java.xml,jdk.crypto.ec,jdk.incubator.vector,jdk.management,jdk.unsupported,jdk.zipfs} \
@@ -46,6 +47,21 @@ pack() {
   cp "$here/run-gpu.sh" "$here/bench-gpu.sh" "$here/bench-steady.sh" "$here/decode-check.sh" "$here/engine-gpu.sh" "$here/w8a8-device.sh" "$here/fa3-bench.sh" "$here/bench-kv8.sh" "$here/kv8-device.sh" "$out/"
   rm -rf "$out/bench"; mkdir -p "$out/bench"; cp "$here/bench_gpu.py" "$here/bench_report.py" "$here/fa3_sdpa.py" "$out/bench/"; cp -r "$root/deploy/bench/tokenizer-32k" "$out/bench/"
   du -sh "$out"; du -b -s "$out" | awk '{ if ($1 > 60*1024*1024) { print "over 60 MiB: too big to carry"; exit 1 } }'
+}
+
+# The GPU machine is an H200: the bundle's kernels jar carries an sm_90a-only fatbin of the same sources (the
+# three-architecture one pushes the bundle over the carry limit). PACK_ALL_ARCHS=1 keeps the full one.
+sm90_only_kernels() {
+  [[ ${PACK_ALL_ARCHS:-0} == 1 ]] && return 0
+  local root=$1 lib=$2 tmp jar
+  jar=$(ls "$lib"/kernels-*.jar 2>/dev/null | head -1)
+  [[ -n $jar ]] || { echo "no kernels jar in $lib"; return 1; }
+  tmp=$(mktemp -d)
+  FATBIN_GENCODE="-gencode arch=compute_90a,code=sm_90a" \
+    bash "$root/kernels/build-fatbin.sh" "$root/kernels/src/main/cuda" "$tmp/io/llmcluster/kernels" >/dev/null
+  [[ -s $tmp/io/llmcluster/kernels/llmcluster.fatbin ]] || { echo "sm_90a fatbin build failed"; rm -rf "$tmp"; return 1; }
+  (cd "$tmp" && zip -q "$jar" io/llmcluster/kernels/llmcluster.fatbin)
+  rm -rf "$tmp"
 }
 
 # DJL's tokenizers jar carries natives for four platforms (54 MB); the GPU machine needs linux-x86_64 only.
