@@ -100,6 +100,8 @@ def make(args):
         shutil.copyfileobj(f, g)
     shutil.copy(os.path.join(args.tokenizer, "tokenizer_config.json"), args.model)
     kv("model_write_s", time.time() - t0)
+    if os.environ.get("BENCH_PY_KERNELS", "1") != "1":  # the model and the HBM bandwidth only (decode checks)
+        return
     kernels(sd, torch, F)
     if not args.skip_hf and os.environ.get("BENCH_SKIP_HF") != "1":  # Hugging Face generate takes ~40 s of device time
         hf(sd, torch)

@@ -6,11 +6,6 @@
 #include <cuda_bf16.h>
 #include <stdint.h>
 
-// Weight bytes per CTA that the GEMV and skinny kernels prefetch into the L2 before pdl_wait() (0: none); the host
-// may change it (CudaKernels.setPrefetchBytesPerCta, which also sets the default there: a benchmark knob). Off by
-// default: measured on the H200, 4-16 KB moved batch-1 decode by -0.6% to +2.4%, 64 KB cost 5-10%.
-extern "C" __device__ unsigned llmc_prefetch_bytes_per_cta = 0;
-
 namespace llmc {
 
 __device__ __forceinline__ float to_float(float v) { return v; }
@@ -66,15 +61,6 @@ __device__ __forceinline__ void pdl_wait() {
 __device__ __forceinline__ void pdl_launch_dependents() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
   asm volatile("griddepcontrol.launch_dependents;" ::: "memory");
-#endif
-}
-
-// Asks the L2 to fetch [p, p + bytes) from HBM (p 16-byte aligned, bytes a multiple of 16; sm_90 bulk prefetch,
-// nothing before sm_90). The projection kernels call it for their first weights before pdl_wait(): weights do not
-// depend on the previous kernel, so HBM streams them while that kernel finishes.
-__device__ __forceinline__ void prefetch_l2(const void* p, unsigned bytes) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
-  if (bytes >= 16) asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes & ~15u) : "memory");
 #endif
 }
 

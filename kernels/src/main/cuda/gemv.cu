@@ -10,8 +10,9 @@
 // in flight per lane, streaming (evict-first) weight loads; x (at most 8 x 28 KB) goes through the read-only
 // cache and stays in L1/L2. R > 1 (split-K inside the CTA) gives narrow matrices (few rows, e.g. o_proj) more
 // warps in flight; the R partial sums meet in shared memory and are added in a fixed order (deterministic).
-// Before streaming, a CTA asks the L2 for its rows' first bytes and then waits for the previous kernel (PDL, see
-// common.cuh): weights never depend on it, so they flow from HBM while it finishes.
+// Each lane issues its first batch of weight loads and then waits for the previous kernel (PDL, see common.cuh):
+// weights never depend on it, so they flow from HBM while it finishes. The SwiGLU epilogue is a separate kernel
+// (a template flag), so the plain projections carry no extra argument, register or loop.
 // Requires in % 8 == 0 (16-bit) or in % 16 == 0 and group % 16 == 0 (INT8; the last group may be short), 16-byte aligned rows; the host
 // checks and sends other shapes elsewhere. grid.x = ceil(out / (8 / R)), 256 threads.
 #include "common.cuh"
@@ -86,12 +87,32 @@ __device__ __forceinline__ void dot_vec(const uint4 wv, const uint4* xr, int xve
   }
 }
 
+// The first kUnroll vectors of this lane's part of row `row` (parts as in row_dot), when the row has that many for it:
+// issued before pdl_wait(), since weights never depend on the previous kernel, so under PDL they stream from HBM while
+// that kernel finishes (registers, not an L2 prefetch: nothing is fetched twice and nothing is evicted before use).
+template <typename W, int R>
+__device__ __forceinline__ bool first_batch(const W* __restrict__ w, int row, int in, int part, int lane,
+                                            uint4 (&wv)[kUnroll]) {
+  constexpr int kPerVec = 16 / sizeof(W);
+  const int vecs = in / kPerVec;
+  const uint4* wr = reinterpret_cast<const uint4*>(w + (size_t)row * in);
+  const int v = part * 32 + lane;
+  const bool full = v + 32 * R * (kUnroll - 1) < vecs;
+  if (full) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + v + 32 * R * u);
+  }
+  return full;
+}
+
 // Adds one weight row (this warp's part of row `row`: vectors part*32 + lane, + 32 R, ...) times M token rows of x
-// into acc. W = T (16-bit weights, scales unused) or uint8_t (INT8 offset-binary, scales [out][ceil(in / group)]).
+// into acc; `wv` holds the row's first batch when `full` (first_batch). W = T (16-bit weights, scales unused) or
+// uint8_t (INT8 offset-binary, scales [out][ceil(in / group)]). Batches of kUnroll vectors: all loaded, then all
+// multiplied; the vectors are consumed in the same order whatever the batching, so every path sums alike.
 template <typename T, typename W, int M, int R>
 __device__ __forceinline__ void row_dot(const T* __restrict__ x, const W* __restrict__ w,
                                         const float* __restrict__ scales, int row, int in, int group, int part,
-                                        int lane, float* acc) {
+                                        int lane, uint4 (&wv)[kUnroll], bool full, float* acc) {
   constexpr int kPerVec = 16 / sizeof(W);  // weights per 16-byte vector
   constexpr bool kInt8 = sizeof(W) == 1;
   const int vecs = in / kPerVec;
@@ -103,14 +124,17 @@ __device__ __forceinline__ void row_dot(const T* __restrict__ x, const W* __rest
   // per channel: one scale for the row, applied once at the end (no per-vector scale load and division)
   const bool perRow = !kInt8 || group >= in;
   int v = part * 32 + lane;
-  for (; v + 32 * R * (kUnroll - 1) < vecs; v += 32 * R * kUnroll) {
-    uint4 wv[kUnroll];
-#pragma unroll
-    for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + v + 32 * R * u);
+  while (full) {
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int vu = v + 32 * R * u;
       dot_vec<T, M>(wv[u], xr, xvecs, vu, acc, perRow ? 1.f : __ldg(sr + vu / vecsPerGroup), (const W*)nullptr);
+    }
+    v += 32 * R * kUnroll;
+    full = v + 32 * R * (kUnroll - 1) < vecs;
+    if (full) {
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + v + 32 * R * u);
     }
   }
   for (; v < vecs; v += 32 * R) {
@@ -133,109 +157,117 @@ __device__ __forceinline__ float pick(const float* acc, int lane) {
   return r;
 }
 
-// swiglu == 0: y[t][row] = x[t] . w[row] for row < out. swiglu == 1 (the gate|up projection, w [2 out][in]): the warp
+// SWIGLU false: y[t][row] = x[t] . w[row] for row < out. SWIGLU true (the gate|up projection, w [2 out][in]): the warp
 // streams gate row `row` and up row `out + row` and writes y[t][row] (T) = silu(gate) * up, the down projection's
-// input, which the separate silu_mul kernel would compute from the FP32 outputs: same sums, same rounding.
-template <typename T, typename W, int M, int R>
+// input, which the separate silu_mul kernel would compute from the FP32 outputs: same sums, same rounding. A compile-time
+// choice, so the plain kernels carry none of the SwiGLU's registers or loop.
+template <typename T, typename W, int M, int R, bool SWIGLU>
 __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, const float* __restrict__ scales,
-                          void* __restrict__ y, int in, int out, int group, int fp32_out, int swiglu) {
-  __shared__ float partial[kWarps][2][M];
+                          void* __restrict__ y, int in, int out, int group, int fp32_out) {
+  constexpr int kRows = SWIGLU ? 2 : 1;
+  __shared__ float partial[kWarps][kRows][M];
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int part = warp % R;
   const int row = blockIdx.x * (kWarps / R) + warp / R;
-  if (part == 0 && lane == 0 && row < out) {  // the first weights before the previous kernel ends (PDL)
-    const unsigned rows = (kWarps / R) * (swiglu ? 2 : 1);
-    const unsigned bytes = min((unsigned)(in * sizeof(W)), llmc_prefetch_bytes_per_cta / rows);
-    prefetch_l2(w + (size_t)row * in, bytes);
-    if (swiglu) prefetch_l2(w + (size_t)(row + out) * in, bytes);
-  }
+  uint4 wv[kUnroll];
+  bool full = row < out && first_batch<W, R>(w, row, in, part, lane, wv);
   pdl_wait();
   pdl_launch_dependents();
-  float acc[M], up[M];
+  float acc[kRows][M];
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = up[m] = 0.f;
-  // one copy of the streaming loop for both rows (a second inlined copy would add ~40% to the fatbin)
+  for (int r = 0; r < kRows; ++r)
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[r][m] = 0.f;
+  // one copy of the streaming loop for both rows of the SwiGLU (a second inlined copy would add ~40% to the fatbin)
 #pragma unroll 1
-  for (int pass = 0; pass <= swiglu && row < out; ++pass) {
+  for (int pass = 0; pass < kRows && row < out; ++pass) {
+    if (pass > 0) full = first_batch<W, R>(w, row + pass * out, in, part, lane, wv);
     float sum[M];
 #pragma unroll
     for (int m = 0; m < M; ++m) sum[m] = 0.f;
-    row_dot<T, W, M, R>(x, w, scales, row + pass * out, in, group, part, lane, sum);
+    row_dot<T, W, M, R>(x, w, scales, row + pass * out, in, group, part, lane, wv, full, sum);
 #pragma unroll
-    for (int m = 0; m < M; ++m) {
-      if (pass == 0) acc[m] = sum[m];
-      else up[m] = sum[m];
-    }
+    for (int r = 0; r < kRows; ++r)
+      if (r == pass) {
+#pragma unroll
+        for (int m = 0; m < M; ++m) acc[r][m] = sum[m];
+      }
   }
 #pragma unroll
-  for (int m = 0; m < M; ++m) acc[m] = warp_sum(acc[m]);
-  if (swiglu) {
+  for (int r = 0; r < kRows; ++r)
 #pragma unroll
-    for (int m = 0; m < M; ++m) up[m] = warp_sum(up[m]);
-  }
+    for (int m = 0; m < M; ++m) acc[r][m] = warp_sum(acc[r][m]);
+  float res[kRows];
   if (R > 1) {
     if (lane == 0) {
 #pragma unroll
-      for (int m = 0; m < M; ++m) {
-        partial[warp][0][m] = acc[m];
-        partial[warp][1][m] = up[m];
-      }
+      for (int r = 0; r < kRows; ++r)
+#pragma unroll
+        for (int m = 0; m < M; ++m) partial[warp][r][m] = acc[r][m];
     }
     __syncthreads();
     if (part != 0) return;
     if (lane < M) {
-      float s = 0.f, su = 0.f;
 #pragma unroll
-      for (int p = 0; p < R; ++p) {
-        s += partial[warp + p][0][lane];
-        su += partial[warp + p][1][lane];
+      for (int r = 0; r < kRows; ++r) {
+        float s = 0.f;
+#pragma unroll
+        for (int p = 0; p < R; ++p) s += partial[warp + p][r][lane];
+        res[r] = s;  // lane m holds token m's sum
       }
-      acc[0] = s;  // lane m holds token m's sum
-      up[0] = su;
     }
   } else if (lane < M) {
-    acc[0] = pick<M>(acc, lane);
-    up[0] = pick<M>(up, lane);
+#pragma unroll
+    for (int r = 0; r < kRows; ++r) res[r] = pick<M>(acc[r], lane);
   }
   if (row < out && lane < M) {
-    if (swiglu)
-      reinterpret_cast<T*>(y)[(size_t)lane * out + row] = from_float<T>(silu_times(acc[0], up[0]));
+    if constexpr (SWIGLU)
+      reinterpret_cast<T*>(y)[(size_t)lane * out + row] = from_float<T>(silu_times(res[0], res[kRows - 1]));
     else if (fp32_out)
-      reinterpret_cast<float*>(y)[(size_t)lane * out + row] = acc[0];
+      reinterpret_cast<float*>(y)[(size_t)lane * out + row] = res[0];
     else
-      reinterpret_cast<T*>(y)[(size_t)lane * out + row] = from_float<T>(acc[0]);
+      reinterpret_cast<T*>(y)[(size_t)lane * out + row] = from_float<T>(res[0]);
   }
 }
 
-template <typename T, typename W, int R>
+template <typename T, typename W, int R, bool SWIGLU>
 __device__ void gemv(const T* x, const W* w, const float* scales, void* y, int tokens, int in, int out, int group,
-                     int fp32_out, int swiglu) {
+                     int fp32_out) {
   switch (tokens) {
-    case 1: gemv_rows<T, W, 1, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 2: gemv_rows<T, W, 2, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 3: gemv_rows<T, W, 3, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 4: gemv_rows<T, W, 4, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 5: gemv_rows<T, W, 5, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 6: gemv_rows<T, W, 6, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 7: gemv_rows<T, W, 7, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
-    case 8: gemv_rows<T, W, 8, R>(x, w, scales, y, in, out, group, fp32_out, swiglu); break;
+    case 1: gemv_rows<T, W, 1, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 2: gemv_rows<T, W, 2, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 3: gemv_rows<T, W, 3, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 4: gemv_rows<T, W, 4, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 5: gemv_rows<T, W, 5, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 6: gemv_rows<T, W, 6, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 7: gemv_rows<T, W, 7, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
+    case 8: gemv_rows<T, W, 8, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
     default: pdl_wait(); break;
   }
 }
 }  // namespace llmc_gemv
 
-// gemv_<S>_r<R>(x, w, y, tokens, in, out, fp32_out, swiglu) and gemv_w8_<S>_r<R>(x, wq, scales, y, tokens, in, out,
-// group, fp32_out, swiglu) for R = 1, 2, 4, 8 warps per output row; swiglu = 1: out is the activation width (w has
-// 2 out rows, gate then up), y the activation in T.
+// gemv_<S>_r<R>(x, w, y, tokens, in, out, fp32_out) and gemv_w8_<S>_r<R>(x, wq, scales, y, tokens, in, out, group,
+// fp32_out) for R = 1, 2, 4, 8 warps per output row; gemv_swiglu_<S>_r<R>(x, w, act, tokens, in, inter) and
+// gemv_w8_swiglu_<S>_r<R>(x, wq, scales, act, tokens, in, inter, group): w has 2 inter rows (gate then up), act [tokens]
+// [inter] in T = silu(gate) * up.
 #define LLMC_GEMV_R(S, T, R)                                                                                  \
   extern "C" __global__ void __launch_bounds__(256) gemv_##S##_r##R(const T* x, const T* w, void* y,          \
-      int tokens, int in, int out, int fp32_out, int swiglu) {                                                \
-    llmc_gemv::gemv<T, T, R>(x, w, nullptr, y, tokens, in, out, in, fp32_out, swiglu);                       \
+      int tokens, int in, int out, int fp32_out) {                                                            \
+    llmc_gemv::gemv<T, T, R, false>(x, w, nullptr, y, tokens, in, out, in, fp32_out);                        \
   }                                                                                                         \
   extern "C" __global__ void __launch_bounds__(256) gemv_w8_##S##_r##R(                                       \
       const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group,     \
-      int fp32_out, int swiglu) {                                                                           \
-    llmc_gemv::gemv<T, uint8_t, R>(x, w, scales, y, tokens, in, out, group, fp32_out, swiglu);               \
+      int fp32_out) {                                                                                         \
+    llmc_gemv::gemv<T, uint8_t, R, false>(x, w, scales, y, tokens, in, out, group, fp32_out);                 \
+  }                                                                                                         \
+  extern "C" __global__ void __launch_bounds__(256) gemv_swiglu_##S##_r##R(const T* x, const T* w, T* act,    \
+      int tokens, int in, int inter) {                                                                        \
+    llmc_gemv::gemv<T, T, R, true>(x, w, nullptr, act, tokens, in, inter, in, 0);                            \
+  }                                                                                                         \
+  extern "C" __global__ void __launch_bounds__(256) gemv_w8_swiglu_##S##_r##R(                                \
+      const T* x, const uint8_t* w, const float* scales, T* act, int tokens, int in, int inter, int group) {  \
+    llmc_gemv::gemv<T, uint8_t, R, true>(x, w, scales, act, tokens, in, inter, group, 0);                    \
   }
 #define LLMC_GEMV(S, T) LLMC_GEMV_R(S, T, 1) LLMC_GEMV_R(S, T, 2) LLMC_GEMV_R(S, T, 4) LLMC_GEMV_R(S, T, 8)
 LLMC_FOR_DTYPES(LLMC_GEMV)

@@ -13,43 +13,56 @@ using namespace llmc;
 
 constexpr int kMaxPerThread = 16;
 
+// This thread's norm weights (constant during a step), loaded before pdl_wait() so that they are in registers when the
+// previous kernel's output arrives; then the wait (see common.cuh).
+__device__ __forceinline__ void weights_then_wait(const float* __restrict__ weight, int hidden, float (&w)[kMaxPerThread]) {
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x) w[n] = weight[i];
+  pdl_wait();
+  pdl_launch_dependents();
+}
+
 // out = rmsnorm(x) * weight. x: [rows][hidden] FP32.
 template <typename T>
 __device__ void rmsnorm(const float* __restrict__ x, const float* __restrict__ weight, T* __restrict__ out,
                         int hidden, float eps) {
+  float wts[kMaxPerThread];
+  weights_then_wait(weight, hidden, wts);
   const size_t row = blockIdx.x;
   const float* xr = x + row * hidden;
   float vals[kMaxPerThread];
   float sumsq = 0.f;
-  int n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x) {
     vals[n] = xr[i];
     sumsq += vals[n] * vals[n];
   }
   float inv = rsqrtf(block_sum(sumsq) / hidden + eps);
-  n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) out[row * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x) out[row * hidden + i] = from_float<T>(wts[n] * (vals[n] * inv));
 }
 
 // residual += delta; out = rmsnorm(residual) * weight. delta and residual: [rows][hidden] FP32.
 template <typename T>
 __device__ void residual_rmsnorm(const float* __restrict__ delta, float* __restrict__ residual,
                                  const float* __restrict__ weight, T* __restrict__ out, int hidden, float eps) {
+  float wts[kMaxPerThread];
+  weights_then_wait(weight, hidden, wts);
   const size_t row = blockIdx.x;
   float* rr = residual + row * hidden;
   const float* dr = delta + row * hidden;
   float vals[kMaxPerThread];
   float sumsq = 0.f;
-  int n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x) {
     float s = rr[i] + dr[i];
     rr[i] = s;
     vals[n] = s;
     sumsq += s * s;
   }
   float inv = rsqrtf(block_sum(sumsq) / hidden + eps);
-  n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) out[row * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x) out[row * hidden + i] = from_float<T>(wts[n] * (vals[n] * inv));
 }
 
 // The final norm, only for the rows that need logits: out[r] = rmsnorm(residual[rows[r]] + delta[rows[r]]).
@@ -58,36 +71,35 @@ template <typename T>
 __device__ void gather_residual_rmsnorm(const float* __restrict__ delta, const float* __restrict__ residual,
                                         const int* __restrict__ rows, const float* __restrict__ weight,
                                         T* __restrict__ out, int hidden, float eps) {
+  float wts[kMaxPerThread];
+  weights_then_wait(weight, hidden, wts);
   const size_t src = rows[blockIdx.x];
   float vals[kMaxPerThread];
   float sumsq = 0.f;
-  int n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n) {
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x) {
     float s = residual[src * hidden + i] + delta[src * hidden + i];
     vals[n] = s;
     sumsq += s * s;
   }
   float inv = rsqrtf(block_sum(sumsq) / hidden + eps);
-  n = 0;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x, ++n)
-    out[(size_t)blockIdx.x * hidden + i] = from_float<T>(weight[i] * (vals[n] * inv));
+#pragma unroll
+  for (int n = 0, i = threadIdx.x; n < kMaxPerThread && i < hidden; ++n, i += blockDim.x)
+    out[(size_t)blockIdx.x * hidden + i] = from_float<T>(wts[n] * (vals[n] * inv));
 }
 
 }  // namespace llmc_norms
 
 #define LLMC_NORMS(S, T)                                                                                      \
   extern "C" __global__ void rmsnorm_##S(const float* x, const float* weight, T* out, int hidden, float eps) { \
-    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_norms::rmsnorm<T>(x, weight, out, hidden, eps);                                                                   \
   }                                                                                                            \
   extern "C" __global__ void residual_rmsnorm_##S(const float* delta, float* residual, const float* weight, T* out, \
                                                   int hidden, float eps) {                                     \
-    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_norms::residual_rmsnorm<T>(delta, residual, weight, out, hidden, eps);                                            \
   }                                                                                                            \
   extern "C" __global__ void gather_residual_rmsnorm_##S(const float* delta, const float* residual, const int* rows, \
                                                          const float* weight, T* out, int hidden, float eps) {  \
-    llmc::pdl_wait(); llmc::pdl_launch_dependents();                                                           \
     llmc_norms::gather_residual_rmsnorm<T>(delta, residual, rows, weight, out, hidden, eps);                               \
   }
 LLMC_FOR_DTYPES(LLMC_NORMS)

@@ -15,7 +15,7 @@
 // up to four steps in flight), x through the read-only cache (L1/L2 resident). CTA: 8 warps = 8 / R row tiles of 16
 // rows, R warps splitting K per tile (deterministic shared-memory reduction in a fixed order).
 // Requires in % 64 == 0 (INT8) or in % 32 == 0 (16-bit); INT8 groups: group == in or a power of two >= 64.
-// Before streaming, a CTA asks the L2 for its rows' first bytes, then waits for the previous kernel (PDL, common.cuh).
+// Each lane loads its first kLoads steps of weights, then waits for the previous kernel (PDL, common.cuh).
 // grid.x = ceil(out / (16 * 8 / R)) (swiglu: ceil(out / (8 * 8 / R))), 256 threads.
 #include "common.cuh"
 
@@ -111,10 +111,20 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
   const int ca = min(ra, out - 1), cb = swiglu ? out + ca : min(rb, out - 1);
   const uint8_t* wa = w + (size_t)ca * in * kBytes;
   const uint8_t* wb = w + (size_t)cb * in * kBytes;
-  if (part == 0 && t == 0) {  // the first weights before the previous kernel ends (PDL, see common.cuh)
-    const unsigned bytes = min((unsigned)(in * kBytes), llmc_prefetch_bytes_per_cta / (16 * (kWarps / R)));
-    prefetch_l2(wa, bytes);
-    prefetch_l2(wb, bytes);
+  auto load = [&](const uint8_t* w_row, int s) {
+    return __ldcs(reinterpret_cast<const uint4*>(w_row + (size_t)(s * kCols + t * (kCols / 4)) * kBytes));
+  };
+  // The first kLoads steps' weights are loaded before the wait for the previous kernel (PDL, see common.cuh): weights
+  // never depend on it, so they stream from HBM while it finishes.
+  int s = part;
+  uint4 va[kLoads], vb[kLoads];
+  bool full = s + (kLoads - 1) * R < steps;
+  if (full) {
+#pragma unroll
+    for (int u = 0; u < kLoads; ++u) {
+      va[u] = load(wa, s + u * R);
+      vb[u] = load(wb, s + u * R);
+    }
   }
   pdl_wait();
   pdl_launch_dependents();
@@ -141,22 +151,21 @@ __device__ void skinny(const T* __restrict__ x, const uint8_t* __restrict__ w, c
       }
     }
   };
-  auto load = [&](const uint8_t* w_row, int s) {
-    return __ldcs(reinterpret_cast<const uint4*>(w_row + (size_t)(s * kCols + t * (kCols / 4)) * kBytes));
-  };
   // The weights of kLoads steps are loaded before any of them is multiplied, as in the GEMV: with loads and
   // mma / dequantization interleaved step by step, a lane kept one 32-byte pair in flight and the INT8 kernels
   // (twice the math per byte) streamed ~25% slower than the 16-bit GEMV over the same bytes. Same steps, same order.
-  int s = part;
-  for (; s + (kLoads - 1) * R < steps; s += kLoads * R) {
-    uint4 va[kLoads], vb[kLoads];
-#pragma unroll
-    for (int u = 0; u < kLoads; ++u) {
-      va[u] = load(wa, s + u * R);
-      vb[u] = load(wb, s + u * R);
-    }
+  while (full) {
 #pragma unroll
     for (int u = 0; u < kLoads; ++u) consume(va[u], vb[u], s + u * R);
+    s += kLoads * R;
+    full = s + (kLoads - 1) * R < steps;
+    if (full) {
+#pragma unroll
+      for (int u = 0; u < kLoads; ++u) {
+        va[u] = load(wa, s + u * R);
+        vb[u] = load(wb, s + u * R);
+      }
+    }
   }
   for (; s < steps; s += R) consume(load(wa, s), load(wb, s), s);
   if (R > 1) {

@@ -41,9 +41,12 @@ final class Autotuner {
      * matrix of that shape, and repetitions rotate through them, so that weights smaller than the 50 MB L2 cache of
      * an H200 are read from HBM as in a real step) for buckets up to {@code maxTokens}; {@code inputs[shape]} and
      * {@code outputs[shape]} are device buffers large enough for the largest bucket. Returns the number of
-     * (shape, bucket) choices set.
+     * (shape, bucket) choices set. {@code swigluOut[shape] != 0} marks the gate|up shape: its candidates are timed as the step
+     * runs them ({@link Projections#swiglu}: the GEMV / skinny kernels with the SwiGLU in their epilogue, the library
+     * GEMMs followed by silu_mul), activations into {@code swigluOut[shape]}; timed bare, cuBLAS won gate|up at M = 1
+     * by 0.2 TB/s and then paid a silu_mul kernel and two unchained launches per layer.
      */
-    int tune(DeviceMatrix[][] byShape, long[] inputs, long[] outputs, int maxTokens, CudaDtype dtype,
+    int tune(DeviceMatrix[][] byShape, long[] inputs, long[] outputs, long[] swigluOut, int maxTokens, CudaDtype dtype,
             CudaQuantization quant, Path file, boolean retune) {
         AutotuneCache cache = retune ? new AutotuneCache(ctx.deviceName(), ctx.driverVersion())
                 : AutotuneCache.load(file, ctx.deviceName(), ctx.driverVersion());
@@ -59,7 +62,7 @@ final class Autotuner {
                 String key = AutotunePolicy.key(dtype, quant, w.rows(), w.cols(), bucket);
                 AutotunePolicy.Choice choice = cache.get(key);
                 if (choice == null || !choice.kernel().serves(w.int8(), w.group(), bucket, w.cols())) {
-                    choice = measure(copies, inputs[w.shape()], outputs[w.shape()], bucket);
+                    choice = measure(copies, inputs[w.shape()], outputs[w.shape()], swigluOut[w.shape()], bucket);
                     cache.put(key, choice);
                     measured++;
                     log.println("[autotune] " + key + ": " + choice.reason());
@@ -80,16 +83,24 @@ final class Autotuner {
         return set;
     }
 
-    private AutotunePolicy.Choice measure(DeviceMatrix[] w, long x, long y, int tokens) {
+    private AutotunePolicy.Choice measure(DeviceMatrix[] w, long x, long y, long act, int tokens) {
         List<ProjectionKernel> candidates = AutotunePolicy.candidates(w[0].int8(), w[0].group(), tokens, w[0].cols());
         Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
         for (ProjectionKernel k : candidates) {
-            double estimate = time(k, w, x, y, tokens, 3);
+            double estimate = time(k, w, x, y, act, tokens, 3);
             int reps = (int) Math.max(5, Math.min(MAX_REPS, Math.ceil(TARGET_US / Math.max(estimate, 1e-3))));
             // the better of two timings: a one-off stall (clock ramp, another process) must not decide
-            us.put(k, Math.min(time(k, w, x, y, tokens, reps), time(k, w, x, y, tokens, reps)));
+            us.put(k, Math.min(time(k, w, x, y, act, tokens, reps), time(k, w, x, y, act, tokens, reps)));
         }
         return AutotunePolicy.choose(us);
+    }
+
+    private void run(ProjectionKernel kernel, DeviceMatrix w, long x, long y, long act, int tokens) {
+        if (act != 0) {
+            proj.swiglu(kernel, x, w, y, act, tokens);
+        } else {
+            proj.run(kernel, x, w, y, tokens, true);
+        }
     }
 
     private static final int MAX_REPS = 100;
@@ -100,16 +111,16 @@ final class Autotuner {
      */
     private static final long SPIN_NS_PER_REP = 25_000;
 
-    /** Microseconds per run of {@code kernel} (one untimed run first), device time only. */
-    private double time(ProjectionKernel kernel, DeviceMatrix[] w, long x, long y, int tokens, int reps) {
-        proj.run(kernel, x, w[0], y, tokens, true);
+    /** Microseconds per run of {@code kernel} (one untimed run first; act != 0: with the SwiGLU), device time only. */
+    private double time(ProjectionKernel kernel, DeviceMatrix[] w, long x, long y, long act, int tokens, int reps) {
+        run(kernel, w[0], x, y, act, tokens);
         CUevent a = ctx.newEvent();
         CUevent z = ctx.newEvent();
         try {
             proj.spin(SPIN_NS_PER_REP * reps + 200_000);
             ctx.record(a);
             for (int i = 0; i < reps; i++) {
-                proj.run(kernel, x, w[(i + 1) % w.length], y, tokens, true);
+                run(kernel, w[(i + 1) % w.length], x, y, act, tokens);
             }
             ctx.record(z);
             return 1000.0 * ctx.elapsedMs(a, z) / reps;

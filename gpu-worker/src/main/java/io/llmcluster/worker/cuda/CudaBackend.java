@@ -223,8 +223,13 @@ public final class CudaBackend implements ModelBackend {
         // W8A8 matrices always take the W8A8 path: only the 16-bit ones (the LM head) are tuned
         DeviceMatrix[][] tunable = java.util.Arrays.stream(w.byShape()).filter(row -> !row[0].w8a8())
                 .toArray(DeviceMatrix[][]::new);
-        tunedChoices = new Autotuner(ctx, proj, System.err).tune(tunable, inputs, outputs, maxTokens, o.dtype(),
-                o.quantization(), Autotuner.cacheFile(o.autotuneDir(), ctx), retune);
+        // gate|up is timed with its SwiGLU, as queueLayers runs it (act: zeroed, so it stays zero for down's tuning)
+        long[] swigluOut = new long[CudaWeights.SHAPES];
+        if (!w.gateUp[0].w8a8()) {
+            swigluOut[CudaWeights.SHAPE_GATE_UP] = buf.act();
+        }
+        tunedChoices = new Autotuner(ctx, proj, System.err).tune(tunable, inputs, outputs, swigluOut, maxTokens,
+                o.dtype(), o.quantization(), Autotuner.cacheFile(o.autotuneDir(), ctx), retune);
     }
 
     /** 1, 2, 4, ... below min(maxSequences, maxBatchTokens), then that limit itself. */

@@ -37,6 +37,9 @@ public final class CudaKernels {
     /** [log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row. */
     private final KernelCall[] gemv = new KernelCall[4];
     private final KernelCall[] gemvW8 = new KernelCall[4];
+    /** The same with the SwiGLU epilogue (gate|up weights, activation out). */
+    private final KernelCall[] gemvSwiglu = new KernelCall[4];
+    private final KernelCall[] gemvW8Swiglu = new KernelCall[4];
     /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
     private final KernelCall[][] skinny = new KernelCall[4][4];
     private final KernelCall[][] skinnyW8 = new KernelCall[4][4];
@@ -72,8 +75,10 @@ public final class CudaKernels {
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
         for (int i = 0; i < gemv.length; i++) {
-            gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiiii");
-            gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiiii");
+            gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiii");
+            gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiii");
+            gemvSwiglu[i] = new KernelCall(ctx, "gemv_swiglu" + s + "_r" + (1 << i), "pppiii");
+            gemvW8Swiglu[i] = new KernelCall(ctx, "gemv_w8_swiglu" + s + "_r" + (1 << i), "ppppiiii");
         }
         for (int r = 0; r < 4; r++) {
             for (int n = 0; n < 4; n++) {
@@ -92,25 +97,10 @@ public final class CudaKernels {
                     MMA_SHARED_BYTES), "cuFuncSetAttribute(gemm_mma, dynamic shared memory " + MMA_SHARED_BYTES + ")");
         }
         sample = new KernelCall(ctx, "sample_f32", "piipp");
-        setPrefetchBytesPerCta(DEFAULT_PREFETCH_BYTES_PER_CTA);
     }
 
     public CudaDtype dtype() {
         return dtype;
-    }
-
-    /**
-     * Default of {@link #setPrefetchBytesPerCta}: none. Measured on the H200 (docs/benchmarks.md): 4-16 KB per CTA
-     * changed batch-1 decode by -0.6% to +2.4% (FP16 / INT8), 64 KB made it 5-10% slower.
-     */
-    static final int DEFAULT_PREFETCH_BYTES_PER_CTA = 0;
-
-    /**
-     * Weight bytes per CTA that the GEMV and skinny kernels ask the L2 for before they wait for the previous kernel
-     * (0: none); a benchmark knob, global to the module.
-     */
-    void setPrefetchBytesPerCta(int bytes) {
-        ctx.setModuleInt("llmc_prefetch_bytes_per_cta", bytes);
     }
 
     /** Programmatic dependent launches of these kernels ({@link DependentLaunch}). */
@@ -160,7 +150,18 @@ public final class CudaKernels {
             int headDim, int blockSize) {
         ropeKv.p(0, qkv).p(1, bias).p(2, positions).p(3, seqOfToken).p(4, blockTables).i(5, tableStride).p(6, cos)
                 .p(7, sin).p(8, qOut).p(9, kCache).p(10, vCache).i(11, numHeads).i(12, numKvHeads).i(13, headDim)
-                .i(14, blockSize).launch(ctx, tokens, 1, 1, 128, 0);
+                .i(14, blockSize).launch(ctx, tokens, ropeCtasPerToken(numHeads, numKvHeads, headDim), 1, ROPE_THREADS, 0);
+    }
+
+    private static final int ROPE_THREADS = 256;
+
+    /**
+     * CTAs per token of the RoPE + KV write: one work item per rotation pair and per v element, one item per thread
+     * (a single 128-thread CTA per token walked ~30 dependent rounds at batch 1), at most 32 CTAs.
+     */
+    static int ropeCtasPerToken(int numHeads, int numKvHeads, int headDim) {
+        int items = (numHeads + numKvHeads) * (headDim / 2) + numKvHeads * headDim;
+        return Math.max(1, Math.min(32, (items + ROPE_THREADS - 1) / ROPE_THREADS));
     }
 
     /** Query heads per prefill CTA for a group size. */
@@ -294,7 +295,9 @@ public final class CudaKernels {
 
     /** {@link #gemv} with {@code warpsPerRow} (1, 2, 4, 8) warps splitting each row's K inside a CTA. */
     public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow) {
-        gemv16(x, w, y, tokens, in, out, fp32Out ? 1 : 0, 0, warpsPerRow);
+        checkGemv(tokens, in);
+        gemv[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
+                .launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
     /**
@@ -303,16 +306,16 @@ public final class CudaKernels {
      * followed by {@link #siluMul}.
      */
     public void gemvSwiglu(long x, long w, long act, int tokens, int in, int inter, int warpsPerRow) {
-        gemv16(x, w, act, tokens, in, inter, 0, 1, warpsPerRow);
+        checkGemv(tokens, in);
+        gemvSwiglu[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, act).i(3, tokens).i(4, in).i(5, inter)
+                .launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
     }
 
-    private void gemv16(long x, long w, long y, int tokens, int in, int out, int fp32Out, int swiglu, int warpsPerRow) {
+    private static void checkGemv(int tokens, int in) {
         if (!gemvSupports(tokens, in)) {
             throw new IllegalArgumentException("gemv serves 1.." + GEMV_MAX_TOKENS + " tokens and in % 8 == 0, got "
                     + tokens + " x " + in);
         }
-        gemv[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out).i(7, swiglu)
-                .launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
     /**
@@ -321,24 +324,24 @@ public final class CudaKernels {
      */
     public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
             int warpsPerRow) {
-        gemvW8(x, w, scales, y, tokens, in, out, group, fp32Out ? 1 : 0, 0, warpsPerRow);
+        checkGemvW8(tokens, in, group);
+        gemvW8[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in).i(6, out).i(7, group)
+                .i(8, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
     /** {@link #gemvSwiglu} on INT8 weights ([2 inter][in], scales per row as {@link #gemvW8}). */
     public void gemvW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
             int warpsPerRow) {
-        gemvW8(x, w, scales, act, tokens, in, inter, group, 0, 1, warpsPerRow);
+        checkGemvW8(tokens, in, group);
+        gemvW8Swiglu[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens).i(5, in).i(6, inter)
+                .i(7, group).launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
     }
 
-    private void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, int fp32Out,
-            int swiglu, int warpsPerRow) {
+    private static void checkGemvW8(int tokens, int in, int group) {
         if (tokens < 1 || tokens > GEMV_MAX_TOKENS || in % 16 != 0 || group % 16 != 0 || group < 16) {
             throw new IllegalArgumentException("INT8 gemv serves 1.." + GEMV_MAX_TOKENS + " tokens, in and group "
                     + "multiples of 16, got " + tokens + " x " + in + " group " + group);
         }
-        int r = warpsLog2(warpsPerRow);
-        gemvW8[r].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in).i(6, out).i(7, group)
-                .i(8, fp32Out).i(9, swiglu).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
     /** out[r][c] (T) = dequant(w[r][c]) for r < rows: INT8 rows back to the run dtype (cols % 16 == 0). */

@@ -14,8 +14,8 @@ import java.util.regex.Pattern;
 /**
  * Programmatic dependent launch (PDL, sm_90): a kernel launched with the programmatic stream serialization attribute
  * may start while the kernel before it on the stream still runs; it waits in {@code griddepcontrol.wait} (common.cuh
- * {@code pdl_wait}) before it reads that kernel's output. The projection kernels stream their first weights into the
- * L2 before that wait, so a decode step's ~300 kernel boundaries stop costing a drain and a ramp each.
+ * {@code pdl_wait}) before it reads that kernel's output. The projection kernels load their first weights before that
+ * wait, so a decode step's ~300 kernel boundaries stop costing a drain and a ramp each.
  *
  * <p>JCuda does not bind {@code cuLaunchKernelEx}: it is called here through FFM on libcuda (as {@link Cublas} does
  * for cuBLAS). A launch uses the attribute only when all of these hold: the GPU is sm_90 or newer, the switch is on,
@@ -36,7 +36,7 @@ final class DependentLaunch {
      * The kernels whose every thread calls pdl_wait() before it reads or writes anything another kernel touches. Exact
      * names only: a new kernel is launched the ordinary way until it is added here.
      */
-    private static final Pattern AWARE = Pattern.compile("(gemv|gemv_w8)_(f16|bf16)_r[1248]"
+    private static final Pattern AWARE = Pattern.compile("(gemv|gemv_w8|gemv_swiglu|gemv_w8_swiglu)_(f16|bf16)_r[1248]"
             + "|(skinny|skinny_w8)_(f16|bf16)_r[1248]_n[1248]"
             + "|(rmsnorm|residual_rmsnorm|gather_residual_rmsnorm|rope_kv_write|silu_mul|embedding_gather)_(f16|bf16)");
     // decode_attention_mma and decode_attention_reduce wait too, but launched as dependents they cost 0.39 ms a step

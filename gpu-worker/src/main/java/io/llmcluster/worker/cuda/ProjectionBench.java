@@ -11,7 +11,9 @@ import jcuda.driver.CUevent;
  * INT8 weight-only (per channel and per group of 128), batch-1 decode ms per token (CUDA graphs, autotuned
  * projections) and every projection shape's read bandwidth at M = 1..64 tokens through the chosen kernel, cuBLAS,
  * and the best own kernel (GEMV or skinny GEMM configuration), with the autotuner's choice. Prints {@code key=value} lines.
- * Usage: {@code ProjectionBench MODEL_DIR [modes, default f16,int8-ch,int8-g128]}.
+ * M = 1 is also timed with the repetitions launched as programmatic dependents of each other ({@code _pdl_gbs}: each
+ * kernel's first weight loads overlap the previous one's tail, as in a decode step's chain).
+ * Usage: {@code ProjectionBench MODEL_DIR [modes, default f16,int8-ch,int8-g128] [token counts, default 1,2,4,...,64]}.
  */
 public final class ProjectionBench {
     private static final String[] NAMES = {"qkv", "o", "gate_up", "down", "lm_head"};
@@ -22,6 +24,7 @@ public final class ProjectionBench {
     public static void main(String[] args) throws Exception {
         Path dir = Path.of(args[0]);
         String[] modes = (args.length > 1 ? args[1] : "f16,int8-ch,int8-g128").split(",");
+        int[] tokenCounts = args.length > 2 ? Arrays.stream(args[2].split(",")).mapToInt(Integer::parseInt).toArray() : MS;
         double f16Ms = Double.NaN;
         for (String mode : modes) {
             CudaQuantization q = switch (mode) {
@@ -43,7 +46,7 @@ public final class ProjectionBench {
                 } else if (!Double.isNaN(f16Ms)) {
                     GpuBench.kv(mode + "_decode_b1_speedup_vs_f16", f16Ms / ms);
                 }
-                double[] m1 = sweep(be, MS, mode + "_");
+                double[] m1 = sweep(be, tokenCounts, mode + "_");
                 // where a batch-1 step goes: the projections at their measured M = 1 device times, the rest is
                 // norms, RoPE + KV write, attention, SwiGLU, embedding and the launch gaps of the graph
                 int layers = model.config().numLayers();
@@ -57,7 +60,7 @@ public final class ProjectionBench {
 
     /**
      * Batch-1 decode ms with programmatic dependent launches and the fused SwiGLU each off and on (the default is both
-     * on), so one run shows what each saves, and with several L2 prefetch sizes; leaves the defaults.
+     * on), so one run shows what each saves; leaves the defaults.
      */
     static void fusionVariants(CudaBackend be, String mode) {
         String[] names = {"ordered_unfused", "pdl_only", "fused_only"};
@@ -68,16 +71,6 @@ public final class ProjectionBench {
         }
         be.setFusion(true, true);
         GpuBench.kv(mode + "_decode_b1_pdl_launches", be.context().dependentLaunch().launches());
-        // how many weight bytes per CTA the projection kernels should prefetch into the L2 before their wait
-        try {
-            for (int bytes : new int[] {4096, 8192, 16384, 65536}) {
-                be.kernels().setPrefetchBytesPerCta(bytes);
-                GpuBench.kv(mode + "_decode_b1_prefetch" + bytes + "_ms", decodeMs(be, 128, 64));
-            }
-            be.kernels().setPrefetchBytesPerCta(CudaKernels.DEFAULT_PREFETCH_BYTES_PER_CTA);
-        } catch (CudaException e) {
-            GpuBench.kv(mode + "_decode_b1_prefetch_error", e.getMessage());
-        }
     }
 
     /** Batch-1 decode wall ms per step (graphs on) after a {@code prompt}-token prefill. */
@@ -143,6 +136,8 @@ public final class ProjectionBench {
                 double ours = time(be, i -> p.run(used, scratch[0], copies[i % copies.length], scratch[1], m, true));
                 if (m == 1) {
                     m1Ms[w.shape()] = ours;
+                    double chained = timeChained(be, i -> p.run(used, scratch[0], copies[i % copies.length], scratch[1], m, true));
+                    GpuBench.kv(tag + "_ours_pdl_gbs", bytes / chained / 1e6);
                 }
                 double lib = time(be, i -> p.run(large, scratch[0], copies[i % copies.length], scratch[1], m, true));
                 GpuBench.kv(tag + "_kernel", used.label());
@@ -170,6 +165,16 @@ public final class ProjectionBench {
      * Milliseconds per run of device time, median of 3 timings of 20 runs each queued behind a spin (see Autotuner);
      * run i gets index i (callers rotate through the layers' copies of a matrix, so it is not read from L2).
      */
+    static double timeChained(CudaBackend be, java.util.function.IntConsumer work) {
+        DependentLaunch d = be.context().dependentLaunch();
+        d.beginStep();
+        try {
+            return time(be, work);
+        } finally {
+            d.endStep();
+        }
+    }
+
     static double time(CudaBackend be, java.util.function.IntConsumer work) {
         CudaContext ctx = be.context();
         work.accept(0);

@@ -60,7 +60,11 @@ final class Projections {
         if (tokens == 0) {
             return;
         }
-        ProjectionKernel kernel = kernelFor(w, tokens);
+        swiglu(kernelFor(w, tokens), x, w, gateUp, act, tokens);
+    }
+
+    /** {@link #swiglu} on {@code kernel} (which must serve it): the autotuner times gate|up candidates this way. */
+    void swiglu(ProjectionKernel kernel, long x, DeviceMatrix w, long gateUp, long act, int tokens) {
         int in = w.cols();
         int inter = w.rows() / 2;
         if (!fuseSwiglu || kernel.warpsPerRow == 0) {

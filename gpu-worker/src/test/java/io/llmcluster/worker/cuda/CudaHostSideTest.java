@@ -27,6 +27,15 @@ class CudaHostSideTest {
     }
 
     @Test
+    void shouldSpreadTheRopeKvWriteOfOneTokenOverOneCtaPer256WorkItems() {
+        // Llama 3 8B: (32 + 8) heads x 64 pairs + 8 x 128 v elements = 3584 items
+        assertEquals(14, CudaKernels.ropeCtasPerToken(32, 8, 128));
+        assertEquals(1, CudaKernels.ropeCtasPerToken(4, 1, 16)); // 56 items
+        assertEquals(4, CudaKernels.ropeCtasPerToken(8, 2, 128)); // 896 items
+        assertEquals(32, CudaKernels.ropeCtasPerToken(128, 128, 256)); // capped
+    }
+
+    @Test
     void shouldRoundToNearestEvenInBothDtypes() {
         assertEquals(1f, CudaDtype.F16.decode(CudaDtype.F16.encode(1f)));
         assertEquals(65504f, CudaDtype.F16.decode(CudaDtype.F16.encode(65504f)));
