@@ -4,7 +4,7 @@
 #      the GPU tests (TEST_CLASSES, default: the classes that cover the GEMV / skinny / norm / RoPE kernels and the
 #      PDL chain) run while the model is written;
 #   2. the reference: ProjectionBench of the jars in lib-main/ (gpu-worker and kernels of another build, e.g.
-#      main's; optional) for f16, stopped once its batch-1 lines are out (its sweep is not needed);
+#      main's; optional: with them the carry can pass 64 MiB) for f16, stopped once its batch-1 lines are out;
 #   3. ProjectionBench of this bundle (PROJ_MODES, default f16,int8-ch; PROJ_MS token counts, default 1);
 #   4. compute-sanitizer memcheck over MEMCHECK_CLASS (default CudaFusedSwigluTest), if MEMCHECK=1.
 #   deploy/gpu/run-gpu.sh pack; cp -r .device/cuda <checkout>/.device/NAME; cp main's jars to .device/NAME/lib-main/
@@ -25,7 +25,8 @@ BENCH_PY_KERNELS=0 PYTHONUNBUFFERED=1 timeout "${PY_TIMEOUT_S:-90}" python3 "$b/
 py=$!
 for _ in $(seq 1 60); do grep -q hbm_copy_rw_gbs "$out/py.log" 2>/dev/null && break; sleep 1; done
 select=()
-for c in ${TEST_CLASSES:-CudaKernelsTest,CudaInt8Test,CudaFusedSwigluTest,CudaDependentLaunchTest,CudaGraphTest,CudaKvInt8Test}; do
+classes=${TEST_CLASSES:-CudaKernelsTest,CudaInt8Test,CudaFusedSwigluTest,CudaDependentLaunchTest,CudaGraphTest,CudaKvInt8Test}
+for c in ${classes//,/ }; do
   select+=(--select-class "io.llmcluster.worker.cuda.${c}")
 done
 timeout "${TEST_TIMEOUT_S:-90}" "$java" "${flags[@]}" -cp "$b/test-classes:$b/lib/*" org.junit.platform.console.ConsoleLauncher \

@@ -230,9 +230,17 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
   }
 }
 
-template <typename T, typename W, int R, bool SWIGLU>
+// ONE: the kernel serves one token only (gemv1_* entry points). The registers of a kernel are those of its largest
+// case, so in the 1..8-token kernels M = 1 ran with M = 8's (72 instead of ~40 for 16-bit weights): fewer CTAs per SM,
+// an extra partial wave on the narrow matrices.
+template <typename T, typename W, int R, bool SWIGLU, bool ONE>
 __device__ void gemv(const T* x, const W* w, const float* scales, void* y, int tokens, int in, int out, int group,
                      int fp32_out) {
+  if (ONE) {
+    if (tokens == 1) gemv_rows<T, W, 1, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out);
+    else pdl_wait();
+    return;
+  }
   switch (tokens) {
     case 1: gemv_rows<T, W, 1, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
     case 2: gemv_rows<T, W, 2, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out); break;
@@ -250,25 +258,26 @@ __device__ void gemv(const T* x, const W* w, const float* scales, void* y, int t
 // gemv_<S>_r<R>(x, w, y, tokens, in, out, fp32_out) and gemv_w8_<S>_r<R>(x, wq, scales, y, tokens, in, out, group,
 // fp32_out) for R = 1, 2, 4, 8 warps per output row; gemv_swiglu_<S>_r<R>(x, w, act, tokens, in, inter) and
 // gemv_w8_swiglu_<S>_r<R>(x, wq, scales, act, tokens, in, inter, group): w has 2 inter rows (gate then up), act [tokens]
-// [inter] in T = silu(gate) * up.
-#define LLMC_GEMV_R(S, T, R)                                                                                  \
-  extern "C" __global__ void __launch_bounds__(256) gemv_##S##_r##R(const T* x, const T* w, void* y,          \
+// [inter] in T = silu(gate) * up. Each also as gemv1_*: the same for one token, with one token's registers.
+#define LLMC_GEMV_RP(S, T, R, P, ONE)                                                                         \
+  extern "C" __global__ void __launch_bounds__(256) P##_##S##_r##R(const T* x, const T* w, void* y,           \
       int tokens, int in, int out, int fp32_out) {                                                            \
-    llmc_gemv::gemv<T, T, R, false>(x, w, nullptr, y, tokens, in, out, in, fp32_out);                        \
+    llmc_gemv::gemv<T, T, R, false, ONE>(x, w, nullptr, y, tokens, in, out, in, fp32_out);                   \
   }                                                                                                         \
-  extern "C" __global__ void __launch_bounds__(256) gemv_w8_##S##_r##R(                                       \
+  extern "C" __global__ void __launch_bounds__(256) P##_w8_##S##_r##R(                                        \
       const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group,     \
       int fp32_out) {                                                                                         \
-    llmc_gemv::gemv<T, uint8_t, R, false>(x, w, scales, y, tokens, in, out, group, fp32_out);                 \
+    llmc_gemv::gemv<T, uint8_t, R, false, ONE>(x, w, scales, y, tokens, in, out, group, fp32_out);            \
   }                                                                                                         \
-  extern "C" __global__ void __launch_bounds__(256) gemv_swiglu_##S##_r##R(const T* x, const T* w, T* act,    \
+  extern "C" __global__ void __launch_bounds__(256) P##_swiglu_##S##_r##R(const T* x, const T* w, T* act,     \
       int tokens, int in, int inter) {                                                                        \
-    llmc_gemv::gemv<T, T, R, true>(x, w, nullptr, act, tokens, in, inter, in, 0);                            \
+    llmc_gemv::gemv<T, T, R, true, ONE>(x, w, nullptr, act, tokens, in, inter, in, 0);                       \
   }                                                                                                         \
-  extern "C" __global__ void __launch_bounds__(256) gemv_w8_swiglu_##S##_r##R(                                \
+  extern "C" __global__ void __launch_bounds__(256) P##_w8_swiglu_##S##_r##R(                                 \
       const T* x, const uint8_t* w, const float* scales, T* act, int tokens, int in, int inter, int group) {  \
-    llmc_gemv::gemv<T, uint8_t, R, true>(x, w, scales, act, tokens, in, inter, group, 0);                    \
+    llmc_gemv::gemv<T, uint8_t, R, true, ONE>(x, w, scales, act, tokens, in, inter, group, 0);                \
   }
+#define LLMC_GEMV_R(S, T, R) LLMC_GEMV_RP(S, T, R, gemv, false) LLMC_GEMV_RP(S, T, R, gemv1, true)
 #define LLMC_GEMV(S, T) LLMC_GEMV_R(S, T, 1) LLMC_GEMV_R(S, T, 2) LLMC_GEMV_R(S, T, 4) LLMC_GEMV_R(S, T, 8)
 LLMC_FOR_DTYPES(LLMC_GEMV)
 

@@ -34,12 +34,16 @@ public final class CudaKernels {
     private final KernelCall siluMul;
     private final KernelCall addBias;
     private final KernelCall argmax;
-    /** [log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row. */
-    private final KernelCall[] gemv = new KernelCall[4];
-    private final KernelCall[] gemvW8 = new KernelCall[4];
+    /**
+     * [1 token only][log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row, for 1..8
+     * tokens ([0]) and for one token with one token's registers ([1], gemv1_*: in the 1..8 kernels one token ran with
+     * eight tokens' registers, fewer CTAs per SM).
+     */
+    private final KernelCall[][] gemv = new KernelCall[2][4];
+    private final KernelCall[][] gemvW8 = new KernelCall[2][4];
     /** The same with the SwiGLU epilogue (gate|up weights, activation out). */
-    private final KernelCall[] gemvSwiglu = new KernelCall[4];
-    private final KernelCall[] gemvW8Swiglu = new KernelCall[4];
+    private final KernelCall[][] gemvSwiglu = new KernelCall[2][4];
+    private final KernelCall[][] gemvW8Swiglu = new KernelCall[2][4];
     /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
     private final KernelCall[][] skinny = new KernelCall[4][4];
     private final KernelCall[][] skinnyW8 = new KernelCall[4][4];
@@ -74,11 +78,15 @@ public final class CudaKernels {
         siluMul = new KernelCall(ctx, "silu_mul" + s, "ppii");
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
-        for (int i = 0; i < gemv.length; i++) {
-            gemv[i] = new KernelCall(ctx, "gemv" + s + "_r" + (1 << i), "pppiiii");
-            gemvW8[i] = new KernelCall(ctx, "gemv_w8" + s + "_r" + (1 << i), "ppppiiiii");
-            gemvSwiglu[i] = new KernelCall(ctx, "gemv_swiglu" + s + "_r" + (1 << i), "pppiii");
-            gemvW8Swiglu[i] = new KernelCall(ctx, "gemv_w8_swiglu" + s + "_r" + (1 << i), "ppppiiii");
+        for (int one = 0; one < 2; one++) {
+            String p = one == 1 ? "gemv1" : "gemv";
+            for (int i = 0; i < 4; i++) {
+                String r = s + "_r" + (1 << i);
+                gemv[one][i] = new KernelCall(ctx, p + r, "pppiiii");
+                gemvW8[one][i] = new KernelCall(ctx, p + "_w8" + r, "ppppiiiii");
+                gemvSwiglu[one][i] = new KernelCall(ctx, p + "_swiglu" + r, "pppiii");
+                gemvW8Swiglu[one][i] = new KernelCall(ctx, p + "_w8_swiglu" + r, "ppppiiii");
+            }
         }
         for (int r = 0; r < 4; r++) {
             for (int n = 0; n < 4; n++) {
@@ -296,8 +304,8 @@ public final class CudaKernels {
     /** {@link #gemv} with {@code warpsPerRow} (1, 2, 4, 8) warps splitting each row's K inside a CTA. */
     public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow) {
         checkGemv(tokens, in);
-        gemv[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
-                .launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
+        gemv[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out)
+                .i(6, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
     /**
@@ -307,8 +315,13 @@ public final class CudaKernels {
      */
     public void gemvSwiglu(long x, long w, long act, int tokens, int in, int inter, int warpsPerRow) {
         checkGemv(tokens, in);
-        gemvSwiglu[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, act).i(3, tokens).i(4, in).i(5, inter)
+        gemvSwiglu[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, act).i(3, tokens).i(4, in).i(5, inter)
                 .launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
+    }
+
+    /** Index of the GEMV kernel family: 1 for one token (gemv1_*, one token's registers), else 0. */
+    private static int one(int tokens) {
+        return tokens == 1 ? 1 : 0;
     }
 
     private static void checkGemv(int tokens, int in) {
@@ -325,7 +338,8 @@ public final class CudaKernels {
     public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
             int warpsPerRow) {
         checkGemvW8(tokens, in, group);
-        gemvW8[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in).i(6, out).i(7, group)
+        gemvW8[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
+                .i(6, out).i(7, group)
                 .i(8, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
@@ -333,7 +347,8 @@ public final class CudaKernels {
     public void gemvW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
             int warpsPerRow) {
         checkGemvW8(tokens, in, group);
-        gemvW8Swiglu[warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens).i(5, in).i(6, inter)
+        gemvW8Swiglu[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens)
+                .i(5, in).i(6, inter)
                 .i(7, group).launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
     }
 
