@@ -78,6 +78,10 @@ public final class CudaBackend implements ModelBackend {
     private final boolean decodeKernel;
     private final int tokensPerTile;
     private CublasGemm cublasGemm;
+    /** cuBLASLt for the autotuner's LT_k candidates at 128+ tokens; null where the library is missing. */
+    private CublasLt cublasLt;
+    /** Benchmark only: per-operation events of eager steps (graphs are bypassed while set). */
+    private StepProfile profile;
     private Gemm decodeGemm;
     private Gemm mmaGemm;
     private boolean useGraphs;
@@ -178,6 +182,7 @@ public final class CudaBackend implements ModelBackend {
         decodeGemm = new DecodeGemm(k, o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
         proj = new Projections(k, cublasGemm, mmaGemm, o.gemm(), o.decodeGemv(), w.int8Scratch,
                 CudaWeights.INT8_SCRATCH_BYTES, CudaWeights.SHAPES);
+        useCublasLt();
         if (w8k != null) {
             w8a8 = new W8a8Gemm(w8k, cublas, w.int8Scratch, CudaWeights.INT8_SCRATCH_BYTES);
             proj.useW8a8(w8a8);
@@ -194,6 +199,16 @@ public final class CudaBackend implements ModelBackend {
         in = new StepInputs(o.maxBatchTokens(), o.maxSequences(), maxContext, o.kvBlockSize(), numBlocks, c.vocabSize(),
                 tokensPerTile, decodeKernel, stagingHost.segment());
         warmUp();
+    }
+
+    /** cuBLASLt on the cuBLAS handle's stream and workspace, offered to the autotuner; without it, cublasGemmEx only. */
+    private void useCublasLt() {
+        if (!CublasLt.available()) {
+            System.err.println("[cuda] cuBLASLt not found: large-batch projections use cublasGemmEx's own choice");
+            return;
+        }
+        cublasLt = new CublasLt(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
+        proj.useLt(cublasLt);
     }
 
     /** The decode split cap of the attention kernel in use, and the graph table sized for every class it plans. */
@@ -389,7 +404,7 @@ public final class CudaBackend implements ModelBackend {
     /** Queues the whole step; the FP32 logits rows end in {@code buf.logits()}. */
     void run(ForwardBatch b) {
         ctx.makeCurrent();
-        if (useGraphs && runCaptured(b)) {
+        if (useGraphs && profile == null && runCaptured(b)) {
             return;
         }
         in.pack(b);
@@ -483,6 +498,9 @@ public final class CudaBackend implements ModelBackend {
     private void queueStep(int splits, int chunk) {
         DependentLaunch d = ctx.dependentLaunch();
         d.beginStep();
+        if (profile != null) {
+            profile.begin();
+        }
         try {
             queueLayers(splits, chunk);
         } finally {
@@ -498,16 +516,19 @@ public final class CudaBackend implements ModelBackend {
         long positions = at(in.positions);
         long tables = at(in.blockTables);
         k.embedding(ids, w.embedding, buf.x(), n, h);
+        mark(StepProfile.Op.EMBEDDING);
         for (int l = 0; l < c.numLayers(); l++) {
             if (l == 0) {
                 k.rmsnorm(buf.x(), w.inputNorm[0], buf.xn(), n, h, eps);
             } else {
                 k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
             }
+            mark(StepProfile.Op.NORM);
             if (probe != null) {
                 probe.record(l, SmoothQuantCalibration.Probe.QKV, buf.xn(), n);
             }
             proj.linear(buf.xn(), w.qkv[l], buf.qkv(), n, true);
+            mark(StepProfile.Op.QKV);
             if (kv8 != null) {
                 kv8.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                         buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], buf.kScale()[l], buf.vScale()[l], n,
@@ -517,12 +538,16 @@ public final class CudaBackend implements ModelBackend {
                         buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
                         o.kvBlockSize());
             }
+            mark(StepProfile.Op.ROPE_KV);
             attention(l, positions, tables, splits, chunk);
+            mark(StepProfile.Op.ATTENTION);
             proj.linear(buf.attn(), w.o[l], buf.delta(), n, true);
             if (w.oBias[l] != 0) {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
+            mark(StepProfile.Op.O_PROJ);
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
+            mark(StepProfile.Op.NORM);
             if (probe != null) {
                 probe.record(l, SmoothQuantCalibration.Probe.GATE_UP, buf.xn(), n);
             }
@@ -531,11 +556,23 @@ public final class CudaBackend implements ModelBackend {
             } else {
                 proj.swiglu(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n);
             }
+            mark(StepProfile.Op.GATE_UP_SWIGLU);
             proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
+            mark(StepProfile.Op.DOWN);
         }
         int rows = in.numLogits;
         k.gatherResidualRmsnorm(buf.delta(), buf.x(), at(in.logitRows), w.finalNorm, buf.finalXn(), rows, h, eps);
+        mark(StepProfile.Op.FINAL_NORM);
         proj.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, true);
+        mark(StepProfile.Op.LM_HEAD);
+    }
+
+    /** Benchmark only: the end of {@code op} in the attached profile (an event breaks the programmatic-launch chain). */
+    private void mark(StepProfile.Op op) {
+        if (profile != null) {
+            profile.mark(op);
+            k.dependentLaunch().foreignWorkQueued();
+        }
     }
 
     private void attention(int layer, long positions, long tables, int splits, int chunk) {
@@ -593,6 +630,19 @@ public final class CudaBackend implements ModelBackend {
     }
 
     private boolean gemvPaths = true;
+
+    /** Benchmark switch: per-operation events on eager steps ({@code p}), or none (null); graphs are bypassed while set. */
+    void setProfile(StepProfile p) {
+        profile = p;
+    }
+
+    /** Benchmark switch: the autotuner's cuBLASLt choices on, or cublasGemmEx in their place. Drops the graphs. */
+    void setCublasLt(boolean on) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        proj.setLt(on);
+        dropGraphs();
+    }
 
     /**
      * Benchmarks and tests: the INT8 KV decode variant with {@code stages} byte stages ({@link Int8KvKernels#DECODE_STAGES});
@@ -798,6 +848,9 @@ public final class CudaBackend implements ModelBackend {
                     }
                 }
             }
+        }
+        if (cublasLt != null) {
+            cublasLt.close();
         }
         if (cublasGemm != null) {
             cublasGemm.close();
