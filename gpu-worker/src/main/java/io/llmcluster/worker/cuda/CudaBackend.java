@@ -99,6 +99,11 @@ public final class CudaBackend implements ModelBackend {
     private SmoothQuantCalibration.Probe probe;
     /** Splits per decode token and kv head beyond which a longer context gets longer chunks instead (one GPU wave). */
     private int maxSplits;
+    /**
+     * Decode batches (graph buckets; eager steps use their bucket too) from which a context of up to maxSplits chunks
+     * runs as one split of all its chunks instead of one split per chunk ({@link #splitPlan(int, int, int, boolean)}).
+     */
+    private int singleSplitMinBatch;
 
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
@@ -217,6 +222,7 @@ public final class CudaBackend implements ModelBackend {
                 : att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
         int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
         graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
+        singleSplitMinBatch = singleSplitMinBatch(maxSplits);
     }
 
     /** Times the projection kernels per (shape, token bucket) or takes the cached choices (see {@link Autotuner}). */
@@ -409,7 +415,7 @@ public final class CudaBackend implements ModelBackend {
         }
         in.pack(b);
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
-        int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext) : new int[3];
+        int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext, bucketOf(in.numDecodes)) : new int[3];
         lastSplits = plan[1];
         lastChunk = plan[2];
         queueStep(plan[1], plan[2]);
@@ -424,19 +430,43 @@ public final class CudaBackend implements ModelBackend {
      * what the eager step does. (Before: chunks grew by powers of two past 64 splits, so a 32k context ran on 33
      * of 64 splits of 1024 positions, 42% of the HBM bandwidth.)
      */
-    private int[] splitPlan(int maxCtx) {
-        return splitPlan(maxCtx, o.decodeChunkTokens(), maxSplits);
+    private int[] splitPlan(int maxCtx, int batch) {
+        return splitPlan(maxCtx, o.decodeChunkTokens(), maxSplits, batch >= singleSplitMinBatch);
     }
 
-    /** {@link #splitPlan(int)} for chunks of {@code ct} positions and at most {@code maxSplits} (1..64) splits. */
-    static int[] splitPlan(int maxCtx, int ct, int maxSplits) {
+    /** The graph bucket of a decode batch of {@code n} (n itself past the largest bucket): the batch the plan sees. */
+    private int bucketOf(int n) {
+        for (int bucket : buckets) {
+            if (bucket >= n) {
+                return bucket;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * Two waves of split CTAs: from {@code 2 * maxSplits} decodes on (maxSplits = decode CTAs per wave / kv heads), the
+     * kv heads alone give every SM two CTAs, and splitting a context into chunks of 128 only adds CTAs that each stream
+     * one or two 64-key tiles behind the same fixed start-up cost (load q, block table, a partial to write and reduce).
+     * Measured on the 8B shape at batch 256, 128-256 context (2 splits): decode attention 98 µs a layer, ~1.4 TB/s.
+     */
+    static int singleSplitMinBatch(int maxSplits) {
+        return 2 * maxSplits;
+    }
+
+    /**
+     * {@link #splitPlan(int, int)} for chunks of {@code ct} positions and at most {@code maxSplits} (1..64) splits;
+     * {@code single}: a context of up to maxSplits chunks takes one split of {@code 2^class} chunks (same class numbers,
+     * so a bucket's graphs stay as many).
+     */
+    static int[] splitPlan(int maxCtx, int ct, int maxSplits, boolean single) {
         int need = (maxCtx + ct - 1) / ct;
         if (need <= maxSplits) {
             int cls = 0;
             while ((1 << cls) < need) {
                 cls++;
             }
-            return new int[] {cls, 1 << cls, ct};
+            return single ? new int[] {cls, 1, ct << cls} : new int[] {cls, 1 << cls, ct};
         }
         int tile = AttentionKernels.DECODE_KEYS_PER_TILE;
         int k = ((maxCtx + tile - 1) / tile + maxSplits - 1) / maxSplits;
@@ -460,7 +490,7 @@ public final class CudaBackend implements ModelBackend {
         for (int t = 0; t < n; t++) {
             maxCtx = Math.max(maxCtx, b.position(t) + 1);
         }
-        int[] plan = splitPlan(maxCtx);
+        int[] plan = splitPlan(maxCtx, buckets[bi]);
         int cls = plan[0];
         int splits = plan[1];
         int chunk = plan[2];
@@ -634,6 +664,21 @@ public final class CudaBackend implements ModelBackend {
     /** Benchmark switch: per-operation events on eager steps ({@code p}), or none (null); graphs are bypassed while set. */
     void setProfile(StepProfile p) {
         profile = p;
+    }
+
+    /**
+     * Benchmark and test switch: decode batches from {@code minBatch} on take one split per context of up to maxSplits
+     * chunks (default {@link #singleSplitMinBatch(int)}; Integer.MAX_VALUE: never). Drops the graphs.
+     */
+    void setSingleSplitMinBatch(int minBatch) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        singleSplitMinBatch = minBatch;
+        dropGraphs();
+    }
+
+    int maxDecodeSplits() {
+        return maxSplits;
     }
 
     /** Benchmark switch: the autotuner's cuBLASLt choices on, or cublasGemmEx in their place. Drops the graphs. */

@@ -268,14 +268,19 @@ public final class GpuBench {
      */
     private void largeDecodeSteps(int maxSeqs) {
         be.setDecodePaths(true, true);
-        for (boolean lt : new boolean[] {true, false}) { // the tuned cuBLASLt algorithms, then cublasGemmEx's own picks
-            be.setCublasLt(lt);
+        int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
+        // the defaults; cublasGemmEx's own picks instead of the tuned cuBLASLt algorithms; the split plan at every batch
+        // (the decode attention before the single-split rule); single split from batch 64 on
+        String[] variants = {"", "_nolt", "_multisplit", "_single64"};
+        for (String v : variants) {
+            be.setCublasLt(!v.equals("_nolt"));
+            be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : v.equals("_single64") ? 64 : defaultMinBatch);
             for (int seqs : new int[] {64, 128, 256, 512}) {
                 if (seqs > maxSeqs) {
                     continue;
                 }
                 double[] r = decodeSteps(seqs, 128, 24);
-                String tag = "decode_graphs" + (lt ? "" : "_nolt") + "_b" + seqs;
+                String tag = "decode_graphs" + v + "_b" + seqs;
                 kv(tag + "_wall_ms", r[0]);
                 kv(tag + "_device_ms", r[1]);
                 kv(tag + "_greedy_wall_ms", r[2]);
@@ -284,31 +289,34 @@ public final class GpuBench {
             }
         }
         be.setCublasLt(true);
+        be.setSingleSplitMinBatch(defaultMinBatch);
     }
 
     /**
      * Device ms per kind of operation of one eager decode step at batch 64..512 after 128-token prompts (median of three
-     * steps by total; queued behind a spin kernel, so launch cost does not count), with the tuned cuBLASLt choices and
-     * without; then one 8192-token prefill step of 64 prompts of 128 tokens (the engine's fill phase) when the budget
-     * allows. Keys {@code step_ops[_nolt]_b<N>_<op>_ms}, {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
+     * steps by total; queued behind a spin kernel, so launch cost does not count), with the default plans and with the
+     * decode attention split at every batch; then one 8192-token prefill step of 64 prompts of 128 tokens (the fill phase)
+     * when the budget allows. Keys {@code step_ops[_multisplit]_b<N>_<op>_ms}, {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
      */
     private void stepOps(int maxSeqs, int maxTokens) {
         StepProfile p = new StepProfile(ctx, 12 * c.numLayers() + 8);
         be.setDecodePaths(false, true);
         try {
-            for (boolean lt : new boolean[] {true, false}) {
-                be.setCublasLt(lt);
+            int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
+            for (boolean multi : new boolean[] {false, true}) { // defaults, then the split plan at every batch
+                be.setSingleSplitMinBatch(multi ? Integer.MAX_VALUE : defaultMinBatch);
                 for (int seqs : new int[] {64, 128, 256, 512}) {
                     if (seqs <= maxSeqs && seqs <= maxTokens) {
                         int[][] tables = tables(seqs, 128 + 16);
                         prefillSeqs(tables, seqs, 128, new Random(seqs));
                         ForwardBatch fb = new ForwardBatch(Math.max(2048, seqs), Math.max(256, seqs));
-                        profileSteps(p, "step_ops" + (lt ? "" : "_nolt") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs, 128 + i,
-                                new int[] {17}), fb);
+                        // context 129..132: the split plan runs 2 splits, one of them 1-4 keys
+                        profileSteps(p, "step_ops" + (multi ? "_multisplit" : "") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs,
+                                128 + i, new int[] {17}), fb);
                     }
                 }
             }
-            be.setCublasLt(true);
+            be.setSingleSplitMinBatch(defaultMinBatch);
             if (maxTokens >= 8192) {
                 int seqs = 64;
                 int[][] tables = tables(seqs, 128);
