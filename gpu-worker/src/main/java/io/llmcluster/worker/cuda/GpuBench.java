@@ -270,7 +270,8 @@ public final class GpuBench {
         be.setDecodePaths(true, true);
         int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
         // the defaults; cublasGemmEx's own picks instead of the tuned cuBLASLt algorithms; the split plan at every batch
-        // (the decode attention before the single-split rule); single split from batch 64 on
+        // (the decode attention before the single-split rule); single split from batch 64 on (the default since the
+        // second run of this section; before, from 2 x maxSplits = 98)
         String[] variants = {"", "_nolt", "_multisplit", "_single64"};
         for (String v : variants) {
             be.setCublasLt(!v.equals("_nolt"));
