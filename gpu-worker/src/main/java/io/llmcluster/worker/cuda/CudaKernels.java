@@ -141,9 +141,21 @@ public final class CudaKernels {
                 .launch(ctx, count, 1, 1, normBlock(hidden), 0);
     }
 
+    /**
+     * Threads per token of rope_kv_write: one per (head, pair) of q and k, up to 512 (128 before: 20 serial passes per
+     * thread at 32 + 8 heads of 128, latency-bound at ~10 µs a call at any batch).
+     */
+    static int ropeBlock(int numHeads, int numKvHeads, int headDim) {
+        int work = Math.max((numHeads + numKvHeads) * (headDim / 2), numKvHeads * headDim);
+        return Math.min(512, Math.max(32, (work + 31) / 32 * 32));
+    }
+
     static int normBlock(int hidden) {
         if (hidden > MAX_HIDDEN) {
             throw new IllegalArgumentException("hidden size " + hidden + " exceeds the norm kernels' " + MAX_HIDDEN);
+        }
+        if (hidden % 4 == 0) { // the vector path: up to 4 float4 a thread (residual_rmsnorm.cu, norm_row_vec)
+            return Math.max(32, ((hidden + 15) / 16 + 31) / 32 * 32);
         }
         int perThread = 4;
         int threads = (hidden + perThread - 1) / perThread;
@@ -160,7 +172,7 @@ public final class CudaKernels {
             int headDim, int blockSize) {
         ropeKv.p(0, qkv).p(1, bias).p(2, positions).p(3, seqOfToken).p(4, blockTables).i(5, tableStride).p(6, cos)
                 .p(7, sin).p(8, qOut).p(9, kCache).p(10, vCache).i(11, numHeads).i(12, numKvHeads).i(13, headDim)
-                .i(14, blockSize).launch(ctx, tokens, 1, 1, 128, 0);
+                .i(14, blockSize).launch(ctx, tokens, 1, 1, ropeBlock(numHeads, numKvHeads, headDim), 0);
     }
 
     /** Query heads per prefill CTA for a group size. */
@@ -239,7 +251,12 @@ public final class CudaKernels {
 
     /** out[r][i] (T) = silu(gateUp[r][i]) * gateUp[r][inter + i] (gateUp FP32). */
     public void siluMul(long gateUp, long out, int rows, int inter) {
-        siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter).launch(ctx, grid((long) rows * inter), 1, 1, 256, 0);
+        if (rows == 0) {
+            return;
+        }
+        int perBlock = 256 * (inter % 4 == 0 ? 4 : 1); // columns a block covers per pass (four per thread when aligned)
+        siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter)
+                .launch(ctx, (inter + perBlock - 1) / perBlock, Math.min(rows, 65535), 1, 256, 0);
     }
 
     /** y[r][c] += bias[c], both FP32. */

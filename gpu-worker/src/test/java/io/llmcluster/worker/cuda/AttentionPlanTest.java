@@ -48,26 +48,27 @@ class AttentionPlanTest {
 
     @Test
     void shouldUseChunksOfTheConfiguredSizeWhileTheyFitTheSplitCap() {
-        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(1, 128, 49));
-        assertArrayEquals(new int[] {3, 8, 128}, CudaBackend.splitPlan(1024, 128, 49));
-        assertArrayEquals(new int[] {4, 16, 128}, CudaBackend.splitPlan(1025, 128, 49));
-        assertArrayEquals(new int[] {6, 64, 128}, CudaBackend.splitPlan(49 * 128, 128, 49)); // 49 used, 15 empty
+        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(1, 128, 49, false));
+        assertArrayEquals(new int[] {3, 8, 128}, CudaBackend.splitPlan(1024, 128, 49, false));
+        assertArrayEquals(new int[] {4, 16, 128}, CudaBackend.splitPlan(1025, 128, 49, false));
+        assertArrayEquals(new int[] {6, 64, 128}, CudaBackend.splitPlan(49 * 128, 128, 49, false)); // 49 used, 15 empty
     }
 
     @Test
     void shouldSpreadALongContextOverTheCapInWholeDecodeTiles() {
         // 32k + 43 positions, 8 kv heads on 132 SMs x 3 CTAs: 49 splits of 11 tiles (704 positions), 47 of them used
-        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49));
-        assertArrayEquals(new int[] {10, 49, 192}, CudaBackend.splitPlan(49 * 128 + 1, 128, 49)); // 99 tiles: 3 per split
+        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49, false));
+        assertArrayEquals(new int[] {10, 49, 192}, CudaBackend.splitPlan(49 * 128 + 1, 128, 49, false)); // 99 tiles: 3 per split
     }
 
     @Test
     void shouldCoverEveryContextWithinTheCapAndGiveOnePlanPerClass() {
         for (int cap : new int[] {1, 7, 49, 64}) {
+          for (boolean single : new boolean[] {false, true}) {
             Map<Integer, int[]> byClass = new HashMap<>();
             int maxClass = 8 + ((131072 + 63) / 64 + cap - 1) / cap; // what CudaBackend sizes its graph table for
             for (int ctx = 1; ctx <= 131072; ctx++) {
-                int[] p = CudaBackend.splitPlan(ctx, 128, cap);
+                int[] p = CudaBackend.splitPlan(ctx, 128, cap, single);
                 String at = "cap " + cap + " context " + ctx + ": " + p[0] + "/" + p[1] + "/" + p[2];
                 assertTrue(p[1] >= 1 && p[1] <= 64, at);
                 assertTrue((long) p[1] * p[2] >= ctx, at);
@@ -76,6 +77,18 @@ class AttentionPlanTest {
                 int[] seen = byClass.putIfAbsent(p[0], p);
                 assertTrue(seen == null || (seen[1] == p[1] && seen[2] == p[2]), at + ": class reused with another plan");
             }
+          }
         }
+    }
+
+    @Test
+    void shouldRunAShortContextAsOneSplitOfAllItsChunksAtLargeBatches() {
+        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(100, 128, 49, true));
+        assertArrayEquals(new int[] {1, 1, 256}, CudaBackend.splitPlan(131, 128, 49, true)); // was 2 splits, one of 3 keys
+        assertArrayEquals(new int[] {3, 1, 1024}, CudaBackend.splitPlan(1000, 128, 49, true));
+        assertArrayEquals(new int[] {6, 1, 8192}, CudaBackend.splitPlan(49 * 128, 128, 49, true));
+        // past maxSplits chunks the context is long enough to split at any batch: the long-context plan
+        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49, true));
+        assertEquals(49, CudaBackend.singleSplitMinBatch(49)); // batch 64 and up (graph buckets are powers of two)
     }
 }
