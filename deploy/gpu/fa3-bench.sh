@@ -61,7 +61,7 @@ junit() {  # LOG CLASS...
 }
 echo "== GPU tests"
 junit tests-attention.log CudaAttentionTest
-junit tests-model.log CudaBackendReferenceTest AttentionPlanTest CudaKvInt8Test
+[[ ${MODEL_TESTS:-1} == 1 ]] && junit tests-model.log CudaBackendReferenceTest AttentionPlanTest CudaKvInt8Test
 
 # memcheck over the Hopper prefill test only (MEMCHECK=1): every variant, both dtypes, under compute-sanitizer
 if [[ ${MEMCHECK:-0} == 1 ]] && command -v compute-sanitizer >/dev/null; then
