@@ -2,7 +2,7 @@
 sequences of 2048 tokens, 32 query heads, 8 kv heads, head dim 128), FP16 and BF16, timed like bench_gpu.py (events
 around 20 calls after a warm-up), median of 5; then reads PrefillAttentionTiming's key=value log and prints each
 variant against SDPA (shapes 2048 and b8) and, for the mixed-length batches that SDPA has no single call for
-(varlen, mixed, mixedsorted), against the previous default v4 (one CTA per item). Usage: python3 fa3_sdpa.py [TIMING_LOG]."""
+(varlen, mixed), against the previous default v4 (one CTA per item). Usage: python3 fa3_sdpa.py [TIMING_LOG]."""
 import sys
 
 HEADS, KV, HD, T = 32, 8, 128, 2048
@@ -42,7 +42,7 @@ def main():
     ours = dict(line.strip().split("=", 1) for line in open(sys.argv[1]) if "=" in line)
     print("| shape | dtype | variant | ours ms | TFLOP/s | reference | ref ms | of ref | max diff vs v2 | NaN |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
-    for label in ("2048", "b8", "varlen", "mixed", "mixedsorted"):
+    for label in ("2048", "b8", "varlen", "mixed"):
         for name in ("f16", "bf16"):
             key0 = f"attn_{label}_{name}"
             if (label, name) in sdpa:

@@ -195,7 +195,7 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[N / 4], const float (&s)[N 
   for (int i = 0; i < N / 4; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
 }
 
-template <typename T, int STAGES, bool PINGPONG, int SUB, bool DEFER>
+template <typename T, int STAGES, bool PINGPONG, int SUB>
 __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, T* __restrict__ out,
                                         const int4* __restrict__ tiles, const int* __restrict__ positions,
@@ -265,7 +265,6 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
     // score tiles ("subs") of SUB keys: sub j of an item is part j % SPT of its K/V tile j / SPT, the CTA's tile
     // g + j / SPT
     constexpr int SPT = kKeys / SUB;
-    static_assert(!DEFER || SPT == 1, "the deferred P V wait releases a stage per sub: 128-key subs only");
     const uint32_t q_addr = smem_u32(qs) + cw * 64 * 128, kv_addr = smem_u32(kv);
     int g = 0;
     auto stage_of = [&](int sub) { return (g + sub / SPT) % STAGES; };
@@ -324,141 +323,64 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
 #pragma unroll
       for (int i = 0; i < 64; ++i) o[i] = 0.f;
 
-      // the next item's number, once every Q Kᵀ of this one is complete (its q rows may then be overwritten)
-      int wn = 0;
-      bool more = false;
-      Item next = cur;
-      auto take_next = [&]() {
-        wn = sched.next(r + 1, false);
-        more = wn < items;
-        if (more) {
-          next = item(wn);
-          load_q(next);
-        }
-      };
-      if constexpr (DEFER) {
-        // P V of sub j-1 is waited for at the top of the next iteration (after the wait for the next K/V tile, a
-        // spin loop), with P in two register sets (p is on the tensor cores, pn is what the softmax just made):
-        // with the wait right after the softmax, as in the !DEFER loop, ptxas hoisted WARPGROUP.DEPBAR into the
-        // softmax (the SASS had the exps after it), so P V never overlapped them. Across the loop's back edge it
-        // cannot. O is rescaled (by the previous sub's alpha) only after that wait, when no wgmma writes it.
-        uint32_t pn[SUB / 4];
-        auto rescale_o = [&]() {
-#pragma unroll
-          for (int i = 0; i < 16; ++i) {
-            o[4 * i] *= alpha[0];
-            o[4 * i + 1] *= alpha[0];
-            o[4 * i + 2] *= alpha[1];
-            o[4 * i + 3] *= alpha[1];
-          }
-        };
-        wait_full(0);
-        turn_wait();
-        wgmma_fence();
-        qk(s, 0);
-        wgmma_commit();
-        turn_pass(false);
-        wgmma_wait<0>();
-        reg_fence(s);
-        softmax_tile<SUB>(s, SUB - 1 > cur.min_pos, 0, t4, pos, m, l, alpha, scale_log2);
-        pack_p<T, SUB>(pn, s);
-#pragma unroll 1
-        for (int j = 1; j < n_sub; ++j) {
-          wait_full(j);
-          wgmma_wait<0>();  // P V of sub j-2 (if any) is done: its stage is free, O may be rescaled
-          reg_fence(o);
-          reg_fence(p);
-          if (j >= 2) release(j - 2);
-#pragma unroll
-          for (int i = 0; i < SUB / 4; ++i) p[i] = pn[i];
-          rescale_o();
-          turn_wait();
-          reg_fence(o);
-          reg_fence(p);
-          reg_fence(s);
-          wgmma_fence();
-          qk(s, j);
-          wgmma_commit();
-          pv(o, p, j - 1);
-          wgmma_commit();
-          turn_pass(false);
-          wgmma_wait<1>();  // Q Kᵀ of sub j is done; P V of sub j-1 runs on during the softmax
-          reg_fence(s);
-          const int kbase = j * SUB;
-          softmax_tile<SUB>(s, kbase + SUB - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
-          pack_p<T, SUB>(pn, s);
-        }
-        take_next();
-        wgmma_wait<0>();
-        reg_fence(o);
-        reg_fence(p);
-        if (n_sub >= 2) release(n_sub - 2);
-#pragma unroll
-        for (int i = 0; i < SUB / 4; ++i) p[i] = pn[i];
-        rescale_o();
-        turn_wait();
-        reg_fence(o);
-        reg_fence(p);
-        wgmma_fence();
-        pv(o, p, n_sub - 1);
-        wgmma_commit();
-        turn_pass(true);
-        wgmma_wait<0>();
-        reg_fence(o);
-        release(n_sub - 1);
-      } else {
-        wait_full(0);
-        turn_wait();
-        wgmma_fence();
-        qk(s, 0);
-        wgmma_commit();
-        turn_pass(false);
-        wgmma_wait<0>();
-        reg_fence(s);
-        softmax_tile<SUB>(s, SUB - 1 > cur.min_pos, 0, t4, pos, m, l, alpha, scale_log2);
-        pack_p<T, SUB>(p, s);
+      wait_full(0);
+      turn_wait();
+      wgmma_fence();
+      qk(s, 0);
+      wgmma_commit();
+      turn_pass(false);
+      wgmma_wait<0>();
+      reg_fence(s);
+      softmax_tile<SUB>(s, SUB - 1 > cur.min_pos, 0, t4, pos, m, l, alpha, scale_log2);
+      pack_p<T, SUB>(p, s);
 
-  #pragma unroll 1
-        for (int j = 1; j < n_sub; ++j) {
-          wait_full(j);
-          turn_wait();
-          reg_fence(o);
-          reg_fence(p);
-          wgmma_fence();
-          qk(s, j);
-          wgmma_commit();
-          pv(o, p, j - 1);
-          wgmma_commit();
-          turn_pass(false);
-          wgmma_wait<1>();
-          reg_fence(s);
-          const int kbase = j * SUB;
-          softmax_tile<SUB>(s, kbase + SUB - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
-          wgmma_wait<0>();
-          reg_fence(o);
-          reg_fence(p);
-          if ((j - 1) % SPT == SPT - 1) release(j - 1);
-  #pragma unroll
-          for (int i = 0; i < 16; ++i) {
-            o[4 * i] *= alpha[0];
-            o[4 * i + 1] *= alpha[0];
-            o[4 * i + 2] *= alpha[1];
-            o[4 * i + 3] *= alpha[1];
-          }
-          pack_p<T, SUB>(p, s);
-        }
-        take_next();
+#pragma unroll 1
+      for (int j = 1; j < n_sub; ++j) {
+        wait_full(j);
         turn_wait();
         reg_fence(o);
         reg_fence(p);
         wgmma_fence();
-        pv(o, p, n_sub - 1);
+        qk(s, j);
         wgmma_commit();
-        turn_pass(true);
+        pv(o, p, j - 1);
+        wgmma_commit();
+        turn_pass(false);
+        wgmma_wait<1>();
+        reg_fence(s);
+        const int kbase = j * SUB;
+        softmax_tile<SUB>(s, kbase + SUB - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
         wgmma_wait<0>();
         reg_fence(o);
-        release(n_sub - 1);
+        reg_fence(p);
+        if ((j - 1) % SPT == SPT - 1) release(j - 1);
+#pragma unroll
+        for (int i = 0; i < 16; ++i) {
+          o[4 * i] *= alpha[0];
+          o[4 * i + 1] *= alpha[0];
+          o[4 * i + 2] *= alpha[1];
+          o[4 * i + 3] *= alpha[1];
+        }
+        pack_p<T, SUB>(p, s);
       }
+      // every Q Kᵀ of this item is complete: this warpgroup's q rows may take the next item's
+      const int wn = sched.next(r + 1, false);
+      const bool more = wn < items;
+      Item next = cur;
+      if (more) {
+        next = item(wn);
+        load_q(next);
+      }
+      turn_wait();
+      reg_fence(o);
+      reg_fence(p);
+      wgmma_fence();
+      pv(o, p, n_sub - 1);
+      wgmma_commit();
+      turn_pass(true);
+      wgmma_wait<0>();
+      reg_fence(o);
+      release(n_sub - 1);
 
 #pragma unroll
       for (int h = 0; h < 2; ++h) {
@@ -490,27 +412,25 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
 // zeroed). AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches
 // them on compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, DEFER)                                                                 \
-  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB, DEFER>(q, k_cache, v_cache, out, tiles, positions,          \
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                        \
+  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB>(q, k_cache, v_cache, out, tiles, positions,          \
                                                              block_tables, table_stride, num_heads, num_kv_heads,  \
                                                              block_size, heads_per_cta, num_tiles, scale_log2, \
                                                              counter);
 #else
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, DEFER) __trap();
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB) __trap();
 #endif
-#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB, DEFER)                                                               \
+#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB)                                                               \
   extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
       int heads_per_cta, int num_tiles, float scale_log2, int* counter) {                                          \
-    LLMC_WGMMA_BODY(T, STAGES, PP, SUB, DEFER)                                                                              \
+    LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                              \
   }
 // the persistent variants are the same code: only the grid and the counter differ
 #define LLMC_PREFILL_WGMMA(S, T)              \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64, false)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64, false)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128, false)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128, false)  \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 4, 3, true, 128, true)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 5, 3, false, 128, true)
+  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64)    \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)

@@ -8,8 +8,8 @@ import java.lang.foreign.MemorySegment;
 /**
  * The per-step integer inputs of a forward pass, packed in one pinned host buffer and sent to fixed device
  * addresses with one copy: token ids, positions, each token's sequence, the rows that need logits, the prefill
- * tiles (in {@link PrefillTileOrder}'s order), the decode list and the block tables (last, with this step's stride,
- * so the copy stops at the rows used). Fixed addresses are what a captured CUDA graph needs; only the block-table stride varies per step.
+ * tiles, the decode list and the block tables (last, with this step's stride, so the copy stops at the rows
+ * used). Fixed addresses are what a captured CUDA graph needs; only the block-table stride varies per step.
  *
  * <p>Region offsets, in ints: ids [maxTokens], positions [maxTokens], seqOfToken [maxTokens], logitRows
  * [maxTokens], tiles [maxTokens][4], decodes [maxSequences][2], blockTables [maxSequences][stride].
@@ -32,7 +32,6 @@ final class StepInputs {
     private final int vocab;
     private final int tokensPerTile;
     private final boolean decodeKernel;
-    private final PrefillTileOrder tileOrder;
     int numTokens;
     int numLogits;
     int numTiles;
@@ -52,7 +51,6 @@ final class StepInputs {
         this.tokensPerTile = tokensPerTile;
         this.decodeKernel = decodeKernel;
         this.host = host;
-        tileOrder = new PrefillTileOrder(maxTokens); // a tile holds at least one token
         ids = 0;
         positions = maxTokens;
         seqOfToken = 2 * maxTokens;
@@ -107,7 +105,6 @@ final class StepInputs {
             packSequence(b, t, end);
             t = end;
         }
-        tileOrder.sort(host, tiles, positions, numTiles); // longest last: the kernels start from the last tile
         usedInts = blockTables + b.numSequences() * tableStride;
         if (b.numSequences() * tableStride > maxTableEntries) {
             throw new IllegalStateException("block tables overflow their region"); // positions are checked above

@@ -23,16 +23,16 @@ class AttentionPlanTest {
     }
 
     /**
-     * Hopper variants v4-v15: {64-key, 128-key, 128-key with the deferred P V wait} score tiles x {ping-pong, none}
-     * x {one CTA per item, persistent}; the default is the deferred, ping-pong, persistent one.
+     * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent}; the
+     * default is v10.
      */
     @Test
     void shouldLaunchOneCtaPerItemOrAtMostOnePerSmForThePersistentHopperVariants() {
         int first = AttentionKernels.PREFILL_VARIANTS.length;
-        assertEquals(12, AttentionKernels.WGMMA_VARIANTS.length);
-        boolean[] persistent = {false, false, true, true, false, false, true, true, false, false, true, true};
-        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128};
-        for (int w = 0; w < 12; w++) {
+        assertEquals(8, AttentionKernels.WGMMA_VARIANTS.length);
+        boolean[] persistent = {false, false, true, true, false, false, true, true};
+        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128};
+        for (int w = 0; w < 8; w++) {
             assertEquals(persistent[w], AttentionKernels.wgmmaPersistent(first + w), "v" + (first + w));
             assertEquals(keys[w], AttentionKernels.wgmmaScoreKeys(first + w), "v" + (first + w));
         }
@@ -41,9 +41,11 @@ class AttentionPlanTest {
         assertEquals(40, AttentionKernels.wgmmaGrid(first + 6, 40, 132));     // fewer items than SMs
         assertEquals(5, AttentionKernels.wgmmaGrid(first + 7, 4096, 5));      // the tests' 5 CTAs
         assertEquals(4096, AttentionKernels.wgmmaGrid(first + 5, 4096, 5));
-        assertEquals(14, AttentionKernels.HOPPER_PREFILL_VARIANT);
-        assertEquals(4, AttentionKernels.WGMMA_VARIANTS[AttentionKernels.HOPPER_PREFILL_VARIANT - first][0]); // entry w4
+        // the default: 128-key score tiles with ping-pong (entry w2), persistent
+        assertEquals(10, AttentionKernels.HOPPER_PREFILL_VARIANT);
+        assertEquals(2, AttentionKernels.WGMMA_VARIANTS[AttentionKernels.HOPPER_PREFILL_VARIANT - first][0]);
         assertTrue(AttentionKernels.wgmmaPersistent(AttentionKernels.HOPPER_PREFILL_VARIANT));
+        assertEquals(128, AttentionKernels.wgmmaScoreKeys(AttentionKernels.HOPPER_PREFILL_VARIANT));
     }
 
     @Test

@@ -63,45 +63,6 @@ class CudaHostSideTest {
         }
     }
 
-    /** Tiles by the position of their last token, ascending, over the whole step (the kernels start from the last). */
-    @Test
-    void shouldOrderThePrefillTilesOfAStepByTheirLastPosition() {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment host = arena.allocate(4 * StepInputs.capacityInts(64, 4, 256, 16));
-            StepInputs in = new StepInputs(64, 4, 256, 16, 100, 512, 4, true, host);
-            ForwardBatch b = new ForwardBatch(64, 4);
-            b.addSequence(new int[6], 0, 6, 0, new int[] {1}, ForwardBatch.Logits.LAST); // tokens 0-5 at 0..5
-            b.addSequence(new int[5], 0, 5, 40, new int[] {2, 3, 4}, ForwardBatch.Logits.LAST); // tokens 6-10 at 40..44
-            b.addSequence(new int[] {5}, 0, 1, 16, new int[] {5, 6}, ForwardBatch.Logits.LAST); // decode, no tile
-            b.addSequence(new int[3], 0, 3, 7, new int[] {7}, ForwardBatch.Logits.LAST); // tokens 12-14 at 7..9
-            in.pack(b);
-            assertEquals(5, in.numTiles);
-            // last positions: [0,4) 3, [4,6) 5, [6,10) 43, [10,11) 44, [12,15) 9 -> 3, 5, 9, 43, 44
-            assertArrayEquals(new int[] {0, 4, 0, 0, 4, 2, 0, 0, 12, 3, 3, 0, 6, 4, 1, 0, 10, 1, 1, 0},
-                    ints(host, in.tiles, 20));
-            assertArrayEquals(new int[] {11, 2}, ints(host, in.decodes, 2));
-        }
-    }
-
-    @Test
-    void shouldOrderTilesStablyAndLeaveAnOrderedListAlone() {
-        int[] positions = {0, 1, 2, 3, 9, 9, 4, 5};
-        int[] tiles = {0, 2, 0, 0, 4, 2, 1, 0, 2, 2, 0, 0, 6, 2, 2, 0}; // last positions 1, 9, 3, 5
-        int[] buf = new int[positions.length + tiles.length];
-        System.arraycopy(positions, 0, buf, 0, positions.length);
-        System.arraycopy(tiles, 0, buf, positions.length, tiles.length);
-        MemorySegment s = MemorySegment.ofArray(buf);
-        PrefillTileOrder order = new PrefillTileOrder(4);
-        order.sort(s, positions.length, 0, 4);
-        assertArrayEquals(new int[] {0, 2, 0, 0, 2, 2, 0, 0, 6, 2, 2, 0, 4, 2, 1, 0}, ints(s, positions.length, 16));
-        order.sort(s, positions.length, 0, 4);
-        assertArrayEquals(new int[] {0, 2, 0, 0, 2, 2, 0, 0, 6, 2, 2, 0, 4, 2, 1, 0}, ints(s, positions.length, 16));
-        buf[1] = 3; // tiles ending at the same position keep their order: [0,2) and [2,4) both end at 3
-        order.sort(s, positions.length, 0, 4);
-        assertArrayEquals(new int[] {0, 2, 0, 0, 2, 2, 0, 0, 6, 2, 2, 0, 4, 2, 1, 0}, ints(s, positions.length, 16));
-        assertThrows(IllegalArgumentException.class, () -> order.sort(s, positions.length, 0, 5));
-    }
-
     @Test
     void shouldRejectABadBlockTableEntryOrPositionBeforeAnyKernelRuns() {
         try (Arena arena = Arena.ofConfined()) {

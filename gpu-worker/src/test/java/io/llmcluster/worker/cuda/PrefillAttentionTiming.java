@@ -1,7 +1,6 @@
 package io.llmcluster.worker.cuda;
 
 import io.llmcluster.worker.cuda.CudaKernelsTest.Layout;
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
@@ -11,8 +10,7 @@ import jcuda.driver.CUevent;
  * Times every prefill attention variant ({@link AttentionKernels#prefillVariantCount}: mma.sync v0-v3, on Hopper the
  * wgmma kernel v4+) on the benchmark's shape without a model: 32 query heads, 8 kv heads, head dim 128, causal,
  * K/V paged in 16-slot blocks of a shuffled pool, random data: 1 sequence of 2048 tokens, and in FP16 also 8 of them
- * (b8), a varlen batch with cached prefixes and a batch of 8 prompts of mixed lengths (32 to 2048 tokens), the
- * latter also with its tiles in {@link PrefillTileOrder}'s order (mixedsorted, as StepInputs packs them). Each
+ * (b8), a varlen batch with cached prefixes and a batch of 8 prompts of mixed lengths (32 to 2048 tokens). Each
  * variant's output is first compared with variant 2's (max |difference|, relative L2 error) on the same inputs, then
  * timed with events, 20 launches queued behind a spin kernel, median of 5 such runs. Prints {@code key=value} lines
  * that deploy/gpu/fa3-bench.sh sets beside torch SDPA. Usage: {@code PrefillAttentionTiming [f16|bf16 ...]}.
@@ -26,19 +24,17 @@ public final class PrefillAttentionTiming {
             System.out.println("device=" + ctx.deviceName() + " cc " + ctx.computeCapability());
             for (String name : args.length > 0 ? args : new String[] {"f16", "bf16"}) {
                 CudaDtype dt = name.equals("bf16") ? CudaDtype.BF16 : CudaDtype.F16;
-                run(ctx, dt, "2048", new int[] {0}, new int[] {2048}, false);
+                run(ctx, dt, "2048", new int[] {0}, new int[] {2048});
                 if (dt == CudaDtype.F16) { // the other shapes in FP16 only: the dtype changes little, the call's time is scarce
-                    run(ctx, dt, "b8", new int[8], new int[] {2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048}, false);
-                    run(ctx, dt, "varlen", new int[] {0, 1000, 3000, 0}, new int[] {512, 512, 512, 512}, false);
-                    int[] mixed = {2048, 64, 1024, 200, 2048, 512, 32, 1500};
-                    run(ctx, dt, "mixed", new int[8], mixed, false);
-                    run(ctx, dt, "mixedsorted", new int[8], mixed, true); // the order StepInputs gives the kernels
+                    run(ctx, dt, "b8", new int[8], new int[] {2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048});
+                    run(ctx, dt, "varlen", new int[] {0, 1000, 3000, 0}, new int[] {512, 512, 512, 512});
+                    run(ctx, dt, "mixed", new int[8], new int[] {2048, 64, 1024, 200, 2048, 512, 32, 1500});
                 }
             }
         }
     }
 
-    private static void run(CudaContext ctx, CudaDtype dt, String label, int[] start, int[] count, boolean sorted) {
+    private static void run(CudaContext ctx, CudaDtype dt, String label, int[] start, int[] count) {
         int nh = 32;
         int nkv = 8;
         int hd = 128;
@@ -52,9 +48,6 @@ public final class PrefillAttentionTiming {
             long vCache = d.halfs(Dev.random(r, (int) (slots * nkv * hd), 1f));
             long q = d.halfs(Dev.random(r, n * nh * hd, 1f));
             int[] tiles = tiles(lay, AttentionKernels.prefillTokensPerTile(nh / nkv, hd));
-            if (sorted) {
-                sortTiles(lay.positions(), tiles);
-            }
             long tilesA = d.ints(tiles);
             long pos = d.ints(lay.positions());
             long tables = d.ints(lay.flatTables());
@@ -98,15 +91,6 @@ public final class PrefillAttentionTiming {
                 System.out.println(key + "_default_variant=" + chosen);
             }
         }
-    }
-
-    /** The tiles in {@link PrefillTileOrder}'s order (by last position), in place. */
-    private static void sortTiles(int[] positions, int[] tiles) {
-        int[] buf = new int[positions.length + tiles.length];
-        System.arraycopy(positions, 0, buf, 0, positions.length);
-        System.arraycopy(tiles, 0, buf, positions.length, tiles.length);
-        new PrefillTileOrder(tiles.length / 4).sort(MemorySegment.ofArray(buf), positions.length, 0, tiles.length / 4);
-        System.arraycopy(buf, positions.length, tiles, 0, tiles.length);
     }
 
     /** Variant 2 (the mma.sync default, the reference) first, then the others. */
