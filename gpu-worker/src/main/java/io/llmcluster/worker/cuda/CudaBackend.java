@@ -909,6 +909,9 @@ public final class CudaBackend implements ModelBackend {
         if (stagingHost != null) {
             stagingHost.close();
         }
+        if (att != null) {
+            att.close();
+        }
         if (arena != null) {
             arena.close();
         }

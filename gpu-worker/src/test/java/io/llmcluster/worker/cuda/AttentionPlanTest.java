@@ -22,6 +22,32 @@ class AttentionPlanTest {
                 + AttentionKernels.WGMMA_VARIANTS.length - 1));
     }
 
+    /**
+     * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent}; the
+     * default is v10.
+     */
+    @Test
+    void shouldLaunchOneCtaPerItemOrAtMostOnePerSmForThePersistentHopperVariants() {
+        int first = AttentionKernels.PREFILL_VARIANTS.length;
+        assertEquals(8, AttentionKernels.WGMMA_VARIANTS.length);
+        boolean[] persistent = {false, false, true, true, false, false, true, true};
+        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128};
+        for (int w = 0; w < 8; w++) {
+            assertEquals(persistent[w], AttentionKernels.wgmmaPersistent(first + w), "v" + (first + w));
+            assertEquals(keys[w], AttentionKernels.wgmmaScoreKeys(first + w), "v" + (first + w));
+        }
+        assertEquals(512, AttentionKernels.wgmmaGrid(first, 512, 132));       // one CTA per item
+        assertEquals(132, AttentionKernels.wgmmaGrid(first + 2, 512, 132));   // persistent: one per SM
+        assertEquals(40, AttentionKernels.wgmmaGrid(first + 6, 40, 132));     // fewer items than SMs
+        assertEquals(5, AttentionKernels.wgmmaGrid(first + 7, 4096, 5));      // the tests' 5 CTAs
+        assertEquals(4096, AttentionKernels.wgmmaGrid(first + 5, 4096, 5));
+        // the default: 128-key score tiles with ping-pong (entry w2), persistent
+        assertEquals(10, AttentionKernels.HOPPER_PREFILL_VARIANT);
+        assertEquals(2, AttentionKernels.WGMMA_VARIANTS[AttentionKernels.HOPPER_PREFILL_VARIANT - first][0]);
+        assertTrue(AttentionKernels.wgmmaPersistent(AttentionKernels.HOPPER_PREFILL_VARIANT));
+        assertEquals(128, AttentionKernels.wgmmaScoreKeys(AttentionKernels.HOPPER_PREFILL_VARIANT));
+    }
+
     @Test
     void shouldPickTheTensorCoreKernelsForTheShapesTheyServe() {
         assertTrue(AttentionKernels.prefillTensorCores(128));
@@ -41,9 +67,9 @@ class AttentionPlanTest {
     @Test
     void shouldSizeTheHopperKernelsSharedMemoryLikeTheKernelAndWithinTheBlockLimit() {
         // 1024 alignment slack + q tile + 3 stages x (K + V), 32 KiB each, + two 8-byte mbarriers per stage
-        assertEquals(1024 + 7 * 32768 + 48, AttentionKernels.wgmmaSharedBytes());
+        // + 4 item slots of the dynamic schedule (two 8-byte mbarriers and an int each)
+        assertEquals(1024 + 7 * 32768 + 48 + 80, AttentionKernels.wgmmaSharedBytes());
         assertTrue(AttentionKernels.wgmmaSharedBytes() <= 227 * 1024);
-        assertEquals(AttentionKernels.PREFILL_VARIANTS.length, AttentionKernels.HOPPER_PREFILL_VARIANT);
     }
 
     @Test
