@@ -1,6 +1,6 @@
 // Hopper (sm_90a) building blocks of prefill_attention_wgmma.cu: warpgroup MMA (wgmma.mma_async,
 // FP16/BF16 in, FP32 accumulators) with operands in 128-byte-swizzled shared tiles described by 64-bit matrix
-// descriptors (S = Q Kᵀ as m64n64k16, O += P V as m64n128k16), mbarriers (init, arrive, parity wait, the cp.async completion arrive), the async-proxy fence,
+// descriptors (S = Q Kᵀ as m64n64k16 or m64n128k16, O += P V as m64n128k16), mbarriers (init, arrive, parity wait, the cp.async completion arrive), the async-proxy fence,
 // named barriers and setmaxnreg. Only the sm_90a pass of the fatbin compiles it (the sm_80 pass and the
 // compute_90 PTX would reject wgmma): everything is inside the guard below.
 // Shared tile layout (the "128B swizzle" of the PTX ISA, section "Shared Memory Matrix Layout"): a tile of
@@ -75,6 +75,8 @@ __device__ __forceinline__ void reg_fence(uint32_t (&r)[N]) {
                : "l"(a), "l"(b), "r"(accumulate))
 template <typename T>
 __device__ __forceinline__ void mma_ss(float (&d)[32], uint64_t a, uint64_t b, int accumulate);
+template <typename T>
+__device__ __forceinline__ void mma_ss(float (&d)[64], uint64_t a, uint64_t b, int accumulate);
 template <>
 __device__ __forceinline__ void mma_ss<__half>(float (&d)[32], uint64_t a, uint64_t b, int accumulate) {
   LLMC_WG_SS("f16");
@@ -82,6 +84,21 @@ __device__ __forceinline__ void mma_ss<__half>(float (&d)[32], uint64_t a, uint6
 template <>
 __device__ __forceinline__ void mma_ss<__nv_bfloat16>(float (&d)[32], uint64_t a, uint64_t b, int accumulate) {
   LLMC_WG_SS("bf16");
+}
+
+// d (64 x 128, FP32) = A (64 x 16, K-major in shared memory) * B (16 x 128, K-major) + (accumulate ? d : 0)
+#define LLMC_WG_SS128(TY)                                                                                        \
+  asm volatile("{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"                                                     \
+               "wgmma.mma_async.sync.aligned.m64n128k16.f32." TY "." TY " " LLMC_WG_R64 ", %64, %65, p, 1, 1, 0, 0;\n}\n" \
+               : LLMC_WG_D64                                                                                     \
+               : "l"(a), "l"(b), "r"(accumulate))
+template <>
+__device__ __forceinline__ void mma_ss<__half>(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
+  LLMC_WG_SS128("f16");
+}
+template <>
+__device__ __forceinline__ void mma_ss<__nv_bfloat16>(float (&d)[64], uint64_t a, uint64_t b, int accumulate) {
+  LLMC_WG_SS128("bf16");
 }
 
 // d (64 x 128, FP32) += A (64 x 16 from registers) * B (16 x 128, MN-major in shared memory: imm-trans-b = 1)
@@ -117,11 +134,13 @@ __device__ __forceinline__ void mbar_arrive_cp_async(uint64_t* bar) {
 }
 
 // Waits for the phase of parity `parity` to complete. A pipeline bug would hang the GPU; after ~2^26 tries
-// (seconds; a real wait takes microseconds) it traps instead, so the launch fails with an error.
+// (seconds; a real wait takes microseconds) it stores to address 0 instead, so the launch fails with an illegal
+// address error. Not __trap(): ptxas 13.0 then drops the setmaxnreg register budget of the code around it (the
+// consumers stayed at the launch's 168 registers and 128-key score tiles spilled); a plain store keeps it.
 __device__ __forceinline__ void mbar_wait(uint64_t* bar, int parity) {
   uint32_t done, tries = 0;
   do {
-    if (++tries == (1u << 26)) __trap();
+    if (++tries == (1u << 26)) asm volatile("st.global.u32 [%0], 0;\n" ::"l"(0ull) : "memory");
     asm volatile(
         "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
         : "=r"(done)

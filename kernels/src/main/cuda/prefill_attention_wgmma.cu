@@ -5,21 +5,23 @@
 // 128-key K/V tile through the block table with 16-byte cp.async straight into 128-byte-swizzled shared tiles
 // (keys past the sequence zero-filled) of a STAGES-deep ring; every producer thread's copies complete on the
 // stage's "full" mbarrier (cp.async.mbarrier.arrive.noinc), so no thread waits for its own copies. Warpgroups 1
-// and 2 are consumers, 64 rows each, walking the K/V tiles in 64-key score tiles ("subs"): S = Q Kᵀ by wgmma
-// m64n64k16 (Q and K from shared memory), causal mask, online softmax in registers, P packed to 16 bits in
-// registers and O += P V by wgmma m64n128k16 (V from shared memory, N-major). Intra-warpgroup overlap: S of sub
-// j+1 and P V of sub j are issued together, and the softmax of sub j+1 runs while P V of sub j is still on the
-// tensor cores. After P V of a K/V tile's last sub completes, one lane per consumer warp arrives on the stage's
-// "empty" mbarrier, which the producer waits on before refilling it.
-// Why 64-key subs: ptxas 13.0 kept the consumers at the launch cap (65536 / 384 = 168 registers) although they
-// raise their limit with setmaxnreg (no C7508 warning, but 128-key S tiles spilled and serialized the wgmma,
-// C7512); S (32) + O (64) + P (16) registers of a 64-key sub fit 168 without spills.
+// and 2 are consumers, 64 rows each, walking the K/V tiles in score tiles ("subs") of SUB keys (64 or 128): S = Q Kᵀ
+// by wgmma m64nSUBk16 (Q and K from shared memory), causal mask, online softmax in registers (exp2 with the scale
+// folded into one FMA), P packed to 16 bits in registers and O += P V by wgmma m64n128k16 (V from shared memory,
+// N-major). Intra-warpgroup overlap: S of sub j+1 and P V of sub j are issued together, and the softmax of sub j+1
+// runs while P V of sub j is still on the tensor cores. After P V of a K/V tile's last sub completes, one lane per
+// consumer warp arrives on the stage's "empty" mbarrier, which the producer waits on before refilling it.
+// Registers: the consumers raise their limit to 224 with setmaxnreg, which ptxas honours for the code after it
+// only if no __trap() is reachable there (see mbar_wait); then 128-key subs (S 64 + O 64 + P 32 registers, ~200
+// in all) compile without spills. Until that was found, ptxas kept the consumers at the launch cap
+// (65536 / 384 = 168) and only 64-key subs fitted.
 // PINGPONG: the two consumer warpgroups take turns issuing their MMAs (two named barriers), so one's softmax
 // overlaps the other's matrix work.
-// Persistent launch (a grid smaller than the item list, AttentionKernels' persistent variants): each CTA walks its
-// items in a snake over the longest-first order; the producer's ring and the mbarrier phases run on across items
-// (a CTA-wide tile counter), so the next item's K/V load while this one finishes, and each consumer warpgroup loads
-// the next item's q rows right after its last Q Kᵀ, hiding the per-CTA start that a one-item CTA pays.
+// Persistent launch (a grid of one CTA per SM and an item counter, AttentionKernels' persistent variants): each
+// CTA takes its next item from the global counter (Schedule below), so the items go out longest first to whichever
+// CTA is free; the producer's ring and the mbarrier phases run on across items (a CTA-wide tile counter), so the
+// next item's K/V load while this one finishes, and each consumer warpgroup loads the next item's q rows right
+// after its last Q Kᵀ, hiding the per-CTA start that a one-item CTA pays.
 // Block sizes: any (the gather walks the block table row by row, like attention_mma.cuh's load_kv_rows).
 // Memory access: q rows once (cp.async, 16 B, by the consumers); K and V tiles of 128 rows x 256 bytes through the
 // block table, 16 B per cp.async, coalesced per row; output written once, 4 bytes per lane per 8 columns.
@@ -32,13 +34,17 @@ using namespace llmc_wgmma;
 
 constexpr int kRows = 128;                   // (token, head) rows per CTA: prefill_attention_mma.cu's tile list
 constexpr int kKeys = 128;                   // keys per K/V tile (one pipeline stage)
-constexpr int kSub = 64;                     // keys per score tile: S, O and P fit the consumers' 168 registers
 constexpr int kTileBytes = 128 * 128 * 2;    // a 128-row x 128-column 16-bit tile (Q, or K or V of one stage)
 constexpr int kProducerRegs = 56, kConsumerRegs = 224;  // 56 * 128 + 224 * 256 <= 64K registers
 constexpr int kPingBarrier = 3;              // named barriers 3, 4: consumer warpgroup 0's and 1's turn to issue
 
-// 1024 bytes of alignment slack, the q tile, K and V per stage, two mbarriers per stage (AttentionKernels mirrors it)
-constexpr int shared_bytes(int stages) { return 1024 + kTileBytes * (1 + 2 * stages) + 16 * stages; }
+constexpr int kItemSlots = 4;                // dynamic schedule: item numbers handed from the producer to the consumers
+
+// 1024 bytes of alignment slack, the q tile, K and V per stage, two mbarriers per stage, and the dynamic schedule's
+// item slots (two mbarriers and an int each); AttentionKernels mirrors it
+constexpr int shared_bytes(int stages) {
+  return 1024 + kTileBytes * (1 + 2 * stages) + 16 * stages + 20 * kItemSlots;
+}
 static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 limit of 227 KiB per block");
 
 // Producer: K and V of the item's K/V tiles into the ring, rows of 128 keys x 16 chunks; `g` counts this CTA's
@@ -99,27 +105,64 @@ __device__ __forceinline__ Item item_at(int w, const int4* __restrict__ tiles, c
   return it;
 }
 
-// The r-th item of this CTA: a snake over the longest-first order (r even: blockIdx.x, odd: mirrored), so that a
-// grid smaller than the item list (the persistent variants) gives every CTA a similar mix of long and short items.
-// With one CTA per item it is just blockIdx.x.
-__device__ __forceinline__ int item_index(int r) {
-  return r * gridDim.x + ((r & 1) ? gridDim.x - 1 - blockIdx.x : blockIdx.x);
-}
+// Which items a CTA works on, in order. Static (no counter: one CTA per item): item blockIdx.x, then none.
+// Dynamic (the persistent variants, a grid of one CTA per SM): each next item is the next number of a global
+// counter (atomicAdd), so the items are handed out longest first to whichever CTA is free, like the hardware's
+// block scheduler does for one CTA per item, but without a CTA start per item; a number >= items ends the CTA.
+// One producer thread takes the number and passes it to the rest of the CTA through a ring of kItemSlots shared
+// slots (slot r % kItemSlots holds the CTA's r-th item; "full" when written, "empty" once all 384 threads read it).
+// The last CTA to take its final number sets the counter back to 0 for the next launch (counter[1] counts the
+// CTAs that finished), so no memset is needed between launches.
+struct Schedule {
+  int* counter;          // [2] in global memory, or null for the static schedule
+  int* slot;             // [kItemSlots] in shared memory
+  uint64_t* slot_full;   // [kItemSlots], one arrival (the taking thread)
+  uint64_t* slot_empty;  // [kItemSlots], 384 arrivals
 
-// Causal mask (when the tile reaches past the first row's position) and the online softmax of one 64 x 64 score
-// tile in place: s becomes p = 2^(s * scale - m * scale); returns the rescale factors of the two rows in alpha.
-__device__ __forceinline__ void softmax_tile(float (&s)[32], bool mask, int kbase, int t4, const int (&pos)[2],
+  // the r-th item of this CTA; `taker` (one producer thread) draws it, everyone calls this for every r in order
+  __device__ __forceinline__ int next(int r, bool taker) const {
+    if (counter == nullptr) return r == 0 ? (int)blockIdx.x : INT_MAX;
+    const int k = r % kItemSlots, use = r / kItemSlots;
+    if (taker) {
+      if (use > 0) mbar_wait(slot_empty + k, (use - 1) & 1);
+      const int w = atomicAdd(counter, 1);
+      slot[k] = w;
+      mbar_arrive(slot_full + k);
+    }
+    mbar_wait(slot_full + k, use & 1);
+    const int w = slot[k];
+    mbar_arrive(slot_empty + k);
+    return w;
+  }
+
+  // after the taker drew its final number (>= items): the last CTA resets the counter
+  __device__ __forceinline__ void finish() const {
+    if (counter == nullptr) return;
+    __threadfence();
+    if (atomicAdd(counter + 1, 1) == (int)gridDim.x - 1) {
+      atomicExch(counter, 0);
+      atomicExch(counter + 1, 0);
+    }
+  }
+};
+
+// Causal mask (when the tile reaches past the first row's position) and the online softmax of one 64 x N score
+// tile in place (N / 2 accumulators per thread): s becomes p = 2^(s * scale - m * scale); returns the rescale
+// factors of the two rows in alpha.
+template <int N>
+__device__ __forceinline__ void softmax_tile(float (&s)[N / 2], bool mask, int kbase, int t4, const int (&pos)[2],
                                              float (&m)[2], float (&l)[2], float (&alpha)[2], float scale_log2) {
+  constexpr int J = N / 8;
   if (mask) {
 #pragma unroll
-    for (int j = 0; j < 8; ++j)
+    for (int j = 0; j < J; ++j)
 #pragma unroll
       for (int e = 0; e < 4; ++e)
         if (kbase + j * 8 + 2 * t4 + (e & 1) > pos[e >> 1]) s[4 * j + e] = -INFINITY;
   }
   float mx[2] = {-INFINITY, -INFINITY};
 #pragma unroll
-  for (int j = 0; j < 8; ++j) {
+  for (int j = 0; j < J; ++j) {
     mx[0] = fmaxf(mx[0], fmaxf(s[4 * j], s[4 * j + 1]));
     mx[1] = fmaxf(mx[1], fmaxf(s[4 * j + 2], s[4 * j + 3]));
   }
@@ -135,7 +178,7 @@ __device__ __forceinline__ void softmax_tile(float (&s)[32], bool mask, int kbas
   }
   float sum[2] = {0.f, 0.f};
 #pragma unroll
-  for (int j = 0; j < 8; ++j)
+  for (int j = 0; j < J; ++j)
 #pragma unroll
     for (int e = 0; e < 4; ++e) {
       s[4 * j + e] = fast_exp2(fmaf(s[4 * j + e], scale_log2, -base[e >> 1]));
@@ -145,26 +188,28 @@ __device__ __forceinline__ void softmax_tile(float (&s)[32], bool mask, int kbas
   l[1] = l[1] * alpha[1] + sum[1];
 }
 
-// P as the A operand of the four 16-key k-steps of P V: accumulator pairs are already in A-fragment order.
-template <typename T>
-__device__ __forceinline__ void pack_p(uint32_t (&p)[16], const float (&s)[32]) {
+// P as the A operand of the 16-key k-steps of P V: accumulator pairs are already in A-fragment order.
+template <typename T, int N>
+__device__ __forceinline__ void pack_p(uint32_t (&p)[N / 4], const float (&s)[N / 2]) {
 #pragma unroll
-  for (int i = 0; i < 16; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
+  for (int i = 0; i < N / 4; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
 }
 
-template <typename T, int STAGES, bool PINGPONG>
-__device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
+template <typename T, int STAGES, bool PINGPONG, int SUB>
+__device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, T* __restrict__ out,
                                         const int4* __restrict__ tiles, const int* __restrict__ positions,
                                         const int* __restrict__ block_tables, int table_stride, int num_heads,
                                         int num_kv_heads, int block_size, int heads_per_cta, int num_tiles,
-                                        float scale_log2) {
+                                        float scale_log2, int* __restrict__ counter) {
   extern __shared__ unsigned char smem_raw[];
   unsigned char* base = smem_raw + ((1024 - (smem_u32(smem_raw) & 1023)) & 1023);
   unsigned char* qs = base;
   unsigned char* kv = base + kTileBytes;  // stage s: K at kv + 2 s tiles, V right after it
   uint64_t* full = reinterpret_cast<uint64_t*>(kv + 2 * STAGES * kTileBytes);
   uint64_t* empty = full + STAGES;
+  const Schedule sched{counter, reinterpret_cast<int*>(empty + STAGES + 2 * kItemSlots), empty + STAGES,
+                       empty + STAGES + kItemSlots};
 
   const int group = num_heads / num_kv_heads;
   const int chunks = (group + heads_per_cta - 1) / heads_per_cta;
@@ -179,6 +224,10 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
       mbar_init(full + s, 128);  // one cp.async completion arrival per producer thread
       mbar_init(empty + s, 8);   // one arrival per consumer warp
     }
+    for (int k = 0; k < kItemSlots; ++k) {
+      mbar_init(sched.slot_full + k, 1);
+      mbar_init(sched.slot_empty + k, 384);
+    }
     asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   }
   __syncthreads();
@@ -188,10 +237,13 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
   if (wg == 0) {
     regs_dec<kProducerRegs>();
     int g = 0;
-    for (int r = 0; item_index(r) < items; ++r) {
-      const Item it = item(item_index(r));
+    for (int r = 0;; ++r) {
+      const int w = sched.next(r, threadIdx.x == 0);
+      if (w >= items) break;
+      const Item it = item(w);
       produce<T, STAGES>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
     }
+    if (threadIdx.x == 0) sched.finish();
     cp_async_wait<0>();
   } else {
     regs_inc<kConsumerRegs>();
@@ -210,27 +262,29 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
       cp_async_commit();
     };
 
-    // score tiles ("subs") of 64 keys: sub j of an item is half j % 2 of its K/V tile j / 2, the CTA's tile g + j / 2
+    // score tiles ("subs") of SUB keys: sub j of an item is part j % SPT of its K/V tile j / SPT, the CTA's tile
+    // g + j / SPT
+    constexpr int SPT = kKeys / SUB;
     const uint32_t q_addr = smem_u32(qs) + cw * 64 * 128, kv_addr = smem_u32(kv);
     int g = 0;
-    auto stage_of = [&](int sub) { return (g + (sub >> 1)) % STAGES; };
-    auto qk = [&](float (&s)[32], int sub) {
-      const uint32_t k_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + (sub & 1) * kSub * 128;
+    auto stage_of = [&](int sub) { return (g + sub / SPT) % STAGES; };
+    auto qk = [&](float (&s)[SUB / 2], int sub) {
+      const uint32_t k_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + (sub % SPT) * SUB * 128;
 #pragma unroll
       for (int k = 0; k < 8; ++k)
         mma_ss<T>(s, desc_sw128(q_addr + (k >> 2) * kRows * 128 + (k & 3) * 32, 16, 1024),
                   desc_sw128(k_addr + (k >> 2) * kKeys * 128 + (k & 3) * 32, 16, 1024), k > 0);
     };
-    auto pv = [&](float (&o)[64], const uint32_t (&p)[16], int sub) {
-      const uint32_t v_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + kTileBytes + (sub & 1) * kSub * 128;
+    auto pv = [&](float (&o)[64], const uint32_t (&p)[SUB / 4], int sub) {
+      const uint32_t v_addr = kv_addr + stage_of(sub) * 2 * kTileBytes + kTileBytes + (sub % SPT) * SUB * 128;
 #pragma unroll
-      for (int k = 0; k < kSub / 16; ++k)
+      for (int k = 0; k < SUB / 16; ++k)
         mma_rs<T>(o, p[4 * k], p[4 * k + 1], p[4 * k + 2], p[4 * k + 3],
                   desc_sw128(v_addr + k * 2048, kKeys * 128, 1024));
     };
     auto wait_full = [&](int sub) {  // the first sub of a K/V tile waits for its copies
-      if ((sub & 1) == 0) {
-        mbar_wait(full + stage_of(sub), ((g + (sub >> 1)) / STAGES) & 1);
+      if (sub % SPT == 0) {
+        mbar_wait(full + stage_of(sub), ((g + sub / SPT) / STAGES) & 1);
         fence_async_shared();
       }
     };
@@ -247,7 +301,9 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
       if (lane == 0) mbar_arrive(empty + stage_of(sub));
     };
 
-    Item cur = item(item_index(0));  // the grid never exceeds the item count
+    const int w0 = sched.next(0, false);
+    if (w0 >= items) return;  // dynamic schedule: the other CTAs took every item
+    Item cur = item(w0);
     load_q(cur);
     for (int r = 0;; ++r) {
       cp_async_wait<0>();
@@ -261,9 +317,9 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
       }
       if (PINGPONG && cw == 1) named_arrive(kPingBarrier, 256);
 
-      const int n_sub = (cur.kv_len + kSub - 1) / kSub;
-      float o[64], s[32], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, alpha[2];
-      uint32_t p[16];
+      const int n_sub = (cur.kv_len + SUB - 1) / SUB;
+      float o[64], s[SUB / 2], m[2] = {-INFINITY, -INFINITY}, l[2] = {0.f, 0.f}, alpha[2];
+      uint32_t p[SUB / 4];
 #pragma unroll
       for (int i = 0; i < 64; ++i) o[i] = 0.f;
 
@@ -275,8 +331,8 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
       turn_pass(false);
       wgmma_wait<0>();
       reg_fence(s);
-      softmax_tile(s, kSub - 1 > cur.min_pos, 0, t4, pos, m, l, alpha, scale_log2);
-      pack_p<T>(p, s);
+      softmax_tile<SUB>(s, SUB - 1 > cur.min_pos, 0, t4, pos, m, l, alpha, scale_log2);
+      pack_p<T, SUB>(p, s);
 
 #pragma unroll 1
       for (int j = 1; j < n_sub; ++j) {
@@ -292,12 +348,12 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
         turn_pass(false);
         wgmma_wait<1>();
         reg_fence(s);
-        const int kbase = j * kSub;
-        softmax_tile(s, kbase + kSub - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
+        const int kbase = j * SUB;
+        softmax_tile<SUB>(s, kbase + SUB - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
         wgmma_wait<0>();
         reg_fence(o);
         reg_fence(p);
-        if ((j - 1) & 1) release(j - 1);
+        if ((j - 1) % SPT == SPT - 1) release(j - 1);
 #pragma unroll
         for (int i = 0; i < 16; ++i) {
           o[4 * i] *= alpha[0];
@@ -305,13 +361,14 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
           o[4 * i + 2] *= alpha[1];
           o[4 * i + 3] *= alpha[1];
         }
-        pack_p<T>(p, s);
+        pack_p<T, SUB>(p, s);
       }
       // every Q Kᵀ of this item is complete: this warpgroup's q rows may take the next item's
-      const bool more = item_index(r + 1) < items;
+      const int wn = sched.next(r + 1, false);
+      const bool more = wn < items;
       Item next = cur;
       if (more) {
-        next = item(item_index(r + 1));
+        next = item(wn);
         load_q(next);
       }
       turn_wait();
@@ -339,7 +396,7 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
           *reinterpret_cast<uint32_t*>(orow + 8 * i + 2 * t4) =
               pack2<T>(o[4 * i + 2 * h] * inv, o[4 * i + 2 * h + 1] * inv);
       }
-      g += (n_sub + 1) / 2;
+      g += (n_sub + SPT - 1) / SPT;
       if (!more) break;
       cur = next;
     }
@@ -349,28 +406,31 @@ __device__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __rest
 #endif
 
 // Entry points prefill_attention_wgmma_{f16,bf16}_d128_w{0..3}, the parameters of prefill_attention_mma_* minus
-// head_dim (always 128) plus the tile count: w0 = 3 stages + ping-pong, w1 = 3 stages without; w2, w3 the same as
-// persistent kernels (AttentionKernels launches one CTA per SM and each walks its share of the items; the producer
-// runs ahead into the next item, and the next item's q rows load during the last P V). AttentionKernels.WGMMA_VARIANTS
-// mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches them on compute capability 9.0 only, and
-// anything else that reached them would trap instead of writing nothing.
+// head_dim (always 128) plus the tile count and the item counter: w0 = 64-key subs + ping-pong, w1 = 64-key subs
+// without, w2 = 128-key subs + ping-pong, w3 = 128-key subs without; all with a 3-stage ring. Each runs one CTA per
+// item (counter null) or persistent (a grid of one CTA per SM, counter = two zeroed ints that the kernel leaves
+// zeroed). AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches
+// them on compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define LLMC_WGMMA_BODY(T, STAGES, PP)                                                                             \
-  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP>(q, k_cache, v_cache, out, tiles, positions,          \
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                        \
+  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB>(q, k_cache, v_cache, out, tiles, positions,          \
                                                              block_tables, table_stride, num_heads, num_kv_heads,  \
-                                                             block_size, heads_per_cta, num_tiles, scale_log2);
+                                                             block_size, heads_per_cta, num_tiles, scale_log2, \
+                                                             counter);
 #else
-#define LLMC_WGMMA_BODY(T, STAGES, PP) __trap();
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB) __trap();
 #endif
-#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP)                                                                 \
+#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB)                                                               \
   extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
-      int heads_per_cta, int num_tiles, float scale_log2) {                                                        \
-    LLMC_WGMMA_BODY(T, STAGES, PP)                                                                                 \
+      int heads_per_cta, int num_tiles, float scale_log2, int* counter) {                                          \
+    LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                              \
   }
-// the persistent variants are the same code: only the grid differs
+// the persistent variants are the same code: only the grid and the counter differ
 #define LLMC_PREFILL_WGMMA(S, T)              \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false)
+  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64)    \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)

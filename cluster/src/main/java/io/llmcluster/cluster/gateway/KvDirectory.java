@@ -1,6 +1,7 @@
 package io.llmcluster.cluster.gateway;
 
 import io.llmcluster.cluster.ClusterKeys;
+import io.llmcluster.cluster.routing.Reservation;
 import io.llmcluster.cluster.routing.RouteDecision;
 import io.llmcluster.cluster.routing.RouteRequest;
 import io.llmcluster.cluster.worker.WorkerReport;
@@ -66,6 +67,9 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
     public record RouteReply(RouteDecision decision, ActorRef<Batcher.Command> worker, int members) {}
 
     /** Asks for the member workers' count and shortest context ({@link WorkerDirectory#capacity}). */
+    /** A routed request ended: its route's reservation no longer counts against the worker (no reply). */
+    public record Release(Reservation reservation) implements Command {}
+
     public record GetCapacity(ActorRef<WorkerDirectory.Capacity> replyTo) implements Command {}
 
     /** Asks for a member worker's reference by id (admin: drain). */
@@ -138,6 +142,7 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
         return newReceiveBuilder()
                 .onMessage(GetView.class, this::onGetView)
                 .onMessage(Route.class, this::onRoute)
+                .onMessage(Release.class, this::onRelease)
                 .onMessage(GetCapacity.class, this::onGetCapacity)
                 .onMessage(FindWorker.class, this::onFindWorker)
                 .onMessage(EventsPublished.class, this::onEventsPublished)
@@ -159,6 +164,11 @@ public final class KvDirectory extends AbstractBehavior<KvDirectory.Command> {
         RouteDecision d = directory.route(r.request(), r.excluded());
         ActorRef<Batcher.Command> worker = d instanceof RouteDecision.Route route ? refs.get(route.workerId()) : null;
         r.replyTo().tell(new RouteReply(d, worker, directory.capacity().reportedWorkers()));
+        return this;
+    }
+
+    private Behavior<Command> onRelease(Release r) {
+        directory.release(r.reservation());
         return this;
     }
 

@@ -1,6 +1,7 @@
 package io.llmcluster.cluster.gateway;
 
 import io.llmcluster.batcher.FinishReason;
+import io.llmcluster.cluster.routing.Reservation;
 import io.llmcluster.cluster.routing.RouteDecision;
 import io.llmcluster.cluster.routing.RouteRequest;
 import io.llmcluster.cluster.serialization.CrossNode;
@@ -129,6 +130,8 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     private ActorRef<StartReply> replyTo;
     private int attempt;
     private String workerId;
+    /** What the last route reserved on its worker; given back when routing again and when the session stops. */
+    private Reservation reservation;
     private ActorRef<Batcher.Command> batcher;
     private ActorRef<StreamRelay.Command> relay;
     private boolean holdsQueueSlot;
@@ -181,6 +184,7 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
     }
 
     private void route() {
+        releaseReservation(); // the worker refused or failed it: what was reserved there no longer comes
         phase = Phase.ROUTING;
         Set<String> excluded = new HashSet<>(lostWorkers);
         excluded.addAll(refusedBy);
@@ -196,6 +200,9 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
         KvDirectory.RouteReply reply = r.reply();
         getContext().getLog().debug("{}: {} (members {})", getContext().getSelf().path().name(), reply.decision(),
                 reply.members());
+        if (reply.decision() instanceof RouteDecision.Route route) {
+            reservation = route.reservation();
+        }
         return switch (reply.decision()) {
             case RouteDecision.Route route -> reply.worker() == null
                     ? noRoom("worker " + route.workerId() + " is not listed yet")
@@ -460,6 +467,15 @@ public final class RequestSession extends AbstractBehavior<RequestSession.Comman
 
     private Behavior<Command> onPostStop(PostStop s) {
         leaveQueue();
+        releaseReservation();
         return this;
+    }
+
+    /** The request ended there or goes elsewhere: the router stops counting the route's footprint on the worker. */
+    private void releaseReservation() {
+        if (reservation != null) {
+            p.directory().tell(new KvDirectory.Release(reservation));
+            reservation = null;
+        }
     }
 }

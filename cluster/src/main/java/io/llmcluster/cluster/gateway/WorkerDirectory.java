@@ -3,6 +3,7 @@ package io.llmcluster.cluster.gateway;
 import io.llmcluster.cluster.routing.RouteDecision;
 import io.llmcluster.cluster.routing.RouteRequest;
 import io.llmcluster.cluster.routing.Router;
+import io.llmcluster.cluster.routing.Reservation;
 import io.llmcluster.cluster.routing.RoutingPolicy;
 import io.llmcluster.cluster.worker.WorkerReport;
 import io.llmcluster.kv.KvEventBatch;
@@ -54,6 +55,11 @@ public final class WorkerDirectory {
     /** {@link #route(RouteRequest)} without the workers in {@code excluded}. */
     public RouteDecision route(RouteRequest request, Set<String> excluded) {
         return router.route(request, excluded);
+    }
+
+    /** Gives back what a route reserved, the request having ended (see {@link RoutingPolicy#release}). */
+    public void release(Reservation reservation) {
+        router.release(reservation);
     }
 
     /**

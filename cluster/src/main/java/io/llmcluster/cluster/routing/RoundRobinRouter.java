@@ -18,6 +18,11 @@ public final class RoundRobinRouter implements RoutingPolicy {
   }
 
   @Override
+  public void release(Reservation reservation) {
+    workers.release(reservation);
+  }
+
+  @Override
   public void removeWorker(String workerId) {
     WorkerTable.Entry e = workers.get(workerId);
     if (e != null && workers.remove(workerId) && e.position < next) {
@@ -46,9 +51,7 @@ public final class RoundRobinRouter implements RoutingPolicy {
       anyCouldFit = true;
       if (footprint <= e.freeBlocks()) {
         next = (e.position + 1) % all.length;
-        e.reservedBlocks += footprint;
-        e.addedWaiting++;
-        return new RouteDecision.Route(e.load.workerId(), 0, 0);
+        return new RouteDecision.Route(e.load.workerId(), 0, 0, WorkerTable.reserve(e, footprint, 0));
       }
     }
     return anyCouldFit

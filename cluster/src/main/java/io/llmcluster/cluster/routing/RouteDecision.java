@@ -7,8 +7,16 @@ public sealed interface RouteDecision {
    *
    * @param costSeconds  the predicted time to the first token there (0 for policies that do not predict)
    * @param cachedBlocks leading prompt blocks the directory says the worker holds (0 when not looked up)
+   * @param reservation  what the route reserved on the worker (give it back through {@link RoutingPolicy#release}
+   *                     when the request ends); null when nothing was reserved
    */
-  record Route(String workerId, double costSeconds, int cachedBlocks) implements RouteDecision {}
+  record Route(String workerId, double costSeconds, int cachedBlocks, Reservation reservation)
+      implements RouteDecision {
+    /** A route that reserved nothing. */
+    public Route(String workerId, double costSeconds, int cachedBlocks) {
+      this(workerId, costSeconds, cachedBlocks, null);
+    }
+  }
 
   /**
    * Some worker could take the request but none has room for its KV footprint now: the gateway keeps it in

@@ -72,6 +72,11 @@ public final class Router implements RoutingPolicy {
   }
 
   @Override
+  public void release(Reservation reservation) {
+    workers.release(reservation);
+  }
+
+  @Override
   public void removeWorker(String workerId) {
     workers.remove(workerId);
   }
@@ -118,10 +123,8 @@ public final class Router implements RoutingPolicy {
       }
     }
     if (best != null) {
-      best.reservedBlocks += bestFootprint;
-      best.addedPendingTokens += bestUncached;
-      best.addedWaiting++;
-      return new RouteDecision.Route(best.load.workerId(), bestCost, bestCached);
+      Reservation reserved = WorkerTable.reserve(best, bestFootprint, bestUncached);
+      return new RouteDecision.Route(best.load.workerId(), bestCost, bestCached, reserved);
     }
     if (anyCouldFit) {
       return new RouteDecision.Queue("no worker has room for the request's KV footprint now (the freest has "

@@ -9,6 +9,12 @@ public interface RoutingPolicy {
   /** Records a worker's latest report (a new worker joins the candidates); drops what was reserved on it. */
   void updateLoad(WorkerLoad load);
 
+  /**
+   * Gives back what a route reserved (the request ended): exact while no newer report of that worker came in, a
+   * no-op after one (the report already shows the request) or for a worker that left.
+   */
+  void release(Reservation reservation);
+
   /** Forgets a worker (it left or became unreachable): it is no longer a candidate. */
   void removeWorker(String workerId);
 

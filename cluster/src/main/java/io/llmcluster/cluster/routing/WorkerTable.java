@@ -16,6 +16,8 @@ final class WorkerTable {
     int reservedBlocks;
     long addedPendingTokens;
     int addedWaiting;
+    /** Counts this worker's reports: a reservation made on an older one is already gone. */
+    long reportEpoch;
     /** Its place in the id order, for round robin. */
     int position;
 
@@ -38,11 +40,32 @@ final class WorkerTable {
       resort();
     }
     e.load = load;
+    e.reportEpoch++;
     e.reservedBlocks = 0;
     e.addedPendingTokens = 0;
     e.addedWaiting = 0;
     medianPrefillRate = median(true);
     medianDecodeRate = median(false);
+  }
+
+  /** Adds a route's footprint and prompt work to {@code e} and returns what was added. */
+  static Reservation reserve(Entry e, int blocks, long pendingTokens) {
+    e.reservedBlocks += blocks;
+    e.addedPendingTokens += pendingTokens;
+    e.addedWaiting++;
+    return new Reservation(e.load.workerId(), e.reportEpoch, blocks, pendingTokens);
+  }
+
+  /** Takes a reservation back if it was made on the worker's current report; false if it no longer counted. */
+  boolean release(Reservation r) {
+    Entry e = byId.get(r.workerId());
+    if (e == null || e.reportEpoch != r.reportEpoch()) {
+      return false;
+    }
+    e.reservedBlocks = Math.max(0, e.reservedBlocks - r.blocks());
+    e.addedPendingTokens = Math.max(0, e.addedPendingTokens - r.pendingTokens());
+    e.addedWaiting = Math.max(0, e.addedWaiting - 1);
+    return true;
   }
 
   boolean remove(String workerId) {

@@ -35,6 +35,16 @@ class RouterTest {
         l.decodeTokensPerSecond(), true);
   }
 
+  /** The router's decision with the route's reservation left out, to compare with an expected route. */
+  private RouteDecision decide(RouteRequest request) {
+    return decide(request, java.util.Set.of());
+  }
+
+  private RouteDecision decide(RouteRequest request, java.util.Set<String> excluded) {
+    RouteDecision d = router.route(request, excluded);
+    return d instanceof RouteDecision.Route r ? new RouteDecision.Route(r.workerId(), r.costSeconds(), r.cachedBlocks()) : d;
+  }
+
   private void holds(String worker, long epoch, long... hashes) {
     index.apply(new KvEventBatch(worker, new KvEvent[] {new KvEvent.BlockStored(epoch, 1, 0, hashes, BLOCK)}));
   }
@@ -45,7 +55,7 @@ class RouterTest {
     router.updateLoad(load("a", 0, 0, 100));
     router.updateLoad(load("b", 0, 0, 100));
 
-    assertEquals(new RouteDecision.Route("a", 36 / 1000.0, 4), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("a", 36 / 1000.0, 4), decide(REQUEST));
     assertEquals(new WorkerCost("b", 0, 100, 0, 0.1, 0, 0.1, 8, 100, false), router.costOf("b", REQUEST));
   }
 
@@ -55,7 +65,7 @@ class RouterTest {
     router.updateLoad(load("a", 0, 1000, 100)); // 1 s of prefills ahead
     router.updateLoad(load("b", 0, 0, 100));
 
-    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), decide(REQUEST));
     assertEquals(1.0 + 0.036, router.costOf("a", REQUEST).totalSeconds());
   }
 
@@ -70,7 +80,7 @@ class RouterTest {
     assertEquals("b", ((RouteDecision.Route) router.route(REQUEST)).workerId());
 
     router.updateLoad(load("a", 4, 0, 100)); // 0.04 s: the prefix wins again
-    assertEquals(new RouteDecision.Route("a", 0.036 + 0.04, 4), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("a", 0.036 + 0.04, 4), decide(REQUEST));
   }
 
   @Test
@@ -88,7 +98,7 @@ class RouterTest {
     router.updateLoad(load("a", 0, 0, 3)); // needs 8 - 4 shared = 4 blocks
     router.updateLoad(load("b", 0, 0, 100));
 
-    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), decide(REQUEST));
 
     router.updateLoad(load("a", 0, 0, 4));
     assertEquals("a", ((RouteDecision.Route) router.route(REQUEST)).workerId());
@@ -111,7 +121,7 @@ class RouterTest {
     router.updateLoad(draining(load("a", 0, 0, 100)));
     router.updateLoad(load("b", 0, 0, 100));
 
-    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), decide(REQUEST));
   }
 
   @Test
@@ -160,13 +170,40 @@ class RouterTest {
     router.updateLoad(load("a", 0, 0, 100));
     router.updateLoad(load("b", 0, 0, 100));
 
-    assertEquals(new RouteDecision.Route("a", 0.036, 4), router.route(REQUEST));
-    assertEquals(new RouteDecision.Route("a", 0.072, 4), router.route(REQUEST)); // 36 tokens queued ahead
-    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST)); // a would be 0.108
+    assertEquals(new RouteDecision.Route("a", 0.036, 4), decide(REQUEST));
+    assertEquals(new RouteDecision.Route("a", 0.072, 4), decide(REQUEST)); // 36 tokens queued ahead
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), decide(REQUEST)); // a would be 0.108
     assertEquals(92, router.costOf("a", REQUEST).freeBlocks());
 
     router.updateLoad(load("a", 0, 0, 100));
-    assertEquals(new RouteDecision.Route("a", 0.036, 4), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("a", 0.036, 4), decide(REQUEST));
+  }
+
+  @Test
+  void shouldGiveBackAReservationWhenTheRequestEndsBeforeTheNextReport() {
+    holds("a", EPOCH, 11, 12, 13, 14);
+    router.updateLoad(load("a", 0, 0, 100));
+    RouteDecision.Route first = (RouteDecision.Route) router.route(REQUEST);
+    assertEquals(new Reservation("a", 1, 4, 36), first.reservation()); // 4 of its 8 blocks are the cached prefix
+    assertEquals(96, router.costOf("a", REQUEST).freeBlocks());
+    assertEquals(0.072, router.costOf("a", REQUEST).totalSeconds(), 1e-12); // 36 tokens queued ahead
+
+    router.release(first.reservation()); // it ended: the worker is as its report says again
+    assertEquals(100, router.costOf("a", REQUEST).freeBlocks());
+    assertEquals(new RouteDecision.Route("a", 0.036, 4), decide(REQUEST));
+  }
+
+  @Test
+  void shouldIgnoreAReservationMadeBeforeTheLatestReport() {
+    router.updateLoad(load("a", 0, 0, 100));
+    RouteDecision.Route old = (RouteDecision.Route) router.route(REQUEST);
+    router.updateLoad(load("a", 0, 0, 90)); // this report already counts the request
+    router.route(REQUEST);
+    assertEquals(82, router.costOf("a", REQUEST).freeBlocks());
+    router.release(old.reservation());
+    assertEquals(82, router.costOf("a", REQUEST).freeBlocks());
+    router.release(new Reservation("gone", 1, 8, 100)); // a worker that left: nothing to give back
+    assertEquals(82, router.costOf("a", REQUEST).freeBlocks());
   }
 
   @Test
@@ -174,7 +211,7 @@ class RouterTest {
     router.updateLoad(load("w2", 0, 0, 100));
     router.updateLoad(load("w1", 0, 0, 100));
     router.updateLoad(load("w3", 0, 0, 100));
-    assertEquals(new RouteDecision.Route("w1", 0.1, 0), router.route(RouteRequest.of(CHAIN, BLOCK, 100, 0)));
+    assertEquals(new RouteDecision.Route("w1", 0.1, 0), decide(RouteRequest.of(CHAIN, BLOCK, 100, 0)));
   }
 
   @Test
@@ -201,7 +238,7 @@ class RouterTest {
     router.updateLoad(load("a", 0, 0, 100));
     router.updateLoad(load("b", 0, 0, 100));
     router.removeWorker("a");
-    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST));
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), decide(REQUEST));
   }
 
   @Test
@@ -210,9 +247,9 @@ class RouterTest {
     router.updateLoad(load("a", 0, 0, 100));
     router.updateLoad(load("b", 0, 0, 100));
 
-    assertEquals(new RouteDecision.Route("b", 0.1, 0), router.route(REQUEST, java.util.Set.of("a")));
+    assertEquals(new RouteDecision.Route("b", 0.1, 0), decide(REQUEST, java.util.Set.of("a")));
     assertEquals(new RouteDecision.Queue("every worker that could take the request has just refused or failed it"),
         router.route(REQUEST, java.util.Set.of("a", "b")));
-    assertEquals(new RouteDecision.Route("a", 36 / 1000.0, 4), router.route(REQUEST, java.util.Set.of("c")));
+    assertEquals(new RouteDecision.Route("a", 36 / 1000.0, 4), decide(REQUEST, java.util.Set.of("c")));
   }
 }

@@ -6,14 +6,16 @@ import java.lang.foreign.MemorySegment;
 /**
  * A backend that counts the wall time spent inside {@link #forward} and {@link #forwardPlain} (the step on the
  * device, the logits or ids back to the host): what the engine's step loop spends outside it
- * (scheduling, sampling, streaming) is time the device may sit idle between steps. Delegates everything else and
- * closes nothing: the inner backend stays its owner's.
+ * (scheduling, sampling, streaming) is time the device may sit idle between steps. Each call is also kept in
+ * {@link #stepTimes()} with its batch's size, for telling which steps make a latency tail. Delegates everything else
+ * and closes nothing: the inner backend stays its owner's.
  */
 public final class TimedBackend extends ForwardingBackend {
     /** Guarded by this: time of the calls that returned, the start of the one in progress (0: none), calls. */
     private long doneNanos;
     private long inProgressSinceNs;
     private long calls;
+    private final StepTimes steps = new StepTimes(1 << 16);
 
     public TimedBackend(ModelBackend inner) {
         super(inner);
@@ -25,7 +27,7 @@ public final class TimedBackend extends ForwardingBackend {
         try {
             return inner.forward(batch);
         } finally {
-            end();
+            end(batch);
         }
     }
 
@@ -36,7 +38,7 @@ public final class TimedBackend extends ForwardingBackend {
         try {
             inner.forwardPlain(batch, rows, out);
         } finally {
-            end();
+            end(batch);
         }
     }
 
@@ -44,10 +46,17 @@ public final class TimedBackend extends ForwardingBackend {
         inProgressSinceNs = System.nanoTime();
     }
 
-    private synchronized void end() {
-        doneNanos += System.nanoTime() - inProgressSinceNs;
+    private synchronized void end(ForwardBatch batch) {
+        long now = System.nanoTime();
+        doneNanos += now - inProgressSinceNs;
+        steps.record(now, now - inProgressSinceNs, batch.numTokens(), batch.numSequences());
         inProgressSinceNs = 0;
         calls++;
+    }
+
+    /** The last 65,536 calls, each with its duration and batch size. */
+    public StepTimes stepTimes() {
+        return steps;
     }
 
     /**

@@ -3,6 +3,9 @@ package io.llmcluster.worker.cuda;
 import static jcuda.driver.JCudaDriver.cuCtxGetDevice;
 import static jcuda.driver.JCudaDriver.cuDeviceGetAttribute;
 import static jcuda.driver.JCudaDriver.cuFuncSetAttribute;
+import static jcuda.driver.JCudaDriver.cuMemAlloc;
+import static jcuda.driver.JCudaDriver.cuMemFree;
+import static jcuda.driver.JCudaDriver.cuMemsetD32;
 import static jcuda.driver.JCudaDriver.cuOccupancyMaxActiveBlocksPerMultiprocessor;
 
 import jcuda.driver.CUdevice;
@@ -20,7 +23,7 @@ import jcuda.driver.CUfunction_attribute;
  * a producer warpgroup gathering K/V through the block table into an mbarrier pipeline, FlashAttention-3 style) on
  * the same tile list; {@link #setPrefillVariant} picks any variant for benchmarks and tests.
  */
-public final class AttentionKernels {
+public final class AttentionKernels implements AutoCloseable {
     /** Largest head dimension of the tensor-core kernels (register tiles of 128 columns). */
     public static final int MMA_MAX_HEAD_DIM = 128;
     /** Query heads per kv head that the tensor-core decode kernel packs into its 16 mma rows. */
@@ -40,18 +43,27 @@ public final class AttentionKernels {
     static final int DEFAULT_PREFILL_VARIANT = 2;
     /**
      * The Hopper kernel's variants (prefill_attention_wgmma.cu; variant number {@code PREFILL_VARIANTS.length + w}):
-     * {entry point _wN, persistent (1: one CTA per SM walking its share of the items) or one CTA per item (0)}; entry
-     * w0 ping-pongs its two consumer warpgroups, w1 does not, both have a 3-stage K/V ring. Head dim 128 only, compute
-     * capability 9.0 only (wgmma is sm_90a); other shapes and GPUs use {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage
-     * ring measured 13% slower than 3 stages (docs/benchmarks.md) and was dropped.
+     * {entry point _wN, persistent (1: one CTA per SM, each taking the next item from a global counter until none
+     * is left) or one CTA per item (0)}. Entries: w0 64-key score tiles with ping-pong of the two consumer
+     * warpgroups, w1 64-key without, w2 128-key with ping-pong, w3 128-key without; all have a 3-stage ring of
+     * 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and GPUs use
+     * {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage ring measured 13% slower than 3 stages (docs/benchmarks.md) and
+     * was dropped.
      */
-    static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}};
-    /** Entry points of prefill_attention_wgmma.cu (_w0, _w1). */
-    private static final int WGMMA_ENTRIES = 2;
+    static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 0}, {3, 0}, {2, 1}, {3, 1}};
+    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w3). */
+    private static final int WGMMA_ENTRIES = 4;
+    /** Item slots of the kernel's dynamic schedule (prefill_attention_wgmma.cu kItemSlots). */
+    private static final int WGMMA_ITEM_SLOTS = 4;
     /** K/V pipeline stages of every entry point (prefill_attention_wgmma.cu). */
     private static final int WGMMA_STAGES = 3;
-    /** The variant used on compute capability 9.0 for head dim 128. */
-    static final int HOPPER_PREFILL_VARIANT = PREFILL_VARIANTS.length;
+    /**
+     * The variant used on compute capability 9.0 for head dim 128: v10 = entry w2 (128-key score tiles, ping-pong),
+     * persistent with the item counter. Measured on the H200 (docs/benchmarks.md, two calls): the fastest or within
+     * 0.5% of it on every shape timed, 1 x 2048 tokens 0.1103 ms (v4, the previous default, 0.1177), 8 x 2048
+     * 0.819 ms (0.896), mixed-length and varlen batches 6-10% faster than v4.
+     */
+    static final int HOPPER_PREFILL_VARIANT = PREFILL_VARIANTS.length + 6;
     /** Threads of the Hopper kernel: a producer warpgroup and two consumer warpgroups. */
     private static final int WGMMA_THREADS = 384;
     private static final int[] CLASSES = {32, 64, 128};
@@ -64,6 +76,11 @@ public final class AttentionKernels {
     private final KernelCall reduce;
     /** The Hopper prefill kernel's variants, or null off compute capability 9.0. */
     private final KernelCall[] wgmma;
+    /**
+     * Two ints of device memory for the persistent Hopper variants' dynamic schedule (the next item, the CTAs done);
+     * zero between launches (the kernel's last CTA resets them). Null off compute capability 9.0.
+     */
+    private final DeviceAddress itemCounter;
     /** CTAs of a persistent Hopper launch: one per SM (its shared memory and 384 threads fill one). */
     private int persistentCtas;
     /** CTAs of the tensor-core decode kernel resident on the whole GPU at once, per head-dim class. */
@@ -94,10 +111,44 @@ public final class AttentionKernels {
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
         wgmma = hopper(device) ? new KernelCall[WGMMA_ENTRIES] : null;
         for (int e = 0; wgmma != null && e < wgmma.length; e++) {
-            wgmma[e] = withSharedMemory(ctx, "prefill_attention_wgmma" + s + "_d128_w" + e, "pppppppiiiiiif", wgmmaSharedBytes());
+            wgmma[e] = withSharedMemory(ctx, "prefill_attention_wgmma" + s + "_d128_w" + e, "pppppppiiiiiifp", wgmmaSharedBytes());
         }
+        itemCounter = wgmma != null ? zeroedInts(2) : null;
         persistentCtas = sms[0];
         prefillVariant = wgmma != null ? HOPPER_PREFILL_VARIANT : DEFAULT_PREFILL_VARIANT;
+    }
+
+    private static DeviceAddress zeroedInts(int count) {
+        DeviceAddress p = new DeviceAddress();
+        Cuda.check(cuMemAlloc(p, 4L * count), "cuMemAlloc(prefill item counter)");
+        Cuda.check(cuMemsetD32(p, 0, count), "cuMemsetD32(prefill item counter)");
+        return p;
+    }
+
+    /** Frees the item counter (the kernels themselves belong to the context's module). */
+    @Override
+    public void close() {
+        if (itemCounter != null) {
+            cuMemFree(itemCounter);
+        }
+    }
+
+    /** Whether Hopper variant {@code v} is a persistent one (a grid of {@code persistentCtas}, items from the counter). */
+    static boolean wgmmaPersistent(int v) {
+        return WGMMA_VARIANTS[v - PREFILL_VARIANTS.length][1] == 1;
+    }
+
+    /** Keys per score tile of Hopper variant {@code v} (64 for entries w0/w1, 128 for w2/w3). */
+    static int wgmmaScoreKeys(int v) {
+        return WGMMA_VARIANTS[v - PREFILL_VARIANTS.length][0] < 2 ? 64 : 128;
+    }
+
+    /**
+     * CTAs of a launch of Hopper variant {@code v} over {@code items} work items: one per item, or for a persistent
+     * variant at most {@code persistentCtas} (more CTAs than items would only find the counter exhausted).
+     */
+    static int wgmmaGrid(int v, int items, int persistentCtas) {
+        return wgmmaPersistent(v) ? Math.min(items, persistentCtas) : items;
     }
 
     /** CTAs of a persistent Hopper launch (tests shrink it so that every CTA walks many items). */
@@ -207,10 +258,11 @@ public final class AttentionKernels {
 
     /**
      * prefill_attention_wgmma.cu's shared_bytes: 1024 bytes of alignment slack, the q tile and each stage's K and V
-     * (128 x 128 16-bit elements each), and two mbarriers per stage.
+     * (128 x 128 16-bit elements each), two mbarriers per stage, and per item slot of the dynamic schedule two
+     * mbarriers and an int.
      */
     static int wgmmaSharedBytes() {
-        return 1024 + 128 * 128 * 2 * (1 + 2 * WGMMA_STAGES) + 16 * WGMMA_STAGES;
+        return 1024 + 128 * 128 * 2 * (1 + 2 * WGMMA_STAGES) + 16 * WGMMA_STAGES + 20 * WGMMA_ITEM_SLOTS;
     }
 
     /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
@@ -281,11 +333,11 @@ public final class AttentionKernels {
         if (wgmmaServes(v, headDim)) {
             int w = v - PREFILL_VARIANTS.length;
             int items = numTiles * numKvHeads * chunks;
+            boolean persistent = wgmmaPersistent(v);
             wgmma[WGMMA_VARIANTS[w][0]].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, tiles).p(5, positions)
                     .p(6, blockTables).i(7, tableStride).i(8, numHeads).i(9, numKvHeads).i(10, blockSize).i(11, headsPerCta)
-                    .i(12, numTiles).f(13, CudaKernels.scaleLog2(headDim))
-                    .launch(ctx, WGMMA_VARIANTS[w][1] == 1 ? Math.min(items, persistentCtas) : items, 1, 1, WGMMA_THREADS,
-                            wgmmaSharedBytes());
+                    .i(12, numTiles).f(13, CudaKernels.scaleLog2(headDim)).p(14, persistent ? itemCounter.address() : 0)
+                    .launch(ctx, wgmmaGrid(v, items, persistentCtas), 1, 1, WGMMA_THREADS, wgmmaSharedBytes());
             return;
         }
         v = v < PREFILL_VARIANTS.length ? v : DEFAULT_PREFILL_VARIANT;

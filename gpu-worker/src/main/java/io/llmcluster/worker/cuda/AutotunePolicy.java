@@ -8,11 +8,13 @@ import java.util.Map;
 /**
  * The autotuner's decisions, in plain Java: which token buckets are tuned, which kernels compete in each, the
  * kernel used where nothing was tuned, how a measurement becomes a choice, and how choices are keyed on disk.
- * Token counts are grouped in buckets 1, 2, 4, ..., 64 (a count takes the smallest bucket that holds it; decode
- * steps under CUDA graphs are padded to exactly these sizes); larger counts (prefill) are not tuned.
+ * Token counts are grouped in buckets 1, 2, 4, ..., 512 (a count takes the smallest bucket that holds it; decode
+ * steps under CUDA graphs are padded to exactly these sizes); larger counts (prefill) are not tuned. A cuBLASLt
+ * algorithm is chosen for one problem size, so its choice holds only for exactly the bucket's token count
+ * ({@link #tunedApplies}); other counts in the bucket (eager mixed steps) take the fallback.
  */
 final class AutotunePolicy {
-    static final int[] BUCKETS = {1, 2, 4, 8, 16, 32, 64};
+    static final int[] BUCKETS = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512};
 
     private AutotunePolicy() {}
 
@@ -24,6 +26,14 @@ final class AutotunePolicy {
             }
         }
         return -1;
+    }
+
+    /**
+     * Whether a tuned {@code kernel} (which serves the shape and count) runs a projection of {@code tokens} tokens tuned
+     * in bucket {@code bucket}: always, except cuBLASLt algorithms, which the heuristic picked for exactly that size.
+     */
+    static boolean tunedApplies(ProjectionKernel kernel, int tokens, int bucket) {
+        return !kernel.lt() || tokens == bucket;
     }
 
     /** The kernels that compete for a bucket: those serving every token count in it, in enum order. */

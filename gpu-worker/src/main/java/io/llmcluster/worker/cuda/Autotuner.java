@@ -62,12 +62,12 @@ final class Autotuner {
                 String key = AutotunePolicy.key(dtype, quant, w.rows(), w.cols(), bucket);
                 AutotunePolicy.Choice choice = cache.get(key);
                 if (choice == null || !choice.kernel().serves(w.int8(), w.group(), bucket, w.cols())) {
-                    choice = measure(copies, inputs[w.shape()], outputs[w.shape()], swigluOut[w.shape()], bucket);
+                    choice = measure(copies, inputs[w.shape()], outputs[w.shape()], swigluOut[w.shape()], bucket, bi);
                     cache.put(key, choice);
                     measured++;
                     log.println("[autotune] " + key + ": " + choice.reason());
                 }
-                proj.choose(w.shape(), bi, choice.kernel());
+                proj.choose(w, bi, choice.kernel());
                 set++;
             }
         }
@@ -83,10 +83,14 @@ final class Autotuner {
         return set;
     }
 
-    private AutotunePolicy.Choice measure(DeviceMatrix[] w, long x, long y, long act, int tokens) {
+    private AutotunePolicy.Choice measure(DeviceMatrix[] w, long x, long y, long act, int tokens, int bucketIndex) {
         List<ProjectionKernel> candidates = AutotunePolicy.candidates(w[0].int8(), w[0].group(), tokens, w[0].cols());
         Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
+        int ltOffered = candidates.stream().anyMatch(ProjectionKernel::lt) ? proj.ltAlgorithms(w[0], bucketIndex) : 0;
         for (ProjectionKernel k : candidates) {
+            if (k.lt() && k.ltRank() >= ltOffered) {
+                continue; // the heuristic offered fewer algorithms (or there is no cuBLASLt)
+            }
             double estimate = time(k, w, x, y, act, tokens, 3);
             int reps = (int) Math.max(5, Math.min(MAX_REPS, Math.ceil(TARGET_US / Math.max(estimate, 1e-3))));
             // the better of two timings: a one-off stall (clock ramp, another process) must not decide

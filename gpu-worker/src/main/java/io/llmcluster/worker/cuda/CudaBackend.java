@@ -78,6 +78,10 @@ public final class CudaBackend implements ModelBackend {
     private final boolean decodeKernel;
     private final int tokensPerTile;
     private CublasGemm cublasGemm;
+    /** cuBLASLt for the autotuner's LT_k candidates at 128+ tokens; null where the library is missing. */
+    private CublasLt cublasLt;
+    /** Benchmark only: per-operation events of eager steps (graphs are bypassed while set). */
+    private StepProfile profile;
     private Gemm decodeGemm;
     private Gemm mmaGemm;
     private boolean useGraphs;
@@ -95,6 +99,11 @@ public final class CudaBackend implements ModelBackend {
     private SmoothQuantCalibration.Probe probe;
     /** Splits per decode token and kv head beyond which a longer context gets longer chunks instead (one GPU wave). */
     private int maxSplits;
+    /**
+     * Decode batches (graph buckets; eager steps use their bucket too) from which a context of up to maxSplits chunks
+     * runs as one split of all its chunks instead of one split per chunk ({@link #splitPlan(int, int, int, boolean)}).
+     */
+    private int singleSplitMinBatch;
 
     /** Device activations and scratch, row-major [token][features]. */
     private record Buffers(long x, long xn, long qkv, long q, long attn, long delta, long gateUp, long act,
@@ -178,6 +187,7 @@ public final class CudaBackend implements ModelBackend {
         decodeGemm = new DecodeGemm(k, o.gemm() == GemmChoice.MMA ? mmaGemm : cublasGemm, DecodeGemm.DEFAULT_MAX_TOKENS);
         proj = new Projections(k, cublasGemm, mmaGemm, o.gemm(), o.decodeGemv(), w.int8Scratch,
                 CudaWeights.INT8_SCRATCH_BYTES, CudaWeights.SHAPES);
+        useCublasLt();
         if (w8k != null) {
             w8a8 = new W8a8Gemm(w8k, cublas, w.int8Scratch, CudaWeights.INT8_SCRATCH_BYTES);
             proj.useW8a8(w8a8);
@@ -196,12 +206,23 @@ public final class CudaBackend implements ModelBackend {
         warmUp();
     }
 
+    /** cuBLASLt on the cuBLAS handle's stream and workspace, offered to the autotuner; without it, cublasGemmEx only. */
+    private void useCublasLt() {
+        if (!CublasLt.available()) {
+            System.err.println("[cuda] cuBLASLt not found: large-batch projections use cublasGemmEx's own choice");
+            return;
+        }
+        cublasLt = new CublasLt(ctx.stream().handle(), buf.workspace(), CUBLAS_WORKSPACE_BYTES);
+        proj.useLt(cublasLt);
+    }
+
     /** The decode split cap of the attention kernel in use, and the graph table sized for every class it plans. */
     private void planDecodeSplits() {
         maxSplits = kv8 != null ? kv8.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS)
                 : att.maxDecodeSplits(c.numHeads(), c.numKvHeads(), c.headDim(), MAX_SPLITS);
         int tiles = (maxContext + AttentionKernels.DECODE_KEYS_PER_TILE - 1) / AttentionKernels.DECODE_KEYS_PER_TILE;
         graphs = new CUgraphExec[buckets.length][8 + (tiles + maxSplits - 1) / maxSplits]; // every class splitPlan makes
+        singleSplitMinBatch = singleSplitMinBatch(maxSplits);
     }
 
     /** Times the projection kernels per (shape, token bucket) or takes the cached choices (see {@link Autotuner}). */
@@ -394,12 +415,12 @@ public final class CudaBackend implements ModelBackend {
     /** Queues the whole step; the FP32 logits rows end in {@code buf.logits()}. */
     void run(ForwardBatch b) {
         ctx.makeCurrent();
-        if (useGraphs && runCaptured(b)) {
+        if (useGraphs && profile == null && runCaptured(b)) {
             return;
         }
         in.pack(b);
         stagingHost.copyToDevice(ctx, arena, buf.steps(), 4L * in.usedInts);
-        int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext) : new int[3];
+        int[] plan = in.numDecodes > 0 ? splitPlan(in.maxDecodeContext, bucketOf(in.numDecodes)) : new int[3];
         lastSplits = plan[1];
         lastChunk = plan[2];
         queueStep(plan[1], plan[2]);
@@ -414,19 +435,44 @@ public final class CudaBackend implements ModelBackend {
      * what the eager step does. (Before: chunks grew by powers of two past 64 splits, so a 32k context ran on 33
      * of 64 splits of 1024 positions, 42% of the HBM bandwidth.)
      */
-    private int[] splitPlan(int maxCtx) {
-        return splitPlan(maxCtx, o.decodeChunkTokens(), maxSplits);
+    private int[] splitPlan(int maxCtx, int batch) {
+        return splitPlan(maxCtx, o.decodeChunkTokens(), maxSplits, batch >= singleSplitMinBatch);
     }
 
-    /** {@link #splitPlan(int)} for chunks of {@code ct} positions and at most {@code maxSplits} (1..64) splits. */
-    static int[] splitPlan(int maxCtx, int ct, int maxSplits) {
+    /** The graph bucket of a decode batch of {@code n} (n itself past the largest bucket): the batch the plan sees. */
+    private int bucketOf(int n) {
+        for (int bucket : buckets) {
+            if (bucket >= n) {
+                return bucket;
+            }
+        }
+        return n;
+    }
+
+    /**
+     * One wave: from {@code maxSplits} decodes on (maxSplits = decode CTAs per wave / kv heads), the kv heads alone fill
+     * every SM's CTA slots, and splitting a context into chunks of 128 only adds CTAs that each stream one or two 64-key
+     * tiles behind the same fixed start-up cost (load q, block table, a partial to write and reduce). H200, 8B shape,
+     * 128-160 context (2 splits before), graph decode step device ms split plan -> one split: b64 5.73 -> 5.62, b128
+     * 6.91 -> 6.58, b256 10.04 -> 9.47, b512 17.69 -> 16.49 (decode attention at b256 98 -> 81 µs a layer).
+     */
+    static int singleSplitMinBatch(int maxSplits) {
+        return maxSplits;
+    }
+
+    /**
+     * {@link #splitPlan(int, int)} for chunks of {@code ct} positions and at most {@code maxSplits} (1..64) splits;
+     * {@code single}: a context of up to maxSplits chunks takes one split of {@code 2^class} chunks (same class numbers,
+     * so a bucket's graphs stay as many).
+     */
+    static int[] splitPlan(int maxCtx, int ct, int maxSplits, boolean single) {
         int need = (maxCtx + ct - 1) / ct;
         if (need <= maxSplits) {
             int cls = 0;
             while ((1 << cls) < need) {
                 cls++;
             }
-            return new int[] {cls, 1 << cls, ct};
+            return single ? new int[] {cls, 1, ct << cls} : new int[] {cls, 1 << cls, ct};
         }
         int tile = AttentionKernels.DECODE_KEYS_PER_TILE;
         int k = ((maxCtx + tile - 1) / tile + maxSplits - 1) / maxSplits;
@@ -450,7 +496,7 @@ public final class CudaBackend implements ModelBackend {
         for (int t = 0; t < n; t++) {
             maxCtx = Math.max(maxCtx, b.position(t) + 1);
         }
-        int[] plan = splitPlan(maxCtx);
+        int[] plan = splitPlan(maxCtx, buckets[bi]);
         int cls = plan[0];
         int splits = plan[1];
         int chunk = plan[2];
@@ -488,6 +534,9 @@ public final class CudaBackend implements ModelBackend {
     private void queueStep(int splits, int chunk) {
         DependentLaunch d = ctx.dependentLaunch();
         d.beginStep();
+        if (profile != null) {
+            profile.begin();
+        }
         try {
             queueLayers(splits, chunk);
         } finally {
@@ -503,16 +552,19 @@ public final class CudaBackend implements ModelBackend {
         long positions = at(in.positions);
         long tables = at(in.blockTables);
         k.embedding(ids, w.embedding, buf.x(), n, h);
+        mark(StepProfile.Op.EMBEDDING);
         for (int l = 0; l < c.numLayers(); l++) {
             if (l == 0) {
                 k.rmsnorm(buf.x(), w.inputNorm[0], buf.xn(), n, h, eps);
             } else {
                 k.residualRmsnorm(buf.delta(), buf.x(), w.inputNorm[l], buf.xn(), n, h, eps);
             }
+            mark(StepProfile.Op.NORM);
             if (probe != null) {
                 probe.record(l, SmoothQuantCalibration.Probe.QKV, buf.xn(), n);
             }
             proj.linear(buf.xn(), w.qkv[l], buf.qkv(), n, true);
+            mark(StepProfile.Op.QKV);
             if (kv8 != null) {
                 kv8.ropeKvWrite(buf.qkv(), w.qkvBias[l], positions, at(in.seqOfToken), tables, in.tableStride, buf.cos(),
                         buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], buf.kScale()[l], buf.vScale()[l], n,
@@ -522,12 +574,16 @@ public final class CudaBackend implements ModelBackend {
                         buf.sin(), buf.q(), buf.kCache()[l], buf.vCache()[l], n, c.numHeads(), c.numKvHeads(), c.headDim(),
                         o.kvBlockSize());
             }
+            mark(StepProfile.Op.ROPE_KV);
             attention(l, positions, tables, splits, chunk);
+            mark(StepProfile.Op.ATTENTION);
             proj.linear(buf.attn(), w.o[l], buf.delta(), n, true);
             if (w.oBias[l] != 0) {
                 k.addBias(buf.delta(), w.oBias[l], n, h);
             }
+            mark(StepProfile.Op.O_PROJ);
             k.residualRmsnorm(buf.delta(), buf.x(), w.postNorm[l], buf.xn(), n, h, eps);
+            mark(StepProfile.Op.NORM);
             if (probe != null) {
                 probe.record(l, SmoothQuantCalibration.Probe.GATE_UP, buf.xn(), n);
             }
@@ -536,11 +592,23 @@ public final class CudaBackend implements ModelBackend {
             } else {
                 proj.swiglu(buf.xn(), w.gateUp[l], buf.gateUp(), buf.act(), n);
             }
+            mark(StepProfile.Op.GATE_UP_SWIGLU);
             proj.linear(buf.act(), w.down[l], buf.delta(), n, true);
+            mark(StepProfile.Op.DOWN);
         }
         int rows = in.numLogits;
         k.gatherResidualRmsnorm(buf.delta(), buf.x(), at(in.logitRows), w.finalNorm, buf.finalXn(), rows, h, eps);
+        mark(StepProfile.Op.FINAL_NORM);
         proj.linear(buf.finalXn(), w.lmHead, buf.logits(), rows, true);
+        mark(StepProfile.Op.LM_HEAD);
+    }
+
+    /** Benchmark only: the end of {@code op} in the attached profile (an event breaks the programmatic-launch chain). */
+    private void mark(StepProfile.Op op) {
+        if (profile != null) {
+            profile.mark(op);
+            k.dependentLaunch().foreignWorkQueued();
+        }
     }
 
     private void attention(int layer, long positions, long tables, int splits, int chunk) {
@@ -598,6 +666,34 @@ public final class CudaBackend implements ModelBackend {
     }
 
     private boolean gemvPaths = true;
+
+    /** Benchmark switch: per-operation events on eager steps ({@code p}), or none (null); graphs are bypassed while set. */
+    void setProfile(StepProfile p) {
+        profile = p;
+    }
+
+    /**
+     * Benchmark and test switch: decode batches from {@code minBatch} on take one split per context of up to maxSplits
+     * chunks (default {@link #singleSplitMinBatch(int)}; Integer.MAX_VALUE: never). Drops the graphs.
+     */
+    void setSingleSplitMinBatch(int minBatch) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        singleSplitMinBatch = minBatch;
+        dropGraphs();
+    }
+
+    int maxDecodeSplits() {
+        return maxSplits;
+    }
+
+    /** Benchmark switch: the autotuner's cuBLASLt choices on, or cublasGemmEx in their place. Drops the graphs. */
+    void setCublasLt(boolean on) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        proj.setLt(on);
+        dropGraphs();
+    }
 
     /**
      * Benchmarks and tests: the INT8 KV decode variant with {@code stages} byte stages ({@link Int8KvKernels#DECODE_STAGES});
@@ -804,6 +900,9 @@ public final class CudaBackend implements ModelBackend {
                 }
             }
         }
+        if (cublasLt != null) {
+            cublasLt.close();
+        }
         if (cublasGemm != null) {
             cublasGemm.close();
         } else if (cublas != null) {
@@ -814,6 +913,9 @@ public final class CudaBackend implements ModelBackend {
         }
         if (stagingHost != null) {
             stagingHost.close();
+        }
+        if (att != null) {
+            att.close();
         }
         if (arena != null) {
             arena.close();

@@ -143,6 +143,9 @@ public final class CudaKernels {
         if (hidden > MAX_HIDDEN) {
             throw new IllegalArgumentException("hidden size " + hidden + " exceeds the norm kernels' " + MAX_HIDDEN);
         }
+        if (hidden % 4 == 0) { // the vector path: up to 4 float4 a thread (residual_rmsnorm.cu, norm_row_vec)
+            return Math.max(32, ((hidden + 15) / 16 + 31) / 32 * 32);
+        }
         int perThread = 4;
         int threads = (hidden + perThread - 1) / perThread;
         threads = Math.max(threads, (hidden + 15) / 16);
@@ -248,7 +251,12 @@ public final class CudaKernels {
 
     /** out[r][i] (T) = silu(gateUp[r][i]) * gateUp[r][inter + i] (gateUp FP32). */
     public void siluMul(long gateUp, long out, int rows, int inter) {
-        siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter).launch(ctx, grid((long) rows * inter), 1, 1, 256, 0);
+        if (rows == 0) {
+            return;
+        }
+        int perBlock = 256 * (inter % 4 == 0 ? 4 : 1); // columns a block covers per pass (four per thread when aligned)
+        siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter)
+                .launch(ctx, (inter + perBlock - 1) / perBlock, Math.min(rows, 65535), 1, 256, 0);
     }
 
     /** y[r][c] += bias[c], both FP32. */

@@ -79,7 +79,10 @@ public final class GpuBench {
                 b.decodePaths();
             }
             if (sections.contains("decode_large")) {
-                b.largeDecodeSteps();
+                b.largeDecodeSteps(maxSeqs);
+            }
+            if (sections.contains("step_ops")) {
+                b.stepOps(maxSeqs, maxTokens);
             }
             if (sections.contains("prefill")) {
                 b.prefill();
@@ -89,6 +92,11 @@ public final class GpuBench {
             }
             for (int budget : sections.contains("engine") ? budgets : new int[0]) {
                 b.engine(conc, 128, 128, budget);
+            }
+            for (int budget : sections.contains("engine_nolt") ? budgets : new int[0]) { // cublasGemmEx's own picks
+                be.setCublasLt(false);
+                b.engine(conc, 128, 128, budget);
+                be.setCublasLt(true);
             }
             if (sections.contains("engine2k")) {
                 b.engine(new int[] {1, 32}, 2048, 128, 2048);
@@ -146,9 +154,23 @@ public final class GpuBench {
         return t;
     }
 
-    /** Prefills {@code seqs} sequences of {@code prompt} random tokens (in steps of at most 2048 tokens). */
+    /**
+     * Prefills {@code seqs} sequences of {@code prompt} random tokens (in steps of at most 2048 tokens; short prompts
+     * several to a step).
+     */
     private void prefillSeqs(int[][] tables, int seqs, int prompt, Random r) {
         ForwardBatch fb = new ForwardBatch(2048, 256);
+        if (prompt <= 512) {
+            int per = 2048 / prompt;
+            for (int s0 = 0; s0 < seqs; s0 += per) {
+                fb.clear();
+                for (int s = s0; s < Math.min(seqs, s0 + per); s++) {
+                    fb.addSequence(random(r, prompt), 0, prompt, 0, tables[s], ForwardBatch.Logits.LAST);
+                }
+                be.forward(fb);
+            }
+            return;
+        }
         for (int s = 0; s < seqs; s++) {
             int[] tokens = random(r, prompt);
             for (int from = 0; from < prompt; from += 2048) {
@@ -182,7 +204,7 @@ public final class GpuBench {
     private double[] decodeSteps(int seqs, int prompt, int steps) {
         int[][] tables = tables(seqs, prompt + 2 * steps + 16); // 3 warm-up steps, 2 x steps timed, 8 device-timed
         prefillSeqs(tables, seqs, prompt, new Random(seqs));
-        ForwardBatch fb = new ForwardBatch(2048, 256);
+        ForwardBatch fb = new ForwardBatch(Math.max(2048, seqs), Math.max(256, seqs));
         int[] ids = {17};
         int pos = prompt;
         for (int i = 0; i < 3; i++) { // warm-up (and graph capture)
@@ -244,17 +266,97 @@ public final class GpuBench {
      * engine's host sampling needs), wall with the argmax on the device (its plain path), and device time; the gap
      * between wall and device is the host's share of a step.
      */
-    private void largeDecodeSteps() {
+    private void largeDecodeSteps(int maxSeqs) {
         be.setDecodePaths(true, true);
-        for (int seqs : new int[] {64, 128, 256}) {
-            double[] r = decodeSteps(seqs, 128, 24);
-            String tag = "decode_graphs_b" + seqs;
-            kv(tag + "_wall_ms", r[0]);
-            kv(tag + "_device_ms", r[1]);
-            kv(tag + "_greedy_wall_ms", r[2]);
-            kv(tag + "_host_frac", Math.max(0, 1 - r[1] / r[0]));
-            kv(tag + "_greedy_host_frac", Math.max(0, 1 - r[1] / r[2]));
+        int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
+        // the defaults; cublasGemmEx's own picks instead of the tuned cuBLASLt algorithms; the split plan at every batch
+        // (the decode attention before the single-split rule); single split from batch 64 on (the default since the
+        // second run of this section; before, from 2 x maxSplits = 98)
+        String[] variants = {"", "_nolt", "_multisplit", "_single64"};
+        for (String v : variants) {
+            be.setCublasLt(!v.equals("_nolt"));
+            be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : v.equals("_single64") ? 64 : defaultMinBatch);
+            for (int seqs : new int[] {64, 128, 256, 512}) {
+                if (seqs > maxSeqs) {
+                    continue;
+                }
+                double[] r = decodeSteps(seqs, 128, 24);
+                String tag = "decode_graphs" + v + "_b" + seqs;
+                kv(tag + "_wall_ms", r[0]);
+                kv(tag + "_device_ms", r[1]);
+                kv(tag + "_greedy_wall_ms", r[2]);
+                kv(tag + "_host_frac", Math.max(0, 1 - r[1] / r[0]));
+                kv(tag + "_greedy_host_frac", Math.max(0, 1 - r[1] / r[2]));
+            }
         }
+        be.setCublasLt(true);
+        be.setSingleSplitMinBatch(defaultMinBatch);
+    }
+
+    /**
+     * Device ms per kind of operation of one eager decode step at batch 64..512 after 128-token prompts (median of three
+     * steps by total; queued behind a spin kernel, so launch cost does not count), with the default plans and with the
+     * decode attention split at every batch; then one 8192-token prefill step of 64 prompts of 128 tokens (the fill phase)
+     * when the budget allows. Keys {@code step_ops[_multisplit]_b<N>_<op>_ms}, {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
+     */
+    private void stepOps(int maxSeqs, int maxTokens) {
+        StepProfile p = new StepProfile(ctx, 12 * c.numLayers() + 8);
+        be.setDecodePaths(false, true);
+        try {
+            int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
+            for (boolean multi : new boolean[] {false, true}) { // defaults, then the split plan at every batch
+                be.setSingleSplitMinBatch(multi ? Integer.MAX_VALUE : defaultMinBatch);
+                for (int seqs : new int[] {64, 128, 256, 512}) {
+                    if (seqs <= maxSeqs && seqs <= maxTokens) {
+                        int[][] tables = tables(seqs, 128 + 16);
+                        prefillSeqs(tables, seqs, 128, new Random(seqs));
+                        ForwardBatch fb = new ForwardBatch(Math.max(2048, seqs), Math.max(256, seqs));
+                        // context 129..132: the split plan runs 2 splits, one of them 1-4 keys
+                        profileSteps(p, "step_ops" + (multi ? "_multisplit" : "") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs,
+                                128 + i, new int[] {17}), fb);
+                    }
+                }
+            }
+            be.setSingleSplitMinBatch(defaultMinBatch);
+            if (maxTokens >= 8192) {
+                int seqs = 64;
+                int[][] tables = tables(seqs, 128);
+                Random r = new Random(5);
+                ForwardBatch fb = new ForwardBatch(8192, Math.max(256, seqs));
+                profileSteps(p, "step_ops_prefill8192", i -> {
+                    fb.clear();
+                    for (int s = 0; s < seqs; s++) {
+                        fb.addSequence(random(r, 128), 0, 128, 0, tables[s], ForwardBatch.Logits.LAST);
+                    }
+                }, fb);
+            }
+        } finally {
+            be.setProfile(null);
+            be.setDecodePaths(true, true);
+            p.close();
+        }
+    }
+
+    private void profileSteps(StepProfile p, String tag, java.util.function.IntConsumer fill, ForwardBatch fb) {
+        List<java.util.Map<StepProfile.Op, Double>> runs = new ArrayList<>();
+        List<Double> totals = new ArrayList<>();
+        for (int i = 0; i < 4; i++) { // the first is a warm-up
+            fill.accept(i);
+            be.kernels().spin(40_000_000L); // the host queues the whole step (and its events) meanwhile
+            be.setProfile(p);
+            be.run(fb);
+            be.setProfile(null);
+            ctx.synchronize();
+            if (i > 0) {
+                runs.add(p.millis());
+                totals.add(p.totalMillis());
+            }
+        }
+        List<Double> sorted = new ArrayList<>(totals);
+        sorted.sort(null);
+        int median = totals.indexOf(sorted.get(sorted.size() / 2));
+        runs.get(median).forEach((op, ms) -> kv(tag + "_" + op.name().toLowerCase(java.util.Locale.ROOT) + "_ms", ms));
+        kv(tag + "_total_ms", totals.get(median));
     }
 
     // ---- prefill and kernels ----

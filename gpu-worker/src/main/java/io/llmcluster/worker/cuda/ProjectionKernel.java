@@ -7,7 +7,9 @@ import java.util.Locale;
  * tensor-core GEMM, the GEMV kernel with 1, 2, 4 or 8 warps per output row (1..8 tokens; more warps per row
  * split K inside a CTA, for narrow matrices), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
  * read once for all of them; 1, 2, 4 or 8 warps per 16-row tile), and for INT8 weights the INT8 GEMV and skinny GEMM
- * (same configs) or a dequantization of row chunks to the run dtype followed by cuBLAS (any token count).
+ * (same configs) or a dequantization of row chunks to the run dtype followed by cuBLAS (any token count), and from
+ * {@link #LT_MIN_TOKENS} tokens on cuBLASLt with each of the heuristic's first {@link CublasLt#MAX_ALGOS} algorithms
+ * ({@code LT_0} is the one cublasGemmEx would run; the others: other tiles, split-K).
  */
 enum ProjectionKernel {
     CUBLAS(false, 0, Integer.MAX_VALUE),
@@ -28,7 +30,16 @@ enum ProjectionKernel {
     W8_SKINNY_R2(true, 2, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R4(true, 4, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R8(true, 8, CudaKernels.SKINNY_MAX_TOKENS),
-    W8_DEQUANT_CUBLAS(true, 0, Integer.MAX_VALUE);
+    W8_DEQUANT_CUBLAS(true, 0, Integer.MAX_VALUE),
+    LT_0(false, 0, Integer.MAX_VALUE),
+    LT_1(false, 0, Integer.MAX_VALUE),
+    LT_2(false, 0, Integer.MAX_VALUE),
+    LT_3(false, 0, Integer.MAX_VALUE),
+    LT_4(false, 0, Integer.MAX_VALUE),
+    LT_5(false, 0, Integer.MAX_VALUE);
+
+    /** Fewest tokens the cuBLASLt candidates compete at (below it the GEMV and skinny kernels own the buckets). */
+    static final int LT_MIN_TOKENS = CudaKernels.SKINNY_MAX_TOKENS + 1;
 
     /** Whether it takes INT8 weights (else run-dtype weights). */
     final boolean int8;
@@ -40,6 +51,16 @@ enum ProjectionKernel {
         this.int8 = int8;
         this.warpsPerRow = warpsPerRow;
         this.maxTokens = maxTokens;
+    }
+
+    /** Whether it is cuBLASLt with the heuristic's algorithm number {@link #ltRank()}. */
+    boolean lt() {
+        return name().startsWith("LT_");
+    }
+
+    /** The heuristic's rank of a cuBLASLt candidate (0 = cuBLAS's own first pick). */
+    int ltRank() {
+        return lt() ? name().charAt(3) - '0' : -1;
     }
 
     /** Whether it is one of the tensor-core skinny GEMMs. */
@@ -56,6 +77,9 @@ enum ProjectionKernel {
     boolean serves(boolean int8Weights, int group, int tokens, int cols) {
         if (int8Weights != int8 || tokens < 1 || tokens > maxTokens) {
             return false;
+        }
+        if (lt()) {
+            return tokens >= LT_MIN_TOKENS;
         }
         if (warpsPerRow == 0) {
             return true;

@@ -25,6 +25,10 @@ final class Projections {
     private long fusedSwigluLaunches;
     /** The path of W8A8 matrices (all token counts), or null. */
     private W8a8Gemm w8a8;
+    /** cuBLASLt (null where the library is missing) and its plans per [shape][bucket index], made when tuned. */
+    private CublasLt lt;
+    private CublasLt.Plan[][] ltPlans;
+    private boolean ltOn = true;
 
     /** {@code scratch}: device bytes for INT8 dequantization chunks (0 when no weights are INT8). */
     Projections(CudaKernels k, CublasGemm cublas, Gemm mma, GemmChoice gemm, boolean decodeGemv, long scratch,
@@ -48,7 +52,8 @@ final class Projections {
             w8a8.linear(x, w, y, tokens, fp32Out);
             return;
         }
-        run(kernelFor(w, tokens), x, w, y, tokens, fp32Out);
+        ProjectionKernel kernel = kernelFor(w, tokens);
+        run(kernel.lt() && !fp32Out ? ProjectionKernel.CUBLAS : kernel, x, w, y, tokens, fp32Out); // plans are FP32-out
     }
 
     /**
@@ -89,7 +94,8 @@ final class Projections {
     ProjectionKernel kernelFor(DeviceMatrix w, int tokens) {
         int bi = AutotunePolicy.bucketIndex(tokens);
         ProjectionKernel t = bi < 0 || !useTuned ? null : tuned[w.shape()][bi];
-        if (t != null && t.serves(w.int8(), w.group(), tokens, w.cols())) {
+        if (t != null && t.serves(w.int8(), w.group(), tokens, w.cols())
+                && AutotunePolicy.tunedApplies(t, tokens, AutotunePolicy.BUCKETS[bi]) && (!t.lt() || ltOn)) {
             return t;
         }
         return AutotunePolicy.fallback(w.int8(), w.group(), tokens, w.cols(), decodeGemv && gemvOn, gemm);
@@ -115,7 +121,38 @@ final class Projections {
                 dequantThenCublas(x, w, y, tokens, fp32Out);
                 k.dependentLaunch().foreignWorkQueued();
             }
+            case LT_0, LT_1, LT_2, LT_3, LT_4, LT_5 -> {
+                ltPlans[w.shape()][AutotunePolicy.bucketIndex(tokens)].run(kernel.ltRank(), x, w.data(), y);
+                k.dependentLaunch().foreignWorkQueued();
+            }
         }
+    }
+
+    /** Makes the cuBLASLt candidates available ({@code lt} null: they never run). */
+    void useLt(CublasLt lt) {
+        this.lt = lt;
+        this.ltPlans = new CublasLt.Plan[tuned.length][AutotunePolicy.BUCKETS.length];
+    }
+
+    /**
+     * The cuBLASLt algorithms the heuristic offers for {@code w} at exactly {@code BUCKETS[bucketIndex]} tokens, FP32
+     * out (the plan is made on first use); 0 without cuBLASLt.
+     */
+    int ltAlgorithms(DeviceMatrix w, int bucketIndex) {
+        if (lt == null || w.int8() || w.w8a8()) {
+            return 0;
+        }
+        CublasLt.Plan p = ltPlans[w.shape()][bucketIndex];
+        if (p == null) {
+            p = ltPlans[w.shape()][bucketIndex] = lt.plan(w.rows(), AutotunePolicy.BUCKETS[bucketIndex], w.cols(),
+                    k.dtype().cudaDataType(), true);
+        }
+        return p.algorithms();
+    }
+
+    /** Benchmark switch: tuned cuBLASLt choices on (default) or replaced by cublasGemmEx. */
+    void setLt(boolean on) {
+        ltOn = on;
     }
 
     private void dequantThenCublas(long x, DeviceMatrix w, long y, int tokens, boolean fp32Out) {
@@ -142,8 +179,10 @@ final class Projections {
         k.spin(ns);
     }
 
-    void choose(int shape, int bucketIndex, ProjectionKernel kernel) {
-        tuned[shape][bucketIndex] = kernel;
+    /** Sets a tuned choice; a cuBLASLt algorithm that is not offered here (another cuBLAS, no cuBLASLt) becomes cuBLAS. */
+    void choose(DeviceMatrix w, int bucketIndex, ProjectionKernel kernel) {
+        boolean offered = !kernel.lt() || kernel.ltRank() < ltAlgorithms(w, bucketIndex);
+        tuned[w.shape()][bucketIndex] = offered ? kernel : ProjectionKernel.CUBLAS;
     }
 
     ProjectionKernel tunedChoice(int shape, int bucketIndex) {

@@ -55,11 +55,14 @@ public final class SteadyLoad {
      * @param promptTokens      prompt tokens the engine computed in the window (recomputations included)
      * @param backendBusyFraction time inside the backend's forward over the window (NaN without a clock)
      * @param fillPhaseSteps    steps planned in a fill phase in the window (the prefill cap lifted for a burst)
+     * @param windowStartNs     the window's start on {@link System#nanoTime()}'s clock
+     * @param windowEndNs       its end, same clock (for matching per-step logs to the window)
      */
     public record Result(int streams, double windowSeconds, long tokens, double outputTokensPerSecond, int gaps,
                          double itlMeanMs, double itlP50Ms, double itlP90Ms, double itlP99Ms, double itlP999Ms,
                          double itlMaxMs, int ttfts, double ttftP50Ms, double ttftP99Ms, int completed, int errors,
-                         long steps, long promptTokens, double backendBusyFraction, long fillPhaseSteps) {
+                         long steps, long promptTokens, double backendBusyFraction, long fillPhaseSteps,
+                         long windowStartNs, long windowEndNs) {
         /** The stability measure: p99 over p50 of the inter-token latency. */
         public double itlP99OverP50() {
             return itlP99Ms / itlP50Ms;
@@ -140,7 +143,8 @@ public final class SteadyLoad {
         EngineStats after = engine.stats();
         long fillAfter = engine.fillPhaseSteps();
         long busyAfter = backendNanos == null ? 0 : backendNanos.getAsLong();
-        double window = (System.nanoTime() - start) / 1e9;
+        long end = System.nanoTime();
+        double window = (end - start) / 1e9;
         stopping = true;
         long deadline = System.nanoTime() + seconds(60);
         while (!ended.await(100, TimeUnit.MILLISECONDS)) { // cancel whatever is in flight, again while ids change
@@ -160,7 +164,7 @@ public final class SteadyLoad {
                 percentile(gaps, 0.50), percentile(gaps, 0.90), percentile(gaps, 0.99), percentile(gaps, 0.999),
                 gaps.length == 0 ? Double.NaN : gaps[gaps.length - 1] / 1e6, ttft.length, percentile(ttft, 0.50),
                 percentile(ttft, 0.99), completedInWindow, errors, after.steps() - before.steps(),
-                after.promptTokens() - before.promptTokens(), busy, fillAfter - fillBefore);
+                after.promptTokens() - before.promptTokens(), busy, fillAfter - fillBefore, start, end);
     }
 
     private SamplingParams params(int maxTokens) {

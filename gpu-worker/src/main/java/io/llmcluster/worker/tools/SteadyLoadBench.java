@@ -1,6 +1,7 @@
 package io.llmcluster.worker.tools;
 
 import io.llmcluster.worker.backend.ModelBackend;
+import io.llmcluster.worker.backend.StepTimes;
 import io.llmcluster.worker.backend.TimedBackend;
 import io.llmcluster.worker.cpu.CpuBackend;
 import io.llmcluster.worker.cpu.CpuBackendOptions;
@@ -12,6 +13,7 @@ import io.llmcluster.worker.engine.SteadyLoad;
 import io.llmcluster.worker.model.ModelDirectory;
 import java.nio.file.Path;
 import java.util.LinkedHashSet;
+import java.util.List;
 import java.util.Set;
 
 /**
@@ -66,8 +68,10 @@ public final class SteadyLoadBench {
                     continue; // auto named a cap already measured
                 }
                 try (Engine engine = new Engine(model, timed, engineConfig(streams, batchTokens, resolved))) {
-                    report("steady_c" + streams + "_cap" + resolved,
-                            SteadyLoad.run(engine, backend.vocabSize(), options, timed::forwardNanos), resolved, options);
+                    String tag = "steady_c" + streams + "_cap" + resolved;
+                    SteadyLoad.Result r = SteadyLoad.run(engine, backend.vocabSize(), options, timed::forwardNanos);
+                    report(tag, r, resolved, options);
+                    reportSteps(tag, timed.stepTimes().byPrefillTokens(r.windowStartNs(), r.windowEndNs(), STEP_GROUPS));
                 }
             }
         }
@@ -102,6 +106,24 @@ public final class SteadyLoadBench {
                 cap == 0 ? "off" : String.valueOf(cap), r.outputTokensPerSecond(), r.itlP50Ms(), r.itlP99Ms(),
                 r.itlP99OverP50(), r.itlMaxMs(), r.ttftP50Ms(), r.stepMs(),
                 r.steps() == 0 ? Double.NaN : (double) r.promptTokens() / r.steps(), 100 * r.backendBusyFraction(), r.errors());
+        System.out.flush();
+    }
+
+    /** Prompt tokens a step carried besides its decodes (see {@link StepTimes}): groups 0, 1-63, 64-127, ... 256+. */
+    private static final int[] STEP_GROUPS = {1, 64, 128, 192, 256};
+
+    /** Step time by the prompt work the step carried: whether the ITL tail is the heavy steps or something else. */
+    private static void reportSteps(String tag, List<StepTimes.Group> groups) {
+        for (StepTimes.Group g : groups) {
+            String key = tag + "_steps_prefill_" + g.label().replace("+", "plus");
+            kv(key + "_n", g.steps());
+            kv(key + "_mean_ms", g.meanMs());
+            kv(key + "_p50_ms", g.p50Ms());
+            kv(key + "_p99_ms", g.p99Ms());
+            kv(key + "_max_ms", g.maxMs());
+            System.out.printf("[steady]   steps with %s prompt tokens: %d, mean %.2f / p50 %.2f / p99 %.2f / max %.2f ms%n",
+                    g.label(), g.steps(), g.meanMs(), g.p50Ms(), g.p99Ms(), g.maxMs());
+        }
         System.out.flush();
     }
 

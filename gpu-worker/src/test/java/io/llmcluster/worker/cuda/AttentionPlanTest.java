@@ -22,6 +22,32 @@ class AttentionPlanTest {
                 + AttentionKernels.WGMMA_VARIANTS.length - 1));
     }
 
+    /**
+     * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent}; the
+     * default is v10.
+     */
+    @Test
+    void shouldLaunchOneCtaPerItemOrAtMostOnePerSmForThePersistentHopperVariants() {
+        int first = AttentionKernels.PREFILL_VARIANTS.length;
+        assertEquals(8, AttentionKernels.WGMMA_VARIANTS.length);
+        boolean[] persistent = {false, false, true, true, false, false, true, true};
+        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128};
+        for (int w = 0; w < 8; w++) {
+            assertEquals(persistent[w], AttentionKernels.wgmmaPersistent(first + w), "v" + (first + w));
+            assertEquals(keys[w], AttentionKernels.wgmmaScoreKeys(first + w), "v" + (first + w));
+        }
+        assertEquals(512, AttentionKernels.wgmmaGrid(first, 512, 132));       // one CTA per item
+        assertEquals(132, AttentionKernels.wgmmaGrid(first + 2, 512, 132));   // persistent: one per SM
+        assertEquals(40, AttentionKernels.wgmmaGrid(first + 6, 40, 132));     // fewer items than SMs
+        assertEquals(5, AttentionKernels.wgmmaGrid(first + 7, 4096, 5));      // the tests' 5 CTAs
+        assertEquals(4096, AttentionKernels.wgmmaGrid(first + 5, 4096, 5));
+        // the default: 128-key score tiles with ping-pong (entry w2), persistent
+        assertEquals(10, AttentionKernels.HOPPER_PREFILL_VARIANT);
+        assertEquals(2, AttentionKernels.WGMMA_VARIANTS[AttentionKernels.HOPPER_PREFILL_VARIANT - first][0]);
+        assertTrue(AttentionKernels.wgmmaPersistent(AttentionKernels.HOPPER_PREFILL_VARIANT));
+        assertEquals(128, AttentionKernels.wgmmaScoreKeys(AttentionKernels.HOPPER_PREFILL_VARIANT));
+    }
+
     @Test
     void shouldPickTheTensorCoreKernelsForTheShapesTheyServe() {
         assertTrue(AttentionKernels.prefillTensorCores(128));
@@ -41,33 +67,34 @@ class AttentionPlanTest {
     @Test
     void shouldSizeTheHopperKernelsSharedMemoryLikeTheKernelAndWithinTheBlockLimit() {
         // 1024 alignment slack + q tile + 3 stages x (K + V), 32 KiB each, + two 8-byte mbarriers per stage
-        assertEquals(1024 + 7 * 32768 + 48, AttentionKernels.wgmmaSharedBytes());
+        // + 4 item slots of the dynamic schedule (two 8-byte mbarriers and an int each)
+        assertEquals(1024 + 7 * 32768 + 48 + 80, AttentionKernels.wgmmaSharedBytes());
         assertTrue(AttentionKernels.wgmmaSharedBytes() <= 227 * 1024);
-        assertEquals(AttentionKernels.PREFILL_VARIANTS.length, AttentionKernels.HOPPER_PREFILL_VARIANT);
     }
 
     @Test
     void shouldUseChunksOfTheConfiguredSizeWhileTheyFitTheSplitCap() {
-        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(1, 128, 49));
-        assertArrayEquals(new int[] {3, 8, 128}, CudaBackend.splitPlan(1024, 128, 49));
-        assertArrayEquals(new int[] {4, 16, 128}, CudaBackend.splitPlan(1025, 128, 49));
-        assertArrayEquals(new int[] {6, 64, 128}, CudaBackend.splitPlan(49 * 128, 128, 49)); // 49 used, 15 empty
+        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(1, 128, 49, false));
+        assertArrayEquals(new int[] {3, 8, 128}, CudaBackend.splitPlan(1024, 128, 49, false));
+        assertArrayEquals(new int[] {4, 16, 128}, CudaBackend.splitPlan(1025, 128, 49, false));
+        assertArrayEquals(new int[] {6, 64, 128}, CudaBackend.splitPlan(49 * 128, 128, 49, false)); // 49 used, 15 empty
     }
 
     @Test
     void shouldSpreadALongContextOverTheCapInWholeDecodeTiles() {
         // 32k + 43 positions, 8 kv heads on 132 SMs x 3 CTAs: 49 splits of 11 tiles (704 positions), 47 of them used
-        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49));
-        assertArrayEquals(new int[] {10, 49, 192}, CudaBackend.splitPlan(49 * 128 + 1, 128, 49)); // 99 tiles: 3 per split
+        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49, false));
+        assertArrayEquals(new int[] {10, 49, 192}, CudaBackend.splitPlan(49 * 128 + 1, 128, 49, false)); // 99 tiles: 3 per split
     }
 
     @Test
     void shouldCoverEveryContextWithinTheCapAndGiveOnePlanPerClass() {
         for (int cap : new int[] {1, 7, 49, 64}) {
+          for (boolean single : new boolean[] {false, true}) {
             Map<Integer, int[]> byClass = new HashMap<>();
             int maxClass = 8 + ((131072 + 63) / 64 + cap - 1) / cap; // what CudaBackend sizes its graph table for
             for (int ctx = 1; ctx <= 131072; ctx++) {
-                int[] p = CudaBackend.splitPlan(ctx, 128, cap);
+                int[] p = CudaBackend.splitPlan(ctx, 128, cap, single);
                 String at = "cap " + cap + " context " + ctx + ": " + p[0] + "/" + p[1] + "/" + p[2];
                 assertTrue(p[1] >= 1 && p[1] <= 64, at);
                 assertTrue((long) p[1] * p[2] >= ctx, at);
@@ -76,6 +103,18 @@ class AttentionPlanTest {
                 int[] seen = byClass.putIfAbsent(p[0], p);
                 assertTrue(seen == null || (seen[1] == p[1] && seen[2] == p[2]), at + ": class reused with another plan");
             }
+          }
         }
+    }
+
+    @Test
+    void shouldRunAShortContextAsOneSplitOfAllItsChunksAtLargeBatches() {
+        assertArrayEquals(new int[] {0, 1, 128}, CudaBackend.splitPlan(100, 128, 49, true));
+        assertArrayEquals(new int[] {1, 1, 256}, CudaBackend.splitPlan(131, 128, 49, true)); // was 2 splits, one of 3 keys
+        assertArrayEquals(new int[] {3, 1, 1024}, CudaBackend.splitPlan(1000, 128, 49, true));
+        assertArrayEquals(new int[] {6, 1, 8192}, CudaBackend.splitPlan(49 * 128, 128, 49, true));
+        // past maxSplits chunks the context is long enough to split at any batch: the long-context plan
+        assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49, true));
+        assertEquals(49, CudaBackend.singleSplitMinBatch(49)); // batch 64 and up (graph buckets are powers of two)
     }
 }

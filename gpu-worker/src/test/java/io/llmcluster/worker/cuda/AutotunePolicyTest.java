@@ -5,6 +5,12 @@ import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R8;
+import static io.llmcluster.worker.cuda.ProjectionKernel.LT_0;
+import static io.llmcluster.worker.cuda.ProjectionKernel.LT_1;
+import static io.llmcluster.worker.cuda.ProjectionKernel.LT_2;
+import static io.llmcluster.worker.cuda.ProjectionKernel.LT_3;
+import static io.llmcluster.worker.cuda.ProjectionKernel.LT_4;
+import static io.llmcluster.worker.cuda.ProjectionKernel.LT_5;
 import static io.llmcluster.worker.cuda.ProjectionKernel.MMA;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R2;
@@ -43,7 +49,28 @@ class AutotunePolicyTest {
         assertEquals(3, AutotunePolicy.bucketIndex(8));
         assertEquals(4, AutotunePolicy.bucketIndex(9));
         assertEquals(6, AutotunePolicy.bucketIndex(64));
-        assertEquals(-1, AutotunePolicy.bucketIndex(65));
+        assertEquals(7, AutotunePolicy.bucketIndex(65));
+        assertEquals(7, AutotunePolicy.bucketIndex(128));
+        assertEquals(8, AutotunePolicy.bucketIndex(129));
+        assertEquals(9, AutotunePolicy.bucketIndex(512));
+        assertEquals(-1, AutotunePolicy.bucketIndex(513));
+    }
+
+    @Test
+    void shouldOfferTheCublasLtAlgorithmsFrom65TokensOnFor16BitWeightsOnly() {
+        assertEquals(List.of(CUBLAS, MMA, LT_0, LT_1, LT_2, LT_3, LT_4, LT_5), AutotunePolicy.candidates(false, 0, 128, 4096));
+        assertEquals(List.of(CUBLAS, MMA, LT_0, LT_1, LT_2, LT_3, LT_4, LT_5), AutotunePolicy.candidates(false, 0, 512, 4100));
+        assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 0, 256, 4096));
+        assertEquals(List.of(0, 3, 5, -1), List.of(LT_0.ltRank(), LT_3.ltRank(), LT_5.ltRank(), CUBLAS.ltRank()));
+        assertEquals(LT_4, ProjectionKernel.ofLabel("lt-4"));
+    }
+
+    @Test
+    void shouldApplyATunedCublasLtAlgorithmOnlyAtItsBucketsExactTokenCount() {
+        assertEquals(true, AutotunePolicy.tunedApplies(LT_2, 256, 256));
+        assertEquals(false, AutotunePolicy.tunedApplies(LT_2, 200, 256));
+        assertEquals(true, AutotunePolicy.tunedApplies(CUBLAS, 200, 256));
+        assertEquals(true, AutotunePolicy.tunedApplies(SKINNY_R4, 33, 64));
     }
 
     @Test

@@ -24,7 +24,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * 64-key tile edges and split chunks that are not multiples of it, splits past the context (empty); on compute
  * capability 9.0 also every variant of the Hopper (wgmma) prefill kernel at head dim 128, with contexts of up to 6
  * of its 128-key tiles (its 3-stage K/V ring wraps), block sizes 16, 7 and 32, and its persistent variants on 5 CTAs
- * (each walks many items: the ring, the mbarrier phases and the ping-pong carry over from item to item). Unused KV slots
+ * (each takes many items from the global counter: the ring, the mbarrier phases and the ping-pong carry over from item
+ * to item; four persistent variants run in a row on one counter, so one that is not back at 0 after a launch skips
+ * items of the next and leaves poisoned rows). Unused KV slots
  * and every output are NaN-poisoned, so a kernel that reads past a sequence or skips a row fails.
  */
 @RequiresCuda
@@ -145,22 +147,23 @@ class CudaAttentionTest {
                     : CudaKernels.prefillTokensPerTile(nh / nkv);
             int[] tiles = tiles(lay, perTile);
             float[] expected = cpuAttention(d, lay, q, kc, vc, nh, nkv, hd);
-            AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt));
-            for (int v = 0; v < (tensorCores ? att.prefillVariantCount() : 1); v++) {
-                if (v >= AttentionKernels.PREFILL_VARIANTS.length && !att.wgmmaServes(v, hd)) {
-                    continue; // the Hopper kernel's variants serve head dim 128 only (the others fall back to v2)
-                }
-                att.setPrefillVariant(v);
-                att.setPersistentCtas(5); // persistent variants: each CTA walks many items (the timing runs one per SM)
-                long out = d.poisoned(2L * n * qDim + 64);
-                att.prefill(qA, kCache, vCache, out, d.ints(tiles), tiles.length / 4, d.ints(lay.positions()),
-                        d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), tensorCores);
-                String what = (!tensorCores ? "fallback prefill " : att.wgmmaServes(v, hd) ? "wgmma prefill v" + v + " "
-                        : "mma prefill v" + v + " ") + Arrays.toString(shape)
-                        + " bs " + lay.blockSize();
-                assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
-                for (float x : d.readHalfs(out + 2L * n * qDim, 32)) {
-                    assertTrue(Float.isNaN(x), what + " wrote past its output" + seed());
+            try (AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt))) {
+                for (int v = 0; v < (tensorCores ? att.prefillVariantCount() : 1); v++) {
+                    if (v >= AttentionKernels.PREFILL_VARIANTS.length && !att.wgmmaServes(v, hd)) {
+                        continue; // the Hopper kernel's variants serve head dim 128 only (the others fall back to v2)
+                    }
+                    att.setPrefillVariant(v);
+                    att.setPersistentCtas(5); // persistent variants: each CTA walks many items (the timing runs one per SM)
+                    long out = d.poisoned(2L * n * qDim + 64);
+                    att.prefill(qA, kCache, vCache, out, d.ints(tiles), tiles.length / 4, d.ints(lay.positions()),
+                            d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), tensorCores);
+                    String what = (!tensorCores ? "fallback prefill " : att.wgmmaServes(v, hd) ? "wgmma prefill v" + v + " "
+                            : "mma prefill v" + v + " ") + Arrays.toString(shape)
+                            + " bs " + lay.blockSize();
+                    assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
+                    for (float x : d.readHalfs(out + 2L * n * qDim, 32)) {
+                        assertTrue(Float.isNaN(x), what + " wrote past its output" + seed());
+                    }
                 }
             }
         }
@@ -213,9 +216,10 @@ class CudaAttentionTest {
             long partO = d.poisoned(4L * n * nh * splits * hd);
             long partMl = d.poisoned(4L * n * nh * splits * 2);
             long out = d.poisoned(2L * n * qDim);
-            new AttentionKernels(ctx, new CudaKernels(ctx, dt)).decode(qA, kCache, vCache, partO, partMl, out, d.ints(decodes), n,
-                    d.ints(lay.positions()), d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), chunk,
-                    splits, tensorCores);
+            try (AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt))) {
+                att.decode(qA, kCache, vCache, partO, partMl, out, d.ints(decodes), n, d.ints(lay.positions()),
+                        d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), chunk, splits, tensorCores);
+            }
             float[] expected = cpuAttention(d, lay, q, kc, vc, nh, nkv, hd);
             assertRows((tensorCores ? "mma decode " : "fallback decode ") + Arrays.toString(shape) + " bs " + blockSize
                     + " chunk " + chunk, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));

@@ -8,22 +8,29 @@ import io.llmcluster.worker.model.ModelDirectory;
 import io.llmcluster.worker.reference.ReferenceRecord;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.ValueSource;
 
 /**
  * Decode steps replayed from captured CUDA graphs (padded to a batch bucket, fixed-stride block tables) give
  * exactly the logits of the same steps launched one kernel at a time (same kernels, same split plan; padding
- * rows touch only the padding block), across batch buckets and split classes.
+ * rows touch only the padding block), across batch buckets and split classes; also with every context run as one
+ * split (the large-batch plan, forced here from batch 1), whose logits must then match the split plan's within
+ * rounding (same attention, another summation order).
  */
 @RequiresCuda
 class CudaGraphTest {
-    @Test
-    void shouldGiveTheEagerLogitsWhenDecodeStepsReplayCapturedGraphs() {
+    @ParameterizedTest
+    @ValueSource(ints = {Integer.MAX_VALUE, 1})
+    void shouldGiveTheEagerLogitsWhenDecodeStepsReplayCapturedGraphs(int singleSplitMinBatch) {
         CudaBackendOptions base = CudaBackendOptions.defaults().withKvCacheBytes(64L << 20).withMaxBatchTokens(256)
                 .withDecodeChunkTokens(32);
         try (ModelDirectory model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-qwen2"));
              CudaBackend eager = new CudaBackend(model, base.withCudaGraphs(false));
-             CudaBackend graphs = new CudaBackend(model, base)) {
+             CudaBackend graphs = new CudaBackend(model, base);
+             CudaBackend split = new CudaBackend(model, base.withCudaGraphs(false))) {
+            eager.setSingleSplitMinBatch(singleSplitMinBatch);
+            graphs.setSingleSplitMinBatch(singleSplitMinBatch);
             int vocab = model.config().vocabSize();
             Random r = new Random(5);
             int seqs = 5; // bucket 8: three padding rows
@@ -40,7 +47,7 @@ class CudaGraphTest {
                 start[s] = 3 + 9 * s;
             }
             ForwardBatch fb = new ForwardBatch(256, 64);
-            for (CudaBackend be : new CudaBackend[] {eager, graphs}) {
+            for (CudaBackend be : new CudaBackend[] {eager, graphs, split}) {
                 fb.clear();
                 for (int s = 0; s < seqs; s++) {
                     fb.addSequence(tokens[s], 0, start[s], 0, tables[s], ForwardBatch.Logits.LAST);
@@ -48,27 +55,31 @@ class CudaGraphTest {
                 be.forward(fb);
             }
             double worst = 0;
+            double worstVsSplit = 0;
             for (int step = 0; step < 110; step++) { // contexts up to ~150: split classes 1, 2, 4, 8
                 int active = step < 60 ? seqs : 2; // bucket 8, then bucket 2
-                float[][] out = new float[2][];
-                for (int b = 0; b < 2; b++) {
+                float[][] out = new float[3][];
+                for (int b = 0; b < 3; b++) {
                     fb.clear();
                     for (int s = 0; s < active; s++) {
                         int pos = start[s] + step;
                         fb.addSequence(tokens[s], pos, 1, pos, tables[s], ForwardBatch.Logits.LAST);
                     }
-                    MemorySegment logits = (b == 0 ? eager : graphs).forward(fb);
+                    MemorySegment logits = (b == 0 ? eager : b == 1 ? graphs : split).forward(fb);
                     out[b] = logits.asSlice(0, 4L * active * vocab).toArray(JAVA_FLOAT);
                 }
                 for (int s = 0; s < active; s++) {
                     double e = Dev.relErr(out[1], s * vocab, out[0], s * vocab, vocab);
                     assertTrue(e == 0,  "step " + step + " sequence " + s + ": graph logits differ by " + e);
                     worst = Math.max(worst, e);
+                    double v = Dev.relErr(out[0], s * vocab, out[2], s * vocab, vocab);
+                    assertTrue(v <= 2e-3, "step " + step + " sequence " + s + ": differs from the split plan by " + v);
+                    worstVsSplit = Math.max(worstVsSplit, v);
                 }
             }
             assertTrue(graphs.graphsCaptured() >= 4, "captured " + graphs.graphsCaptured() + " graphs");
-            System.out.printf("[cuda] graphs vs eager: %d graphs captured, worst logits rel err %.2e%n",
-                    graphs.graphsCaptured(), worst);
+            System.out.printf("[cuda] graphs vs eager (single split from batch %d): %d graphs captured, worst logits rel err"
+                    + " %.2e; vs the default split plan %.2e%n", singleSplitMinBatch, graphs.graphsCaptured(), worst, worstVsSplit);
         }
     }
 }

@@ -413,19 +413,27 @@ class CudaKernelsTest {
         try (Dev d = dev(dt)) {
             Random r = rnd("swiglu");
             int rows = 7;
-            int inter = 333;
-            float[] gu = Dev.random(r, rows * 2 * inter, 2f);
-            long guA = d.floats(gu); // FP32: the gate|up GEMM output
-            long out = d.poisoned(2L * rows * inter);
             CudaKernels k = new CudaKernels(ctx, dt);
-            k.siluMul(guA, out, rows, inter);
-            MemorySegment g = d.segment(gu);
-            MemorySegment e = d.zeros((long) rows * inter);
-            for (int i = 0; i < rows; i++) {
-                ScalarKernels.siluMul(g, (long) i * 2 * inter, g, (long) i * 2 * inter + inter, e, (long) i * inter, inter);
+            // 333: one element per thread step; 336 and 3000: four (16-byte loads), 3000 past one block's 1024 columns
+            for (int cols : new int[] {333, 336, 3000}) {
+                float[] gu = Dev.random(r, rows * 2 * cols, 2f);
+                long guA = d.floats(gu); // FP32: the gate|up GEMM output
+                int slack = 16;
+                long out = d.poisoned(2L * (rows * cols + slack));
+                k.siluMul(guA, out, rows, cols);
+                MemorySegment g = d.segment(gu);
+                MemorySegment e = d.zeros((long) rows * cols);
+                for (int i = 0; i < rows; i++) {
+                    ScalarKernels.siluMul(g, (long) i * 2 * cols, g, (long) i * 2 * cols + cols, e, (long) i * cols, cols);
+                }
+                assertRows("silu_mul inter=" + cols, d.readHalfs(out, rows * cols), e.toArray(ValueLayout.JAVA_FLOAT), rows, cols,
+                        Dev.bound(dt));
+                int[] words = d.readInts(out, (rows * cols + slack) / 2);
+                for (int i = (rows * cols + 1) / 2 + 1; i < words.length; i++) {
+                    assertEquals(Dev.NAN_WORDS, words[i], "silu_mul inter=" + cols + " wrote past its output");
+                }
             }
-            assertRows("silu_mul", d.readHalfs(out, rows * inter), e.toArray(ValueLayout.JAVA_FLOAT), rows, inter,
-                    Dev.bound(dt));
+            int inter = 333;
             float[] bias = Dev.random(r, inter, 1f);
             float[] y = Dev.random(r, rows * inter, 1f);
             long yA = d.floats(y);

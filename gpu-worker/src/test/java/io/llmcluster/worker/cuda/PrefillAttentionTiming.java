@@ -9,7 +9,8 @@ import jcuda.driver.CUevent;
 /**
  * Times every prefill attention variant ({@link AttentionKernels#prefillVariantCount}: mma.sync v0-v3, on Hopper the
  * wgmma kernel v4+) on the benchmark's shape without a model: 32 query heads, 8 kv heads, head dim 128, causal,
- * K/V paged in 16-slot blocks of a shuffled pool, random data; and on a varlen batch with cached prefixes. Each
+ * K/V paged in 16-slot blocks of a shuffled pool, random data: 1 sequence of 2048 tokens, and in FP16 also 8 of them
+ * (b8), a varlen batch with cached prefixes and a batch of 8 prompts of mixed lengths (32 to 2048 tokens). Each
  * variant's output is first compared with variant 2's (max |difference|, relative L2 error) on the same inputs, then
  * timed with events, 20 launches queued behind a spin kernel, median of 5 such runs. Prints {@code key=value} lines
  * that deploy/gpu/fa3-bench.sh sets beside torch SDPA. Usage: {@code PrefillAttentionTiming [f16|bf16 ...]}.
@@ -24,7 +25,11 @@ public final class PrefillAttentionTiming {
             for (String name : args.length > 0 ? args : new String[] {"f16", "bf16"}) {
                 CudaDtype dt = name.equals("bf16") ? CudaDtype.BF16 : CudaDtype.F16;
                 run(ctx, dt, "2048", new int[] {0}, new int[] {2048});
-                run(ctx, dt, "varlen", new int[] {0, 1000, 3000, 0}, new int[] {512, 512, 512, 512});
+                if (dt == CudaDtype.F16) { // the other shapes in FP16 only: the dtype changes little, the call's time is scarce
+                    run(ctx, dt, "b8", new int[8], new int[] {2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048});
+                    run(ctx, dt, "varlen", new int[] {0, 1000, 3000, 0}, new int[] {512, 512, 512, 512});
+                    run(ctx, dt, "mixed", new int[8], new int[] {2048, 64, 1024, 200, 2048, 512, 32, 1500});
+                }
             }
         }
     }
@@ -34,7 +39,7 @@ public final class PrefillAttentionTiming {
         int nkv = 8;
         int hd = 128;
         String key = "attn_" + label + "_" + dt.suffix();
-        try (Dev d = new Dev(ctx, dt, 1L << 30)) {
+        try (Dev d = new Dev(ctx, dt, 4L << 30)) {
             Random r = new Random(42);
             Layout lay = Layout.of(r, 16, start, count);
             int n = lay.tokens();
@@ -46,44 +51,45 @@ public final class PrefillAttentionTiming {
             long tilesA = d.ints(tiles);
             long pos = d.ints(lay.positions());
             long tables = d.ints(lay.flatTables());
-            AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt));
             CudaKernels k = new CudaKernels(ctx, dt);
-            int chosen = att.prefillVariant();
-            double flops = 0;
-            for (int p : lay.positions()) {
-                flops += 4.0 * nh * hd * (p + 1);
-            }
-            float[] ref = null;
-            for (int v : order(att.prefillVariantCount())) {
-                att.setPrefillVariant(v);
-                long out = d.poisoned(2L * n * nh * hd);
-                Runnable launch = () -> att.prefill(q, kCache, vCache, out, tilesA, tiles.length / 4, pos, tables,
-                        lay.stride(), nh, nkv, hd, lay.blockSize());
-                launch.run();
-                float[] o = d.readHalfs(out, n * nh * hd);
-                if (ref == null) {
-                    ref = o;
+            try (AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt))) {
+                int chosen = att.prefillVariant();
+                double flops = 0;
+                for (int p : lay.positions()) {
+                    flops += 4.0 * nh * hd * (p + 1);
                 }
-                double maxDiff = 0;
-                int nan = 0;
-                for (int i = 0; i < o.length; i++) {
-                    if (Float.isNaN(o[i])) {
-                        nan++;
-                    } else {
-                        maxDiff = Math.max(maxDiff, Math.abs(o[i] - ref[i]));
+                float[] ref = null;
+                for (int v : order(att.prefillVariantCount())) {
+                    att.setPrefillVariant(v);
+                    long out = d.poisoned(2L * n * nh * hd);
+                    Runnable launch = () -> att.prefill(q, kCache, vCache, out, tilesA, tiles.length / 4, pos, tables,
+                            lay.stride(), nh, nkv, hd, lay.blockSize());
+                    launch.run();
+                    float[] o = d.readHalfs(out, n * nh * hd);
+                    if (ref == null) {
+                        ref = o;
                     }
+                    double maxDiff = 0;
+                    int nan = 0;
+                    for (int i = 0; i < o.length; i++) {
+                        if (Float.isNaN(o[i])) {
+                            nan++;
+                        } else {
+                            maxDiff = Math.max(maxDiff, Math.abs(o[i] - ref[i]));
+                        }
+                    }
+                    double[] ms = new double[5];
+                    for (int i = 0; i < ms.length; i++) {
+                        ms[i] = timeQueued(ctx, k, launch, 20);
+                    }
+                    java.util.Arrays.sort(ms);
+                    String vk = key + "_v" + v;
+                    System.out.printf("%s_ms=%.4f%n%s_tflops=%.1f%n%s_maxdiff_vs_v2=%.3g%n%s_relerr_vs_v2=%.3g%n%s_nan=%d%n", vk,
+                            ms[2], vk, flops / ms[2] / 1e9, vk, maxDiff, vk, Dev.relErr(o, 0, ref, 0, o.length), vk, nan);
+                    System.out.printf("%s_ctas_per_sm=%d%n", vk, att.prefillCtasPerSm(v, hd));
                 }
-                double[] ms = new double[5];
-                for (int i = 0; i < ms.length; i++) {
-                    ms[i] = timeQueued(ctx, k, launch, 20);
-                }
-                java.util.Arrays.sort(ms);
-                String vk = key + "_v" + v;
-                System.out.printf("%s_ms=%.4f%n%s_tflops=%.1f%n%s_maxdiff_vs_v2=%.3g%n%s_relerr_vs_v2=%.3g%n%s_nan=%d%n", vk,
-                        ms[2], vk, flops / ms[2] / 1e9, vk, maxDiff, vk, Dev.relErr(o, 0, ref, 0, o.length), vk, nan);
-                System.out.printf("%s_ctas_per_sm=%d%n", vk, att.prefillCtasPerSm(v, hd));
+                System.out.println(key + "_default_variant=" + chosen);
             }
-            System.out.println(key + "_default_variant=" + chosen);
         }
     }
 
