@@ -61,6 +61,13 @@ public final class AttentionKernels {
     /** [variant][head-dim class]. */
     private final KernelCall[][] prefill = new KernelCall[PREFILL_VARIANTS.length][CLASSES.length];
     private final KernelCall[] decode = new KernelCall[CLASSES.length];
+    /** decode_attention_items.cu per head-dim class: several decode tokens per CTA, direct output at one split. */
+    private final KernelCall[] decodeItems = new KernelCall[CLASSES.length];
+    /** Resident CTAs of {@link #decodeItems} on the whole GPU, per head-dim class x GQA group (0: not asked yet). */
+    private final int[][] decodeItemsSlots = new int[CLASSES.length][MMA_DECODE_MAX_GROUP + 1];
+    /** Decode tokens per CTA: {@link #DECODE_ITEMS_AUTO}, {@link #DECODE_ITEMS_OLD} or a fixed 1..{@value #DECODE_MAX_ITEMS}. */
+    private int decodeItemsPerCta = DECODE_ITEMS_AUTO;
+    private int sms;
     private final KernelCall reduce;
     /** The Hopper prefill kernel's variants, or null off compute capability 9.0. */
     private final KernelCall[] wgmma;
@@ -90,6 +97,11 @@ public final class AttentionKernels {
             Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decode[c].function(), 128, decodeSharedBytes(d)),
                     "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode_attention_mma d" + d + ")");
             decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
+        }
+        this.sms = sms[0];
+        for (int c = 0; c < CLASSES.length; c++) {
+            decodeItems[c] = withSharedMemory(ctx, "decode_attention_mma_items" + s + "_d" + CLASSES[c], "pppppppppiiiiiiiif",
+                    decodeItemsSharedBytes(CLASSES[c], MMA_DECODE_MAX_GROUP));
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
         wgmma = hopper(device) ? new KernelCall[WGMMA_ENTRIES] : null;
@@ -213,6 +225,55 @@ public final class AttentionKernels {
         return 1024 + 128 * 128 * 2 * (1 + 2 * WGMMA_STAGES) + 16 * WGMMA_STAGES;
     }
 
+    /** decode_attention_items.cu's layout: two stages of K and V (64 rows each), two q buffers of group + 1 rows. */
+    static int decodeItemsSharedBytes(int headDimClass, int group) {
+        return (4 * DECODE_KEYS_PER_TILE + 2 * (group + 1)) * stride(headDimClass) * 2;
+    }
+
+    /** Most decode tokens one CTA of decode_attention_items.cu takes (its kMaxItems). */
+    static final int DECODE_MAX_ITEMS = 8;
+    /** {@link #setDecodeItemsPerCta}: pick by {@link #decodeItemsFor}. */
+    static final int DECODE_ITEMS_AUTO = -1;
+    /** {@link #setDecodeItemsPerCta}: the one-token kernel (decode_attention_mma.cu) and the reduce, as before. */
+    static final int DECODE_ITEMS_OLD = 0;
+
+    /**
+     * Benchmarks and tests: decode tokens per CTA of the 16-bit tensor-core decode ({@link #DECODE_ITEMS_AUTO},
+     * {@link #DECODE_ITEMS_OLD}, or 1..{@value #DECODE_MAX_ITEMS}). The backend drops its graphs after a change.
+     */
+    void setDecodeItemsPerCta(int items) {
+        if (items < DECODE_ITEMS_AUTO || items > DECODE_MAX_ITEMS) {
+            throw new IllegalArgumentException("decode items per CTA " + items);
+        }
+        decodeItemsPerCta = items;
+    }
+
+    int decodeItemsPerCta() {
+        return decodeItemsPerCta;
+    }
+
+    /**
+     * Tokens per CTA when {@code ctas} one-token CTAs would run on {@code slots} resident ones: one while they fill
+     * at most two waves (fewer CTAs would leave SMs idle), else about ctas / (2 x slots), so that every slot still
+     * takes two or more CTAs in turn (the dynamic schedule evens out the tail) while each pays its start once per
+     * several tokens; at most {@value #DECODE_MAX_ITEMS}.
+     */
+    static int decodeItemsFor(long ctas, int slots) {
+        return (int) Math.max(1, Math.min(DECODE_MAX_ITEMS, ctas / (2L * Math.max(1, slots))));
+    }
+
+    /** Resident CTAs of the items kernel for this class and group on the whole GPU (asked once, then cached). */
+    private int decodeItemsSlots(int c, int group) {
+        int slots = decodeItemsSlots[c][group];
+        if (slots == 0) {
+            int[] perSm = new int[1];
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decodeItems[c].function(), 128,
+                    decodeItemsSharedBytes(CLASSES[c], group)), "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode items)");
+            slots = decodeItemsSlots[c][group] = Math.max(1, perSm[0]) * sms;
+        }
+        return slots;
+    }
+
     /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
     static int decodeSharedBytes(int headDimClass) {
         return (16 + 4 * DECODE_KEYS_PER_TILE) * stride(headDimClass) * 2;
@@ -305,7 +366,9 @@ public final class AttentionKernels {
     /**
      * Split-K paged decode attention for {@code numDecodes} tokens (int2 each: token, sequence): {@code splits} CTAs
      * per (token, kv head) over chunks of {@code chunk} positions, partials in {@code partO}
-     * [numDecodes][numHeads][splits][headDim] and {@code partMl} [..][2], then the merge into {@code out}.
+     * [numDecodes][numHeads][splits][headDim] and {@code partMl} [..][2], then the merge into {@code out}. By default
+     * (16-bit caches) decode_attention_items.cu: several tokens per CTA ({@link #decodeItemsFor}), and with one split
+     * it writes {@code out} itself (no partials, no reduce launch).
      */
     public void decode(long q, long kCache, long vCache, long partO, long partMl, long out, long decodes, int numDecodes,
             long positions, long blockTables, int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize,
@@ -320,6 +383,20 @@ public final class AttentionKernels {
                     + ", head_dim % 8 == 0 and <= " + MMA_MAX_HEAD_DIM);
         }
         int c = headDimClass(headDim);
+        if (decodeItemsPerCta != DECODE_ITEMS_OLD) {
+            int group = numHeads / numKvHeads;
+            int items = decodeItemsPerCta != DECODE_ITEMS_AUTO ? decodeItemsPerCta
+                    : decodeItemsFor((long) numDecodes * numKvHeads * splits, decodeItemsSlots(c, group));
+            decodeItems[c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, partO).p(5, partMl).p(6, decodes).p(7, positions)
+                    .p(8, blockTables).i(9, tableStride).i(10, numHeads).i(11, numKvHeads).i(12, headDim).i(13, blockSize)
+                    .i(14, chunk).i(15, items).i(16, numDecodes).f(17, CudaKernels.scaleLog2(headDim))
+                    .launch(ctx, (numDecodes + items - 1) / items, numKvHeads, splits, 128, decodeItemsSharedBytes(CLASSES[c], group));
+            if (splits > 1) { // one split wrote the output itself
+                reduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
+                        .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);
+            }
+            return;
+        }
         decode[c].p(0, q).p(1, kCache).p(2, vCache).p(3, partO).p(4, partMl).p(5, decodes).p(6, positions)
                 .p(7, blockTables).i(8, tableStride).i(9, numHeads).i(10, numKvHeads).i(11, headDim).i(12, blockSize)
                 .i(13, chunk).f(14, CudaKernels.scaleLog2(headDim))
