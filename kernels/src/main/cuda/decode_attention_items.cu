@@ -1,8 +1,8 @@
 // Paged split-K decode attention on tensor cores, several decode tokens ("items") per CTA in one continuous K/V
 // stream. Same math and tiles as decode_attention_mma.cu (GQA group as the rows of one 16-row mma tile, 4 warps x
 // 16 keys of each 64-key tile, online softmax per warp, warps merged at the end), but grid = (ceil(decodes / items),
-// kv heads, splits) and the CTA walks the tiles of its items as one flat sequence through a two-stage cp.async
-// ring: the first tile (and q rows) of the next item stream in while the current item's last tile computes and
+// kv heads, splits) and the CTA walks the tiles of its items as one flat sequence through an NST-stage cp.async
+// ring (NST - 1 tiles in flight while one computes; entries _items (2) and _items3 (3)): the first tile (and q rows) of the next item stream in while the current item's last tile computes and
 // its warps merge. Why: at short contexts (~2-3 tiles a token) the one-token kernel spends most of a CTA's life in
 // its dependent start (decode entry -> position -> block table -> first K/V bytes) and its tail (merge, write),
 // with at most one tile in flight; here the start is paid once per CTA and overlapped with compute.
@@ -24,8 +24,8 @@ constexpr int kThreads = 32 * kWarps;
 constexpr int kKeys = 16 * kWarps;
 constexpr int kMaxItems = 8;
 
-// Dynamic shared memory: two stages of [K tile | V tile] (kKeys rows of DC + 8 elements each), then two q buffers of
-// G + 1 rows (row G zeros). AttentionKernels.decodeItemsSharedBytes mirrors it.
+// Dynamic shared memory: NST stages of [K tile | V tile] (kKeys rows of DC + 8 elements each), then NST q buffers of
+// G + 1 rows (row G zeros; item k's q lands in buffer k % NST, issued at most NST - 1 tiles ahead of its first tile). AttentionKernels.decodeItemsSharedBytes mirrors it.
 template <int DC>
 struct Smem {
   static constexpr int kStride = DC + 8;
@@ -34,7 +34,7 @@ struct Smem {
   static_assert(kStage * 2 >= kWarps * 16 * DC * 4, "the warps' merge fits in one stage");
 };
 
-template <typename T, int DC>
+template <typename T, int NST, int DC>
 __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* __restrict__ k_cache,
                                              const T* __restrict__ v_cache, T* __restrict__ out,
                                              float* __restrict__ part_o, float* __restrict__ part_ml,
@@ -54,7 +54,7 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
   const int D = head_dim;
   const int G = num_heads / num_kv_heads;
   const int qrows = G + 1;
-  T* qbuf = stages + 2 * Smem<DC>::kStage;  // [2][G + 1][S]
+  T* qbuf = stages + NST * Smem<DC>::kStage;  // [NST][G + 1][S]
   const int kvh = blockIdx.y, split = blockIdx.z, num_splits = gridDim.z;
   const int first = blockIdx.x * items;
   const int n_items = min(items, num_decodes - first);
@@ -68,7 +68,7 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
     it_end[threadIdx.x] = en;
     it_tiles[threadIdx.x] = en > st ? (en - st + kKeys - 1) / kKeys : 0;
   }
-  for (int idx = threadIdx.x; idx < 2 * CPR; idx += kThreads) zero16(qbuf + ((idx / CPR) * qrows + G) * S + (idx % CPR) * 8);
+  for (int idx = threadIdx.x; idx < NST * CPR; idx += kThreads) zero16(qbuf + ((idx / CPR) * qrows + G) * S + (idx % CPR) * 8);
   __syncthreads();
   pdl_wait();
   pdl_launch_dependents();
@@ -87,14 +87,14 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
   }
   if (total == 0) return;
 
-  // tile t of item j into stage, and (t == 0) the item's q rows into q buffer qslot & 1
+  // tile t of item j into stage, and (t == 0) the item's q rows into q buffer qslot % NST
   auto issue = [&](int j, int t, int stage, int qslot) {
     T* ks = stages + stage * Smem<DC>::kStage;
     load_kv_rows<T, DC, kKeys, kThreads>(ks, ks + Smem<DC>::kKv, k_cache, v_cache,
                                          block_tables + (size_t)it_seq[j] * table_stride, it_start[j] + t * kKeys,
                                          it_end[j], block_size, num_kv_heads, kvh, D);
     if (t == 0) {
-      T* qd = qbuf + (qslot & 1) * qrows * S;
+      T* qd = qbuf + (qslot % NST) * qrows * S;
       for (int idx = threadIdx.x; idx < G * CPR; idx += kThreads) {
         const int r = idx / CPR, c = idx % CPR;
         if (c * 8 < D)
@@ -121,6 +121,14 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
   issue(lj, 0, 0, 0);
   cp_async_commit();
   advance(lj, lt, lq);
+#pragma unroll
+  for (int s = 1; s < NST - 1; ++s) {  // tiles 1 .. NST - 2 in flight too (one commit group each, empty past the end)
+    if (s < total) {
+      issue(lj, lt, s, lq);
+      advance(lj, lt, lq);
+    }
+    cp_async_commit();
+  }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
   const int g = lane >> 2, t4 = lane & 3;
@@ -129,18 +137,16 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
   uint32_t qf[KS][4];
 
   for (int it = 0; it < total; ++it) {
-    const int stage = it & 1;
-    if (it + 1 < total) {
-      issue(lj, lt, stage ^ 1, lq);
-      cp_async_commit();
+    const int stage = it % NST;
+    if (it + NST - 1 < total) {  // tile it + NST - 1 into the stage tile it - 1 left; then tile it is complete
+      issue(lj, lt, (it + NST - 1) % NST, lq);
       advance(lj, lt, lq);
-      cp_async_wait<1>();
-    } else {
-      cp_async_wait<0>();
     }
+    cp_async_commit();
+    cp_async_wait<NST - 1>();
     __syncthreads();
     if (ct == 0) {  // a new item: its q fragments (rows >= G read the zero row), fresh softmax state
-      const T* qs = qbuf + (cq & 1) * qrows * S;
+      const T* qs = qbuf + (cq % NST) * qrows * S;
       const int row = min(lane & 15, G);
 #pragma unroll
       for (int kk = 0; kk < KS; ++kk) ldmatrix_x4(qf[kk], qs + row * S + kk * 16 + (lane >> 4) * 8);
@@ -215,7 +221,7 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
     __syncthreads();
     if (++ct < it_tiles[cj]) continue;
 
-    // the item's last tile: merge the 4 warps in this stage (free now; the next tile streams into the other one)
+    // the item's last tile: merge the 4 warps in this stage (free now; the next tiles stream into the others)
     float* wo = reinterpret_cast<float*>(stages + stage * Smem<DC>::kStage);  // [kWarps][16][DC]
     l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
     l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
@@ -277,15 +283,18 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
 }
 }  // namespace llmc_decode_items
 
-// Entry points per dtype and head-dim class: decode_attention_mma_items_{f16,bf16}_d{32,64,128}.
-#define LLMC_DECODE_ITEMS_ONE(S, T, DC)                                                                         \
+// Entry points per dtype and head-dim class: decode_attention_mma_items{,3}_{f16,bf16}_d{32,64,128} (2 or 3 stages).
+#define LLMC_DECODE_ITEMS_ONE(S, T, DC)  \
+  LLMC_DECODE_ITEMS_NST(S, T, DC, , 2)   \
+  LLMC_DECODE_ITEMS_NST(S, T, DC, 3, 3)
+#define LLMC_DECODE_ITEMS_NST(S, T, DC, NAME, NST)                                                              \
   extern "C" __global__ void __launch_bounds__(llmc_decode_items::kThreads)                                   \
-      decode_attention_mma_items_##S##_d##DC(const T* q, const T* k_cache, const T* v_cache, T* out,          \
+      decode_attention_mma_items##NAME##_##S##_d##DC(const T* q, const T* k_cache, const T* v_cache, T* out,          \
                                              float* part_o, float* part_ml, const int2* decodes,             \
                                              const int* positions, const int* block_tables, int table_stride, \
                                              int num_heads, int num_kv_heads, int head_dim, int block_size,   \
                                              int chunk, int items, int num_decodes, float scale_log2) {       \
-    llmc_decode_items::decode_items<T, DC>(q, k_cache, v_cache, out, part_o, part_ml, decodes, positions,      \
+    llmc_decode_items::decode_items<T, NST, DC>(q, k_cache, v_cache, out, part_o, part_ml, decodes, positions,      \
                                            block_tables, table_stride, num_heads, num_kv_heads, head_dim,      \
                                            block_size, chunk, items, num_decodes, scale_log2);                 \
   }

@@ -61,10 +61,15 @@ public final class AttentionKernels {
     /** [variant][head-dim class]. */
     private final KernelCall[][] prefill = new KernelCall[PREFILL_VARIANTS.length][CLASSES.length];
     private final KernelCall[] decode = new KernelCall[CLASSES.length];
-    /** decode_attention_items.cu per head-dim class: several decode tokens per CTA, direct output at one split. */
-    private final KernelCall[] decodeItems = new KernelCall[CLASSES.length];
-    /** Resident CTAs of {@link #decodeItems} on the whole GPU, per head-dim class x GQA group (0: not asked yet). */
-    private final int[][] decodeItemsSlots = new int[CLASSES.length][MMA_DECODE_MAX_GROUP + 1];
+    /**
+     * decode_attention_items.cu per K/V ring depth (index: stages - 2) and head-dim class: several decode tokens per CTA,
+     * direct output at one split.
+     */
+    private final KernelCall[][] decodeItems = new KernelCall[2][CLASSES.length];
+    /** Resident CTAs of {@link #decodeItems} on the whole GPU, per ring depth x head-dim class x GQA group (0: not asked yet). */
+    private final int[][][] decodeItemsSlots = new int[2][CLASSES.length][MMA_DECODE_MAX_GROUP + 1];
+    /** K/V stages of the items kernel (2: one tile in flight while one computes, 3: two). */
+    private int decodeItemStages = DEFAULT_DECODE_ITEM_STAGES;
     /** Decode tokens per CTA: {@link #DECODE_ITEMS_AUTO}, {@link #DECODE_ITEMS_OLD} or a fixed 1..{@value #DECODE_MAX_ITEMS}. */
     private int decodeItemsPerCta = DECODE_ITEMS_AUTO;
     private int sms;
@@ -99,9 +104,11 @@ public final class AttentionKernels {
             decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
         }
         this.sms = sms[0];
-        for (int c = 0; c < CLASSES.length; c++) {
-            decodeItems[c] = withSharedMemory(ctx, "decode_attention_mma_items" + s + "_d" + CLASSES[c], "pppppppppiiiiiiiif",
-                    decodeItemsSharedBytes(CLASSES[c], MMA_DECODE_MAX_GROUP));
+        for (int st = 2; st <= 3; st++) {
+            for (int c = 0; c < CLASSES.length; c++) {
+                decodeItems[st - 2][c] = withSharedMemory(ctx, "decode_attention_mma_items" + (st == 2 ? "" : "3") + s + "_d"
+                        + CLASSES[c], "pppppppppiiiiiiiif", decodeItemsSharedBytes(CLASSES[c], MMA_DECODE_MAX_GROUP, st));
+            }
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
         wgmma = hopper(device) ? new KernelCall[WGMMA_ENTRIES] : null;
@@ -225,9 +232,20 @@ public final class AttentionKernels {
         return 1024 + 128 * 128 * 2 * (1 + 2 * WGMMA_STAGES) + 16 * WGMMA_STAGES;
     }
 
-    /** decode_attention_items.cu's layout: two stages of K and V (64 rows each), two q buffers of group + 1 rows. */
-    static int decodeItemsSharedBytes(int headDimClass, int group) {
-        return (4 * DECODE_KEYS_PER_TILE + 2 * (group + 1)) * stride(headDimClass) * 2;
+    /** decode_attention_items.cu's layout: {@code stages} x (K and V tiles of 64 rows, a q buffer of group + 1 rows). */
+    static int decodeItemsSharedBytes(int headDimClass, int group, int stages) {
+        return stages * (2 * DECODE_KEYS_PER_TILE + group + 1) * stride(headDimClass) * 2;
+    }
+
+    /** K/V ring depth of the items kernel unless a benchmark picks another. */
+    static final int DEFAULT_DECODE_ITEM_STAGES = 2;
+
+    /** Benchmarks and tests: K/V stages (2 or 3) of the items kernel. The backend drops its graphs after a change. */
+    void setDecodeItemStages(int stages) {
+        if (stages < 2 || stages > 3) {
+            throw new IllegalArgumentException("decode item stages " + stages);
+        }
+        decodeItemStages = stages;
     }
 
     /** Most decode tokens one CTA of decode_attention_items.cu takes (its kMaxItems). */
@@ -264,12 +282,13 @@ public final class AttentionKernels {
 
     /** Resident CTAs of the items kernel for this class and group on the whole GPU (asked once, then cached). */
     private int decodeItemsSlots(int c, int group) {
-        int slots = decodeItemsSlots[c][group];
+        int st = decodeItemStages;
+        int slots = decodeItemsSlots[st - 2][c][group];
         if (slots == 0) {
             int[] perSm = new int[1];
-            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decodeItems[c].function(), 128,
-                    decodeItemsSharedBytes(CLASSES[c], group)), "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode items)");
-            slots = decodeItemsSlots[c][group] = Math.max(1, perSm[0]) * sms;
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decodeItems[st - 2][c].function(), 128,
+                    decodeItemsSharedBytes(CLASSES[c], group, st)), "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode items)");
+            slots = decodeItemsSlots[st - 2][c][group] = Math.max(1, perSm[0]) * sms;
         }
         return slots;
     }
@@ -387,10 +406,11 @@ public final class AttentionKernels {
             int group = numHeads / numKvHeads;
             int items = decodeItemsPerCta != DECODE_ITEMS_AUTO ? decodeItemsPerCta
                     : decodeItemsFor((long) numDecodes * numKvHeads * splits, decodeItemsSlots(c, group));
-            decodeItems[c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, partO).p(5, partMl).p(6, decodes).p(7, positions)
+            decodeItems[decodeItemStages - 2][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, partO).p(5, partMl).p(6, decodes).p(7, positions)
                     .p(8, blockTables).i(9, tableStride).i(10, numHeads).i(11, numKvHeads).i(12, headDim).i(13, blockSize)
                     .i(14, chunk).i(15, items).i(16, numDecodes).f(17, CudaKernels.scaleLog2(headDim))
-                    .launch(ctx, (numDecodes + items - 1) / items, numKvHeads, splits, 128, decodeItemsSharedBytes(CLASSES[c], group));
+                    .launch(ctx, (numDecodes + items - 1) / items, numKvHeads, splits, 128,
+                            decodeItemsSharedBytes(CLASSES[c], group, decodeItemStages));
             if (splits > 1) { // one split wrote the output itself
                 reduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
                         .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);

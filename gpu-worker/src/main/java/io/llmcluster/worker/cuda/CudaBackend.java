@@ -689,6 +689,14 @@ public final class CudaBackend implements ModelBackend {
         dropGraphs();
     }
 
+    /** Benchmark and test switch: K/V stages of the items decode kernel ({@link AttentionKernels#setDecodeItemStages}). Drops the graphs. */
+    void setDecodeItemStages(int stages) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        att.setDecodeItemStages(stages);
+        dropGraphs();
+    }
+
     int maxDecodeSplits() {
         return maxSplits;
     }

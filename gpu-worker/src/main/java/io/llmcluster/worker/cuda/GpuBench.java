@@ -270,9 +270,10 @@ public final class GpuBench {
         be.setDecodePaths(true, true);
         int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
         // the defaults; the one-token decode attention kernel + reduce (before decode_attention_items.cu); the items
-        // kernel with 1, 2, 4 tokens per CTA; the split plan at every batch (partials + reduce)
-        String[] variants = {"", "_oldattn", "_items1", "_items2", "_items4", "_multisplit"};
+        // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce)
+        String[] variants = {"", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit"};
         for (String v : variants) {
+            be.setDecodeItemStages(v.equals("_stages3") ? 3 : AttentionKernels.DEFAULT_DECODE_ITEM_STAGES);
             be.setDecodeItemsPerCta(v.equals("_oldattn") ? AttentionKernels.DECODE_ITEMS_OLD
                     : v.startsWith("_items") ? Integer.parseInt(v.substring(6)) : AttentionKernels.DECODE_ITEMS_AUTO);
             be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : defaultMinBatch);
@@ -290,6 +291,7 @@ public final class GpuBench {
             }
         }
         be.setDecodeItemsPerCta(AttentionKernels.DECODE_ITEMS_AUTO);
+        be.setDecodeItemStages(AttentionKernels.DEFAULT_DECODE_ITEM_STAGES);
         be.setSingleSplitMinBatch(defaultMinBatch);
     }
 

@@ -103,8 +103,9 @@ class AttentionPlanTest {
         assertEquals(AttentionKernels.DECODE_MAX_ITEMS, AttentionKernels.decodeItemsFor(1L << 20, slots));
         assertEquals(1, AttentionKernels.decodeItemsFor(1, 0));
         // 4 x 64 K/V rows + 2 x (group + 1) q rows of 136 elements: group 4 fits three CTAs in an SM's 228 KB
-        assertEquals((256 + 10) * 136 * 2, AttentionKernels.decodeItemsSharedBytes(128, 4));
-        assertTrue(3 * (AttentionKernels.decodeItemsSharedBytes(128, 4) + 672 + 1024) <= 228 * 1024);
-        assertEquals((256 + 34) * 40 * 2, AttentionKernels.decodeItemsSharedBytes(32, 16));
+        assertEquals((256 + 10) * 136 * 2, AttentionKernels.decodeItemsSharedBytes(128, 4, 2));
+        assertTrue(3 * (AttentionKernels.decodeItemsSharedBytes(128, 4, 2) + 672 + 1024) <= 228 * 1024);
+        assertEquals((256 + 34) * 40 * 2, AttentionKernels.decodeItemsSharedBytes(32, 16, 2));
+        assertEquals(3 * (128 + 5) * 136 * 2, AttentionKernels.decodeItemsSharedBytes(128, 4, 3)); // two CTAs an SM
     }
 }
