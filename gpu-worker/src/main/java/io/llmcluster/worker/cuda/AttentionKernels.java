@@ -271,13 +271,14 @@ public final class AttentionKernels {
     }
 
     /**
-     * Tokens per CTA when {@code ctas} one-token CTAs would run on {@code slots} resident ones: one while they fill
-     * at most two waves (fewer CTAs would leave SMs idle), else about ctas / (2 x slots), so that every slot still
-     * takes two or more CTAs in turn (the dynamic schedule evens out the tail) while each pays its start once per
-     * several tokens; at most {@value #DECODE_MAX_ITEMS}.
+     * Tokens per CTA when {@code ctas} one-token CTAs would run on {@code slots} resident ones: two from four waves on,
+     * else one. H200, 8B shape, 129-160 context, graph decode step device ms with 1 / 2 / 4 tokens a CTA: b64 5.57 /
+     * 5.40 / 5.74, b128 6.38 / 6.63 / 6.41, b256 9.28 / 9.20 / 9.86, b512 16.07 / 15.90 / 15.95 (5 a CTA, the first
+     * rule's pick at b512: 16.49); the one-token kernel + reduce 5.62 / 6.50 / 9.43 / 16.29 (docs/benchmarks.md).
+     * More tokens a CTA leave fewer CTAs to even out the last wave; the start they save is small.
      */
     static int decodeItemsFor(long ctas, int slots) {
-        return (int) Math.max(1, Math.min(DECODE_MAX_ITEMS, ctas / (2L * Math.max(1, slots))));
+        return ctas >= 4L * Math.max(1, slots) ? 2 : 1;
     }
 
     /** Resident CTAs of the items kernel for this class and group on the whole GPU (asked once, then cached). */

@@ -270,8 +270,13 @@ public final class GpuBench {
         be.setDecodePaths(true, true);
         int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
         // the defaults; the one-token decode attention kernel + reduce (before decode_attention_items.cu); the items
-        // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce)
+        // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce).
+        // GpuBench.decodeVariants (comma list of suffixes, "-" for the defaults) picks some of them.
         String[] variants = {"", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit"};
+        String pick = System.getProperty("GpuBench.decodeVariants");
+        if (pick != null) {
+            variants = java.util.Arrays.stream(pick.split(",")).map(x -> x.equals("-") ? "" : x).toArray(String[]::new);
+        }
         for (String v : variants) {
             be.setDecodeItemStages(v.equals("_stages3") ? 3 : AttentionKernels.DEFAULT_DECODE_ITEM_STAGES);
             be.setDecodeItemsPerCta(v.equals("_oldattn") ? AttentionKernels.DECODE_ITEMS_OLD
