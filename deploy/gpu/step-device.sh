@@ -4,7 +4,8 @@
 # the tuned cuBLASLt algorithms and with cublasGemmEx's own picks), step_ops (device ms per operation of one eager step
 # at 64-512 and of an 8192-token prefill step) and the engine at 128 in / 128 out (and engine_nolt: cuBLASLt off).
 # Staged like run-gpu.sh (pack, then copy .device/cuda to .device/<name>); logs to $OUT.
-#   STEP_TESTS (comma list of test classes; "none" skips)  STEP_CONC (256,512)  STEP_SECTIONS  STEP_BUDGETS (8192)
+#   STEP_TESTS (comma list of test classes or Class#method(io.llmcluster.worker.cuda.Type); "none" skips)  STEP_CONC (256,512)  STEP_SECTIONS  STEP_BUDGETS (8192)
+#   STEP_BENCH_FLAGS (JVM flags of GpuBench, e.g. -DGpuBench.decodeVariants=-,_oldattn)
 #   STEP_TORCH (0; 1 runs linear_ref.py)  STEP_MEMCHECK (1: memcheck over the norm, rope and silu_mul kernel tests)
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
@@ -24,7 +25,8 @@ g.make(argparse.Namespace(model='/tmp/llama8b', tokenizer='tokenizer-32k', skip_
 mpid=$!
 tests=${STEP_TESTS:-CudaKernelsTest,CudaFusedSwigluTest,CudaGraphTest,CudaCublasLtTest,CudaEngineTest,CudaBackendReferenceTest,CudaKvInt8Test,CudaDependentLaunchTest,AttentionPlanTest,AutotunePolicyTest}
 if [[ $tests != none ]]; then
-  sel=(); IFS=, read -ra cls <<< "$tests"; for c in "${cls[@]}"; do sel+=(--select-class "io.llmcluster.worker.cuda.$c"); done
+  sel=(); IFS=, read -ra cls <<< "$tests" # Class, or Class#method(ParamTypes) for one test method
+  for c in "${cls[@]}"; do [[ $c == *'#'* ]] && sel+=(--select-method "io.llmcluster.worker.cuda.$c") || sel+=(--select-class "io.llmcluster.worker.cuda.$c"); done
   timeout "${STEP_TEST_TIMEOUT_S:-150}" "$java" "${flags[@]}" -cp "$b/test-classes:$b/lib/*" org.junit.platform.console.ConsoleLauncher \
     execute --disable-banner --disable-ansi-colors --details=tree "${sel[@]}" > "$out/tests.log" 2>&1
   echo "GPU tests rc=$? in $((SECONDS - t0)) s"
@@ -44,7 +46,7 @@ if [[ ${STEP_TORCH:-0} != 0 ]]; then
   timeout 60 python3 "$b/bench/linear_ref.py" > "$out/linear-ref.log" 2>&1; echo "linear_ref rc=$?"
 fi
 t1=$SECONDS
-timeout "${STEP_JAVA_TIMEOUT_S:-200}" "$java" "${flags[@]}" -Xmx24g -cp "$b/lib/*" io.llmcluster.worker.cuda.GpuBench /tmp/llama8b \
+timeout "${STEP_JAVA_TIMEOUT_S:-200}" "$java" "${flags[@]}" ${STEP_BENCH_FLAGS:-} -Xmx24g -cp "$b/lib/*" io.llmcluster.worker.cuda.GpuBench /tmp/llama8b \
   "${STEP_CONC:-256,512}" 1024 "${STEP_SECTIONS:-decode_large,step_ops,engine}" "${STEP_BUDGETS:-8192}" \
   > "$out/bench-java.log" 2>&1
 echo "GpuBench rc=$? in $((SECONDS - t1)) s"

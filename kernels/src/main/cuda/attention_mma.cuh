@@ -102,19 +102,29 @@ __device__ __forceinline__ void load_kv_rows(T* ks, T* vs, const T* __restrict__
     return;
   }
   const int p0 = base + j0;
-  int blk = p0 / block_size, inb = p0 - blk * block_size;
+  // every pass's block-table entry first, then the copies: the entries are independent loads in flight together
+  // (one L2 round trip a tile), where loading each just before its copy stalled the issue once per block
+  int tb[PASSES], in[PASSES];
+  {
+    int blk = p0 / block_size, inb = p0 - blk * block_size;
+#pragma unroll
+    for (int i = 0; i < PASSES; ++i) {
+      tb[i] = p0 + i * RPP < end ? __ldg(table + blk) : 0;
+      in[i] = inb;
+      inb += RPP;
+      while (inb >= block_size) {
+        inb -= block_size;
+        ++blk;
+      }
+    }
+  }
 #pragma unroll
   for (int i = 0; i < PASSES; ++i) {
     const int j = j0 + i * RPP;
     const bool valid = p0 + i * RPP < end;
-    const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * D + c * 8 : 0;
+    const int64_t off = valid ? (((int64_t)tb[i] * block_size + in[i]) * num_kv_heads + kvh) * D + c * 8 : 0;
     cp_async16(ks + j * S + c * 8, k_cache + off, valid);
     cp_async16(vs + j * S + c * 8, v_cache + off, valid);
-    inb += RPP;
-    while (inb >= block_size) {
-      inb -= block_size;
-      ++blk;
-    }
   }
 }
 

@@ -73,6 +73,18 @@ public final class AttentionKernels implements AutoCloseable {
     /** [variant][head-dim class]. */
     private final KernelCall[][] prefill = new KernelCall[PREFILL_VARIANTS.length][CLASSES.length];
     private final KernelCall[] decode = new KernelCall[CLASSES.length];
+    /**
+     * decode_attention_items.cu per K/V ring depth (index: stages - 2) and head-dim class: several decode tokens per CTA,
+     * direct output at one split.
+     */
+    private final KernelCall[][] decodeItems = new KernelCall[2][CLASSES.length];
+    /** Resident CTAs of {@link #decodeItems} on the whole GPU, per ring depth x head-dim class x GQA group (0: not asked yet). */
+    private final int[][][] decodeItemsSlots = new int[2][CLASSES.length][MMA_DECODE_MAX_GROUP + 1];
+    /** K/V stages of the items kernel (2: one tile in flight while one computes, 3: two). */
+    private int decodeItemStages = DEFAULT_DECODE_ITEM_STAGES;
+    /** Decode tokens per CTA: {@link #DECODE_ITEMS_AUTO}, {@link #DECODE_ITEMS_OLD} or a fixed 1..{@value #DECODE_MAX_ITEMS}. */
+    private int decodeItemsPerCta = DECODE_ITEMS_AUTO;
+    private int sms;
     private final KernelCall reduce;
     /** The Hopper prefill kernel's variants, or null off compute capability 9.0. */
     private final KernelCall[] wgmma;
@@ -107,6 +119,13 @@ public final class AttentionKernels implements AutoCloseable {
             Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decode[c].function(), 128, decodeSharedBytes(d)),
                     "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode_attention_mma d" + d + ")");
             decodeSlots[c] = Math.max(1, perSm[0]) * sms[0];
+        }
+        this.sms = sms[0];
+        for (int st = 2; st <= 3; st++) {
+            for (int c = 0; c < CLASSES.length; c++) {
+                decodeItems[st - 2][c] = withSharedMemory(ctx, "decode_attention_mma_items" + (st == 2 ? "" : "3") + s + "_d"
+                        + CLASSES[c], "pppppppppiiiiiiiif", decodeItemsSharedBytes(CLASSES[c], MMA_DECODE_MAX_GROUP, st));
+            }
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
         wgmma = hopper(device) ? new KernelCall[WGMMA_ENTRIES] : null;
@@ -265,6 +284,68 @@ public final class AttentionKernels implements AutoCloseable {
         return 1024 + 128 * 128 * 2 * (1 + 2 * WGMMA_STAGES) + 16 * WGMMA_STAGES + 20 * WGMMA_ITEM_SLOTS;
     }
 
+    /** decode_attention_items.cu's layout: {@code stages} x (K and V tiles of 64 rows, a q buffer of group + 1 rows). */
+    static int decodeItemsSharedBytes(int headDimClass, int group, int stages) {
+        return stages * (2 * DECODE_KEYS_PER_TILE + group + 1) * stride(headDimClass) * 2;
+    }
+
+    /** K/V ring depth of the items kernel unless a benchmark picks another. */
+    static final int DEFAULT_DECODE_ITEM_STAGES = 2;
+
+    /** Benchmarks and tests: K/V stages (2 or 3) of the items kernel. The backend drops its graphs after a change. */
+    void setDecodeItemStages(int stages) {
+        if (stages < 2 || stages > 3) {
+            throw new IllegalArgumentException("decode item stages " + stages);
+        }
+        decodeItemStages = stages;
+    }
+
+    /** Most decode tokens one CTA of decode_attention_items.cu takes (its kMaxItems). */
+    static final int DECODE_MAX_ITEMS = 8;
+    /** {@link #setDecodeItemsPerCta}: pick by {@link #decodeItemsFor}. */
+    static final int DECODE_ITEMS_AUTO = -1;
+    /** {@link #setDecodeItemsPerCta}: the one-token kernel (decode_attention_mma.cu) and the reduce, as before. */
+    static final int DECODE_ITEMS_OLD = 0;
+
+    /**
+     * Benchmarks and tests: decode tokens per CTA of the 16-bit tensor-core decode ({@link #DECODE_ITEMS_AUTO},
+     * {@link #DECODE_ITEMS_OLD}, or 1..{@value #DECODE_MAX_ITEMS}). The backend drops its graphs after a change.
+     */
+    void setDecodeItemsPerCta(int items) {
+        if (items < DECODE_ITEMS_AUTO || items > DECODE_MAX_ITEMS) {
+            throw new IllegalArgumentException("decode items per CTA " + items);
+        }
+        decodeItemsPerCta = items;
+    }
+
+    int decodeItemsPerCta() {
+        return decodeItemsPerCta;
+    }
+
+    /**
+     * Tokens per CTA when {@code ctas} one-token CTAs would run on {@code slots} resident ones: two from four waves on,
+     * else one. H200, 8B shape, 129-160 context, graph decode step device ms with 1 / 2 / 4 tokens a CTA: b64 5.57 /
+     * 5.40 / 5.74, b128 6.38 / 6.63 / 6.41, b256 9.28 / 9.20 / 9.86, b512 16.07 / 15.90 / 15.95 (5 a CTA, the first
+     * rule's pick at b512: 16.49); the one-token kernel + reduce 5.62 / 6.50 / 9.43 / 16.29 (docs/benchmarks.md).
+     * More tokens a CTA leave fewer CTAs to even out the last wave; the start they save is small.
+     */
+    static int decodeItemsFor(long ctas, int slots) {
+        return ctas >= 4L * Math.max(1, slots) ? 2 : 1;
+    }
+
+    /** Resident CTAs of the items kernel for this class and group on the whole GPU (asked once, then cached). */
+    private int decodeItemsSlots(int c, int group) {
+        int st = decodeItemStages;
+        int slots = decodeItemsSlots[st - 2][c][group];
+        if (slots == 0) {
+            int[] perSm = new int[1];
+            Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decodeItems[st - 2][c].function(), 128,
+                    decodeItemsSharedBytes(CLASSES[c], group, st)), "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode items)");
+            slots = decodeItemsSlots[st - 2][c][group] = Math.max(1, perSm[0]) * sms;
+        }
+        return slots;
+    }
+
     /** q tile (16 rows) plus two stages of K and V (64 rows each); the warps' merge reuses the K/V stages. */
     static int decodeSharedBytes(int headDimClass) {
         return (16 + 4 * DECODE_KEYS_PER_TILE) * stride(headDimClass) * 2;
@@ -357,7 +438,9 @@ public final class AttentionKernels implements AutoCloseable {
     /**
      * Split-K paged decode attention for {@code numDecodes} tokens (int2 each: token, sequence): {@code splits} CTAs
      * per (token, kv head) over chunks of {@code chunk} positions, partials in {@code partO}
-     * [numDecodes][numHeads][splits][headDim] and {@code partMl} [..][2], then the merge into {@code out}.
+     * [numDecodes][numHeads][splits][headDim] and {@code partMl} [..][2], then the merge into {@code out}. By default
+     * (16-bit caches) decode_attention_items.cu: several tokens per CTA ({@link #decodeItemsFor}), and with one split
+     * it writes {@code out} itself (no partials, no reduce launch).
      */
     public void decode(long q, long kCache, long vCache, long partO, long partMl, long out, long decodes, int numDecodes,
             long positions, long blockTables, int tableStride, int numHeads, int numKvHeads, int headDim, int blockSize,
@@ -372,6 +455,21 @@ public final class AttentionKernels implements AutoCloseable {
                     + ", head_dim % 8 == 0 and <= " + MMA_MAX_HEAD_DIM);
         }
         int c = headDimClass(headDim);
+        if (decodeItemsPerCta != DECODE_ITEMS_OLD) {
+            int group = numHeads / numKvHeads;
+            int items = decodeItemsPerCta != DECODE_ITEMS_AUTO ? decodeItemsPerCta
+                    : decodeItemsFor((long) numDecodes * numKvHeads * splits, decodeItemsSlots(c, group));
+            decodeItems[decodeItemStages - 2][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, partO).p(5, partMl).p(6, decodes).p(7, positions)
+                    .p(8, blockTables).i(9, tableStride).i(10, numHeads).i(11, numKvHeads).i(12, headDim).i(13, blockSize)
+                    .i(14, chunk).i(15, items).i(16, numDecodes).f(17, CudaKernels.scaleLog2(headDim))
+                    .launch(ctx, (numDecodes + items - 1) / items, numKvHeads, splits, 128,
+                            decodeItemsSharedBytes(CLASSES[c], group, decodeItemStages));
+            if (splits > 1) { // one split wrote the output itself
+                reduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
+                        .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);
+            }
+            return;
+        }
         decode[c].p(0, q).p(1, kCache).p(2, vCache).p(3, partO).p(4, partMl).p(5, decodes).p(6, positions)
                 .p(7, blockTables).i(8, tableStride).i(9, numHeads).i(10, numKvHeads).i(11, headDim).i(12, blockSize)
                 .i(13, chunk).f(14, CudaKernels.scaleLog2(headDim))

@@ -683,6 +683,25 @@ public final class CudaBackend implements ModelBackend {
         dropGraphs();
     }
 
+    /**
+     * Benchmark and test switch: decode tokens per CTA of the 16-bit tensor-core decode attention
+     * ({@link AttentionKernels#setDecodeItemsPerCta}; 0: the one-token kernel and the reduce). Drops the graphs.
+     */
+    void setDecodeItemsPerCta(int items) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        att.setDecodeItemsPerCta(items);
+        dropGraphs();
+    }
+
+    /** Benchmark and test switch: K/V stages of the items decode kernel ({@link AttentionKernels#setDecodeItemStages}). Drops the graphs. */
+    void setDecodeItemStages(int stages) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        att.setDecodeItemStages(stages);
+        dropGraphs();
+    }
+
     int maxDecodeSplits() {
         return maxSplits;
     }

@@ -269,13 +269,19 @@ public final class GpuBench {
     private void largeDecodeSteps(int maxSeqs) {
         be.setDecodePaths(true, true);
         int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
-        // the defaults; cublasGemmEx's own picks instead of the tuned cuBLASLt algorithms; the split plan at every batch
-        // (the decode attention before the single-split rule); single split from batch 64 on (the default since the
-        // second run of this section; before, from 2 x maxSplits = 98)
-        String[] variants = {"", "_nolt", "_multisplit", "_single64"};
+        // the defaults; the one-token decode attention kernel + reduce (before decode_attention_items.cu); the items
+        // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce).
+        // GpuBench.decodeVariants (comma list of suffixes, "-" for the defaults) picks some of them.
+        String[] variants = {"", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit"};
+        String pick = System.getProperty("GpuBench.decodeVariants");
+        if (pick != null) {
+            variants = java.util.Arrays.stream(pick.split(",")).map(x -> x.equals("-") ? "" : x).toArray(String[]::new);
+        }
         for (String v : variants) {
-            be.setCublasLt(!v.equals("_nolt"));
-            be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : v.equals("_single64") ? 64 : defaultMinBatch);
+            be.setDecodeItemStages(v.equals("_stages3") ? 3 : AttentionKernels.DEFAULT_DECODE_ITEM_STAGES);
+            be.setDecodeItemsPerCta(v.equals("_oldattn") ? AttentionKernels.DECODE_ITEMS_OLD
+                    : v.startsWith("_items") ? Integer.parseInt(v.substring(6)) : AttentionKernels.DECODE_ITEMS_AUTO);
+            be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : defaultMinBatch);
             for (int seqs : new int[] {64, 128, 256, 512}) {
                 if (seqs > maxSeqs) {
                     continue;
@@ -289,35 +295,36 @@ public final class GpuBench {
                 kv(tag + "_greedy_host_frac", Math.max(0, 1 - r[1] / r[2]));
             }
         }
-        be.setCublasLt(true);
+        be.setDecodeItemsPerCta(AttentionKernels.DECODE_ITEMS_AUTO);
+        be.setDecodeItemStages(AttentionKernels.DEFAULT_DECODE_ITEM_STAGES);
         be.setSingleSplitMinBatch(defaultMinBatch);
     }
 
     /**
      * Device ms per kind of operation of one eager decode step at batch 64..512 after 128-token prompts (median of three
-     * steps by total; queued behind a spin kernel, so launch cost does not count), with the default plans and with the
-     * decode attention split at every batch; then one 8192-token prefill step of 64 prompts of 128 tokens (the fill phase)
-     * when the budget allows. Keys {@code step_ops[_multisplit]_b<N>_<op>_ms}, {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
+     * steps by total; queued behind a spin kernel, so launch cost does not count), with the default kernels and with the
+     * one-token decode attention kernel; then one 8192-token prefill step of 64 prompts of 128 tokens (the fill phase)
+     * when the budget allows. Keys {@code step_ops[_oldattn]_b<N>_<op>_ms} (_oldattn: the one-token
+     * decode attention kernel + reduce), {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
      */
     private void stepOps(int maxSeqs, int maxTokens) {
         StepProfile p = new StepProfile(ctx, 12 * c.numLayers() + 8);
         be.setDecodePaths(false, true);
         try {
-            int defaultMinBatch = CudaBackend.singleSplitMinBatch(be.maxDecodeSplits());
-            for (boolean multi : new boolean[] {false, true}) { // defaults, then the split plan at every batch
-                be.setSingleSplitMinBatch(multi ? Integer.MAX_VALUE : defaultMinBatch);
+            for (boolean multi : new boolean[] {false, true}) { // defaults, then the one-token attention kernel + reduce
+                be.setDecodeItemsPerCta(multi ? AttentionKernels.DECODE_ITEMS_OLD : AttentionKernels.DECODE_ITEMS_AUTO);
                 for (int seqs : new int[] {64, 128, 256, 512}) {
                     if (seqs <= maxSeqs && seqs <= maxTokens) {
                         int[][] tables = tables(seqs, 128 + 16);
                         prefillSeqs(tables, seqs, 128, new Random(seqs));
                         ForwardBatch fb = new ForwardBatch(Math.max(2048, seqs), Math.max(256, seqs));
                         // context 129..132: the split plan runs 2 splits, one of them 1-4 keys
-                        profileSteps(p, "step_ops" + (multi ? "_multisplit" : "") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs,
+                        profileSteps(p, "step_ops" + (multi ? "_oldattn" : "") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs,
                                 128 + i, new int[] {17}), fb);
                     }
                 }
             }
-            be.setSingleSplitMinBatch(defaultMinBatch);
+            be.setDecodeItemsPerCta(AttentionKernels.DECODE_ITEMS_AUTO);
             if (maxTokens >= 8192) {
                 int seqs = 64;
                 int[][] tables = tables(seqs, 128);

@@ -117,4 +117,22 @@ class AttentionPlanTest {
         assertArrayEquals(new int[] {18, 49, 704}, CudaBackend.splitPlan(32811, 128, 49, true));
         assertEquals(49, CudaBackend.singleSplitMinBatch(49)); // batch 64 and up (graph buckets are powers of two)
     }
+
+    /** decode_attention_items.cu: tokens per CTA by how many waves the one-token CTAs would fill, and its shared memory. */
+    @Test
+    void shouldGiveTwoDecodeTokensToACtaFromFourWavesOn() {
+        int slots = 396; // H200: 132 SMs x 3 CTAs
+        assertEquals(1, AttentionKernels.decodeItemsFor(64 * 8, slots)); // b64, 8 kv heads: 1.3 waves
+        assertEquals(1, AttentionKernels.decodeItemsFor(128 * 8, slots)); // 2.6 waves
+        assertEquals(1, AttentionKernels.decodeItemsFor(4 * slots - 1, slots));
+        assertEquals(2, AttentionKernels.decodeItemsFor(4 * slots, slots));
+        assertEquals(2, AttentionKernels.decodeItemsFor(256 * 8, slots)); // 5.2 waves
+        assertEquals(2, AttentionKernels.decodeItemsFor(1L << 20, slots));
+        assertEquals(1, AttentionKernels.decodeItemsFor(1, 0));
+        // 4 x 64 K/V rows + 2 x (group + 1) q rows of 136 elements: group 4 fits three CTAs in an SM's 228 KB
+        assertEquals((256 + 10) * 136 * 2, AttentionKernels.decodeItemsSharedBytes(128, 4, 2));
+        assertTrue(3 * (AttentionKernels.decodeItemsSharedBytes(128, 4, 2) + 672 + 1024) <= 228 * 1024);
+        assertEquals((256 + 34) * 40 * 2, AttentionKernels.decodeItemsSharedBytes(32, 16, 2));
+        assertEquals(3 * (128 + 5) * 136 * 2, AttentionKernels.decodeItemsSharedBytes(128, 4, 3)); // two CTAs an SM
+    }
 }

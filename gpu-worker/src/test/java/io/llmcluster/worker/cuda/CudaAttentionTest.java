@@ -174,7 +174,7 @@ class CudaAttentionTest {
     void shouldMatchTheCpuAttentionInTheTensorCoreDecodeKernel(CudaDtype dt) {
         for (int[] shape : SHAPES) {
             for (int blockSize : new int[] {16, 7}) {
-                for (int chunk : new int[] {64, 100, 512}) {
+                for (int chunk : new int[] {64, 100, 512, 4096}) { // 4096: one split, the output written by the kernel
                     decodeCase(dt, shape, blockSize, chunk, true);
                 }
             }
@@ -213,16 +213,30 @@ class CudaAttentionTest {
                 decodes[2 * t + 1] = t;
             }
             int splits = (2049 + chunk - 1) / chunk + (chunk == 512 ? 2 : 0); // chunk 512: two splits past every context
-            long partO = d.poisoned(4L * n * nh * splits * hd);
-            long partMl = d.poisoned(4L * n * nh * splits * 2);
-            long out = d.poisoned(2L * n * qDim);
-            try (AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt))) {
-                att.decode(qA, kCache, vCache, partO, partMl, out, d.ints(decodes), n, d.ints(lay.positions()),
-                        d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), chunk, splits, tensorCores);
-            }
             float[] expected = cpuAttention(d, lay, q, kc, vc, nh, nkv, hd);
-            assertRows((tensorCores ? "mma decode " : "fallback decode ") + Arrays.toString(shape) + " bs " + blockSize
-                    + " chunk " + chunk, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
+            try (AttentionKernels att = new AttentionKernels(ctx, new CudaKernels(ctx, dt))) {
+                // the one-token kernel + reduce, the items kernel with 1 and 3 tokens per CTA (10 tokens: the last CTA takes
+                // one), its default pick, then 3 tokens a CTA on the 3-stage ring
+                int[] itemVariants = tensorCores ? new int[] {AttentionKernels.DECODE_ITEMS_OLD, 1, 3, AttentionKernels.DECODE_ITEMS_AUTO}
+                        : new int[] {AttentionKernels.DECODE_ITEMS_AUTO};
+                for (int v = 0; v < itemVariants.length + (tensorCores ? 1 : 0); v++) {
+                    int items = v < itemVariants.length ? itemVariants[v] : 3;
+                    att.setDecodeItemStages(v < itemVariants.length ? AttentionKernels.DEFAULT_DECODE_ITEM_STAGES : 3);
+                    att.setDecodeItemsPerCta(items);
+                    long partO = d.poisoned(4L * n * nh * splits * hd);
+                    long partMl = d.poisoned(4L * n * nh * splits * 2);
+                    long out = d.poisoned(2L * n * qDim + 64);
+                    att.decode(qA, kCache, vCache, partO, partMl, out, d.ints(decodes), n, d.ints(lay.positions()),
+                            d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), chunk, splits, tensorCores);
+                    String what = (tensorCores ? "mma decode items " + items + (v < itemVariants.length ? " " : " 3 stages ")
+                            : "fallback decode ") + Arrays.toString(shape)
+                            + " bs " + blockSize + " chunk " + chunk;
+                    assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));
+                    for (float x : d.readHalfs(out + 2L * n * qDim, 32)) {
+                        assertTrue(Float.isNaN(x), what + " wrote past its output" + seed());
+                    }
+                }
+            }
         }
     }
 }

@@ -9,20 +9,21 @@ import io.llmcluster.worker.reference.ReferenceRecord;
 import java.lang.foreign.MemorySegment;
 import java.util.Random;
 import org.junit.jupiter.params.ParameterizedTest;
-import org.junit.jupiter.params.provider.ValueSource;
+import org.junit.jupiter.params.provider.CsvSource;
 
 /**
  * Decode steps replayed from captured CUDA graphs (padded to a batch bucket, fixed-stride block tables) give
  * exactly the logits of the same steps launched one kernel at a time (same kernels, same split plan; padding
  * rows touch only the padding block), across batch buckets and split classes; also with every context run as one
  * split (the large-batch plan, forced here from batch 1), whose logits must then match the split plan's within
- * rounding (same attention, another summation order).
+ * rounding (same attention, another summation order); and with 3 decode tokens per attention CTA
+ * (decode_attention_items.cu; bucket 8: CTAs of 3, 3 and 2 tokens).
  */
 @RequiresCuda
 class CudaGraphTest {
     @ParameterizedTest
-    @ValueSource(ints = {Integer.MAX_VALUE, 1})
-    void shouldGiveTheEagerLogitsWhenDecodeStepsReplayCapturedGraphs(int singleSplitMinBatch) {
+    @CsvSource({"2147483647, -1", "1, -1", "1, 3", "2147483647, 3"}) // items per CTA -1: the default pick (one here)
+    void shouldGiveTheEagerLogitsWhenDecodeStepsReplayCapturedGraphs(int singleSplitMinBatch, int itemsPerCta) {
         CudaBackendOptions base = CudaBackendOptions.defaults().withKvCacheBytes(64L << 20).withMaxBatchTokens(256)
                 .withDecodeChunkTokens(32);
         try (ModelDirectory model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-qwen2"));
@@ -31,6 +32,8 @@ class CudaGraphTest {
              CudaBackend split = new CudaBackend(model, base.withCudaGraphs(false))) {
             eager.setSingleSplitMinBatch(singleSplitMinBatch);
             graphs.setSingleSplitMinBatch(singleSplitMinBatch);
+            eager.setDecodeItemsPerCta(itemsPerCta);
+            graphs.setDecodeItemsPerCta(itemsPerCta);
             int vocab = model.config().vocabSize();
             Random r = new Random(5);
             int seqs = 5; // bucket 8: three padding rows
