@@ -158,66 +158,7 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
     const int end = it_end[cj];
     const T* ks = stages + stage * Smem<DC>::kStage + warp * 16 * S;  // this warp's 16 keys
     const T* vs = ks + Smem<DC>::kKv;
-    float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
-#pragma unroll
-    for (int kk = 0; kk < KS; ++kk) {
-      uint32_t b[4];
-      ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
-      mma16816<T>(s[0], qf[kk], b[0], b[1]);
-      mma16816<T>(s[1], qf[kk], b[2], b[3]);
-    }
-    const int kbase = it_start[cj] + ct * kKeys + warp * 16;
-    float mx0 = -INFINITY, mx1 = -INFINITY;
-#pragma unroll
-    for (int nb = 0; nb < 2; ++nb) {
-#pragma unroll
-      for (int e = 0; e < 4; ++e) {
-        const int key = kbase + nb * 8 + 2 * t4 + (e & 1);
-        if (key >= end) s[nb][e] = -INFINITY;
-      }
-      mx0 = fmaxf(mx0, fmaxf(s[nb][0], s[nb][1]));
-      mx1 = fmaxf(mx1, fmaxf(s[nb][2], s[nb][3]));
-    }
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 1));
-    mx0 = fmaxf(mx0, __shfl_xor_sync(0xffffffffu, mx0, 2));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 1));
-    mx1 = fmaxf(mx1, __shfl_xor_sync(0xffffffffu, mx1, 2));
-    const float mn0 = fmaxf(m0, mx0), mn1 = fmaxf(m1, mx1);
-    const float base0 = safe_max(mn0) * scale_log2, base1 = safe_max(mn1) * scale_log2;
-    const float alpha0 = fast_exp2(m0 * scale_log2 - base0), alpha1 = fast_exp2(m1 * scale_log2 - base1);
-    m0 = mn0;
-    m1 = mn1;
-    float sum0 = 0.f, sum1 = 0.f;
-#pragma unroll
-    for (int nb = 0; nb < 2; ++nb) {
-      s[nb][0] = fast_exp2(fmaf(s[nb][0], scale_log2, -base0));
-      s[nb][1] = fast_exp2(fmaf(s[nb][1], scale_log2, -base0));
-      s[nb][2] = fast_exp2(fmaf(s[nb][2], scale_log2, -base1));
-      s[nb][3] = fast_exp2(fmaf(s[nb][3], scale_log2, -base1));
-      sum0 += s[nb][0] + s[nb][1];
-      sum1 += s[nb][2] + s[nb][3];
-    }
-    l0 = l0 * alpha0 + sum0;
-    l1 = l1 * alpha1 + sum1;
-#pragma unroll
-    for (int nb = 0; nb < NB; ++nb) {
-      o[nb][0] *= alpha0;
-      o[nb][1] *= alpha0;
-      o[nb][2] *= alpha1;
-      o[nb][3] *= alpha1;
-    }
-    uint32_t a[4];
-    a[0] = pack2<T>(s[0][0], s[0][1]);
-    a[1] = pack2<T>(s[0][2], s[0][3]);
-    a[2] = pack2<T>(s[1][0], s[1][1]);
-    a[3] = pack2<T>(s[1][2], s[1][3]);
-#pragma unroll
-    for (int np = 0; np < DC / 16; ++np) {
-      uint32_t b[4];
-      ldmatrix_x4_trans(b, vs + ((lane & 7) + ((lane >> 3) & 1) * 8) * S + np * 16 + (lane >> 4) * 8);
-      mma16816<T>(o[2 * np], a, b[0], b[1]);
-      mma16816<T>(o[2 * np + 1], a, b[2], b[3]);
-    }
+    decode_warp_tile<T, DC, S>(ks, vs, qf, it_start[cj] + ct * kKeys + warp * 16, end, lane, scale_log2, m0, m1, l0, l1, o);
     __syncthreads();
     if (++ct < it_tiles[cj]) continue;
 
