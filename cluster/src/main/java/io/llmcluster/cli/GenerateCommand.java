@@ -21,6 +21,7 @@ import java.util.List;
 import java.util.OptionalLong;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code llmc generate}: one prompt in, tokens printed as they are produced. */
@@ -74,17 +75,8 @@ final class GenerateCommand implements Callable<Integer> {
             + "INT8 tensor-core GEMMs; calibrated at load)")
     String quantize;
 
-    @Option(names = "--smoothquant-alpha", paramLabel = "A",
-            description = "w8a8: migration strength in [0, 1] (default " + CudaQuantization.DEFAULT_ALPHA + ")")
-    Double smoothQuantAlpha;
-
-    @Option(names = "--calibration-tokens", paramLabel = "N", description = "w8a8: tokens of the calibration pass "
-            + "(default " + CudaQuantization.DEFAULT_CALIBRATION_TOKENS + ")")
-    Integer calibrationTokens;
-
-    @Option(names = "--calibration-text", paramLabel = "FILE", description = "w8a8: calibration prompts, one per line "
-            + "(default: random token ids, fine for random-weight models only)")
-    Path calibrationText;
+    @Mixin
+    QuantizeOptions w8a8Options;
 
     @Option(names = "--int8-group-size", defaultValue = "0", paramLabel = "N",
             description = "CUDA: one INT8 scale per N input columns (a multiple of 16; 0 = per output channel, the default)")
@@ -204,8 +196,7 @@ final class GenerateCommand implements Callable<Integer> {
     /** Read once (the options and the calibration file's readability checked then), used by both backends' options. */
     private CudaQuantization quantization() {
         if (quantization == null) {
-            quantization = QuantizeOptions.parse(quantize, int8GroupSize, smoothQuantAlpha, calibrationTokens,
-                    calibrationText, device);
+            quantization = w8a8Options.parse(quantize, int8GroupSize, device);
         }
         return quantization;
     }

@@ -19,6 +19,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code llmc serve}: the OpenAI-compatible HTTP server on one engine. */
@@ -89,17 +90,8 @@ final class ServeCommand implements Callable<Integer> {
             + "weights and activations, INT8 tensor-core GEMMs; calibrated at load, docs/int8.md)")
     String quantize;
 
-    @Option(names = "--smoothquant-alpha", paramLabel = "A",
-            description = "w8a8: migration strength in [0, 1] (default " + CudaQuantization.DEFAULT_ALPHA + ")")
-    Double smoothQuantAlpha;
-
-    @Option(names = "--calibration-tokens", paramLabel = "N", description = "w8a8: tokens of the calibration pass "
-            + "(default " + CudaQuantization.DEFAULT_CALIBRATION_TOKENS + ")")
-    Integer calibrationTokens;
-
-    @Option(names = "--calibration-text", paramLabel = "FILE", description = "w8a8: calibration prompts, one per line "
-            + "(default: random token ids, fit only for random-weight models)")
-    Path calibrationText;
+    @Mixin
+    QuantizeOptions w8a8Options;
 
     @Override
     public Integer call() throws Exception {
@@ -131,10 +123,10 @@ final class ServeCommand implements Callable<Integer> {
 
     /** --quantize and its w8a8 options, else llmcluster.cpu.quantize (int8 per output channel, or none). */
     private CudaQuantization quantization(NodeSettings settings) {
-        if (quantize == null && smoothQuantAlpha == null && calibrationTokens == null && calibrationText == null) {
+        if (quantize == null && !w8a8Options.anyGiven()) {
             return settings.cpu().quantizeInt8() ? CudaQuantization.int8PerChannel() : CudaQuantization.NONE;
         }
-        return QuantizeOptions.parse(quantize, 0, smoothQuantAlpha, calibrationTokens, calibrationText, device);
+        return w8a8Options.parse(quantize, 0, device);
     }
 
     private NodeSettings overrides(NodeSettings s) {
