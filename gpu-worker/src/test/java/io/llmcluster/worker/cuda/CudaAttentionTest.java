@@ -11,8 +11,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -30,28 +28,10 @@ import org.junit.jupiter.params.provider.EnumSource;
  * and every output are NaN-poisoned, so a kernel that reads past a sequence or skips a row fails.
  */
 @RequiresCuda
-class CudaAttentionTest {
-    static final long SEED = System.nanoTime();
-    static CudaContext ctx;
+class CudaAttentionTest extends CudaDeviceTest {
     /** {query heads, kv heads, head dim}. */
     static final int[][] SHAPES = {{4, 4, 64}, {8, 2, 128}, {16, 2, 64}, {32, 2, 128}, {16, 1, 32}, {6, 2, 48},
         {4, 2, 16}, {8, 8, 96}, {32, 8, 128}};
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
-    }
 
     /** K/V for every position each sequence has, on the device (16-bit) and the host (FP32); other slots NaN / 0. */
     private static void fillKv(Dev d, Random r, Layout lay, int kvDim, long kCache, long vCache, MemorySegment kc,

@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -17,22 +15,7 @@ import org.junit.jupiter.params.provider.EnumSource;
  * matrices (the last is where split-K algorithms show up).
  */
 @RequiresCuda
-class CudaCublasLtTest {
-    static final long SEED = System.nanoTime();
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
+class CudaCublasLtTest extends CudaDeviceTest {
     @ParameterizedTest
     @EnumSource(CudaDtype.class)
     void shouldMatchAPlainMatmulWithEveryAlgorithmTheHeuristicOffers(CudaDtype dt) {
@@ -61,7 +44,7 @@ class CudaCublasLtTest {
                         for (int t = 0; t < tokens; t++) {
                             double e = Dev.relErr(got, t * out, expected, t * out, out);
                             assertTrue(e <= CudaMmaGemmTest.FP32_OUT_BOUND, dt + " " + Arrays.toString(c) + " algorithm " + rank
-                                    + " row " + t + " rel err " + e + " (seed " + SEED + ")");
+                                    + " row " + t + " rel err " + e + seed());
                         }
                         int[] words = d.readInts(y, tokens * out + slack);
                         for (int i = tokens * out; i < words.length; i++) {

@@ -4,8 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -16,30 +14,12 @@ import org.junit.jupiter.params.provider.EnumSource;
  * past the activation is written.
  */
 @RequiresCuda
-class CudaFusedSwigluTest {
-    static final long SEED = System.nanoTime();
+class CudaFusedSwigluTest extends CudaDeviceTest {
     /**
      * Fused against unfused: the same FP32 sums meet the same silu and the same rounding, so the outputs are expected
      * bit for bit equal; the bound leaves room for nothing but that.
      */
     static final double SAME = 1e-7;
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
-    }
 
     /** silu(gate) * up per (token, column) from the double products of x and w [2 inter][in]. */
     private static float[] twin(float[] x, float[] w, int tokens, int in, int inter) {

@@ -12,8 +12,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -26,33 +24,15 @@ import org.junit.jupiter.params.provider.ValueSource;
  * the twin's dequantized weights, the 16-bit GEMV's split-K configs; then whole models against transformers.
  */
 @RequiresCuda
-class CudaInt8Test {
-    static final long SEED = System.nanoTime();
+class CudaInt8Test extends CudaDeviceTest {
     /** What the CPU backend's INT8 test allows on these tiny random models (docs/int8.md). */
     static final double INT8_MODEL_BOUND = 0.12;
-    static CudaContext ctx;
     /**
      * FP32 outputs of the tensor-core skinny GEMM: the MMA units' FP32 accumulation truncates rather than rounds,
      * so one warp's chain of 900 k-steps (K = 14336) drifts to ~2e-5 (the first run: 1.7e-5 and 1.9e-5 there, ≤ 5.5e-6
      * up to K = 4096); still 100x under one FP16 rounding of the output.
      */
     static final double TENSOR_CORE_FP32 = 5e-5;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
-    }
 
     /** A quantized matrix on the host (the twin's bytes and scales) and on the device. */
     private record Quantized(byte[] packed, float[] scales, long data, long scaleAddr, int rows, int cols, int group) {

@@ -13,8 +13,6 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
@@ -24,32 +22,13 @@ import org.junit.jupiter.params.provider.EnumSource;
  * the prefill kernel), outputs poisoned with NaN before each launch, relative-error bounds per dtype.
  */
 @RequiresCuda
-class CudaKernelsTest {
-    static final long SEED = System.nanoTime();
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
+class CudaKernelsTest extends CudaDeviceTest {
     private static Dev dev(CudaDtype dt) {
         return new Dev(ctx, dt, 512L << 20);
     }
 
     private static Random rnd(String what) {
         return new Random(SEED ^ what.hashCode());
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
     }
 
     @ParameterizedTest

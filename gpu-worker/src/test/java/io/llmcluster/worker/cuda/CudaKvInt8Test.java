@@ -16,8 +16,6 @@ import io.llmcluster.worker.reference.ReferenceRecord;
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -30,31 +28,13 @@ import org.junit.jupiter.params.provider.EnumSource;
  * tiny models with an INT8 cache against the same backend with a 16-bit cache, fed the same tokens.
  */
 @RequiresCuda
-class CudaKvInt8Test {
-    static final long SEED = System.nanoTime();
+class CudaKvInt8Test extends CudaDeviceTest {
     /**
      * Relative L2 error of a logits row, INT8 KV vs 16-bit KV on the same tokens: the project's INT8 bound (the weight-only
      * test's). These tiny random models (hidden 64, head_dim 16 or 32: one scale per 16 values) are a harsh case;
      * measured on the H200: tiny-llama 0.043 (FP16), 0.053 (BF16) (docs/gpu.md, INT8 KV cache).
      */
     static final double LOGITS_BOUND = 0.12;
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
-    }
 
     @ParameterizedTest
     @EnumSource(CudaDtype.class)

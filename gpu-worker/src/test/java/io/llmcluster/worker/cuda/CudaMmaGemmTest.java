@@ -5,8 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -18,27 +16,9 @@ import org.junit.jupiter.params.provider.EnumSource;
  * into NaN-poisoned buffers whose bytes past the output must stay poisoned.
  */
 @RequiresCuda
-class CudaMmaGemmTest {
-    static final long SEED = System.nanoTime();
+class CudaMmaGemmTest extends CudaDeviceTest {
     /** FP32 output: only the accumulation order differs from the double-accumulated twin. */
     static final double FP32_OUT_BOUND = 1e-5;
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
-    }
 
     @ParameterizedTest
     @EnumSource(CudaDtype.class)

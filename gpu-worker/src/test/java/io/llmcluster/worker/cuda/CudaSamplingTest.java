@@ -10,8 +10,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Random;
 import java.util.TreeMap;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -23,22 +21,7 @@ import org.junit.jupiter.params.provider.CsvSource;
  * temperature 0 must give the argmax exactly (lowest id on ties, NaN never).
  */
 @RequiresCuda
-class CudaSamplingTest {
-    static final long SEED = System.nanoTime();
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
+class CudaSamplingTest extends CudaDeviceTest {
     @ParameterizedTest(name = "vocab={0} T={1} topK={2} topP={3} minP={4} draws={5}")
     @CsvSource({
         "1000, 1.0, -1, 1.0, 0, 40000",
@@ -158,9 +141,5 @@ class CudaSamplingTest {
             new CudaKernels(ctx, CudaDtype.F16).sample(l, 0, draws, logits.length, pa, out);
             return d.readInts(out, draws);
         }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
     }
 }

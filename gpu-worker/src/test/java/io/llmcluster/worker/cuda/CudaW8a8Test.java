@@ -17,8 +17,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
@@ -32,8 +30,7 @@ import org.junit.jupiter.params.provider.ValueSource;
  * then whole models against transformers within the INT8 bound.
  */
 @RequiresCuda
-class CudaW8a8Test {
-    static final long SEED = System.nanoTime();
+class CudaW8a8Test extends CudaDeviceTest {
     /**
      * The INT8 weight-only bound of docs/int8.md (0.12: these tiny random models have 64 inputs per channel, so one
      * outlier sets a whole row's scale) plus room for the activations' rounding, which W8A8 adds: a token of 64
@@ -46,23 +43,6 @@ class CudaW8a8Test {
      * ulps against the double product of the dequantized operands.
      */
     static final double EPILOGUE_BOUND = 1e-6;
-    static CudaContext ctx;
-
-    @BeforeAll
-    static void open() {
-        ctx = CudaContext.open(0);
-    }
-
-    @AfterAll
-    static void close() {
-        if (ctx != null) {
-            ctx.close();
-        }
-    }
-
-    private static String seed() {
-        return " (seed " + SEED + ")";
-    }
 
     private static byte[] readBytes(Dev d, long address, int n) {
         MemorySegment s = Arena.ofAuto().allocate(Math.max(1, n), 64);
