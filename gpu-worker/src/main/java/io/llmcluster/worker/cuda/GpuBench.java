@@ -3,6 +3,7 @@ package io.llmcluster.worker.cuda;
 import io.llmcluster.batcher.SamplingParams;
 import io.llmcluster.worker.backend.ForwardBatch;
 import io.llmcluster.worker.backend.KvCacheDtype;
+import io.llmcluster.worker.backend.StepTimes;
 import io.llmcluster.worker.backend.TimedBackend;
 import io.llmcluster.worker.engine.Engine;
 import io.llmcluster.worker.engine.EngineConfig;
@@ -512,7 +513,24 @@ public final class GpuBench {
                     kv(tag + "_itl_p50_ms", g[g.length / 2] * 1e3);
                     kv(tag + "_itl_p99_ms", g[(int) (g.length * 0.99)] * 1e3);
                 }
+                engineSteps(tag, timed.stepTimes().byPrefillTokens(t0, t0 + wallNs + 1, ENGINE_STEP_GROUPS));
             }
+        }
+    }
+
+    /** Prompt tokens a step carried besides its decodes: groups 0 (pure decode), 1-1023, 1024-4095 and 4096+. */
+    private static final int[] ENGINE_STEP_GROUPS = {1, 1024, 4096};
+
+    /**
+     * Where an engine run's wall time went: per group of steps (by prompt work carried, see {@link StepTimes}) their
+     * count, mean wall ms and summed seconds, to hold against the graph decode step and the prefill step timed alone.
+     */
+    private static void engineSteps(String tag, List<StepTimes.Group> groups) {
+        for (StepTimes.Group g : groups) {
+            String key = tag + "_steps_prefill_" + g.label().replace("+", "plus");
+            kv(key + "_n", g.steps());
+            kv(key + "_mean_ms", g.meanMs());
+            kv(key + "_sum_s", g.steps() * g.meanMs() / 1e3);
         }
     }
 
