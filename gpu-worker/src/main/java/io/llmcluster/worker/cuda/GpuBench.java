@@ -199,8 +199,9 @@ public final class GpuBench {
     }
 
     /**
-     * {wall ms per step with all logits rows copied to the host, device ms per step, wall ms per step with the argmax
-     * on the device} of decode steps at batch {@code seqs} after a {@code prompt} prefill.
+     * {wall ms per step with all logits rows copied to the host, device ms per step (one step alone behind a spin),
+     * wall ms per step with the argmax on the device, device ms per step of 16 steps back to back} of decode steps at
+     * batch {@code seqs} after a {@code prompt} prefill.
      */
     private double[] decodeSteps(int seqs, int prompt, int steps) {
         int[][] tables = tables(seqs, prompt + 2 * steps + 16); // 3 warm-up steps, 2 x steps timed, 8 device-timed
@@ -237,10 +238,22 @@ public final class GpuBench {
             dev[i] = ctx.elapsedMs(a, z);
             ctx.synchronize();
         }
+        // The same step 16 times back to back behind one spin, no host in between: the device time per step under
+        // sustained load (clocks and power as in the wall loops), to tell host gaps from a slower GPU.
+        decodeBatch(fb, tables, seqs, pos, ids);
+        be.kernels().spin(20_000_000L);
+        ctx.record(a);
+        int sustainedSteps = 16;
+        for (int i = 0; i < sustainedSteps; i++) {
+            be.run(fb); // same inputs each time, so the staging copies may share one host buffer
+        }
+        ctx.record(z);
+        double sustainedMs = ctx.elapsedMs(a, z) / sustainedSteps;
+        ctx.synchronize();
         ctx.destroy(a);
         ctx.destroy(z);
         Arrays.sort(dev);
-        return new double[] {wallMs, dev[dev.length / 2], greedyWallMs};
+        return new double[] {wallMs, dev[dev.length / 2], greedyWallMs, sustainedMs};
     }
 
     private void decodePaths() {
@@ -294,6 +307,8 @@ public final class GpuBench {
                 kv(tag + "_greedy_wall_ms", r[2]);
                 kv(tag + "_host_frac", Math.max(0, 1 - r[1] / r[0]));
                 kv(tag + "_greedy_host_frac", Math.max(0, 1 - r[1] / r[2]));
+                kv(tag + "_sustained_device_ms", r[3]);
+                kv(tag + "_greedy_host_frac_sustained", Math.max(0, 1 - r[3] / r[2]));
             }
         }
         be.setDecodeItemsPerCta(AttentionKernels.DECODE_ITEMS_AUTO);
