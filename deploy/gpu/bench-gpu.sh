@@ -27,11 +27,25 @@ PYTHONUNBUFFERED=1 timeout "${BENCH_PY_TIMEOUT_S:-150}" python3 "$b/bench/bench_
 echo "python references rc=$? in $((SECONDS - t0)) s"; grep -v '^ \|Warning\|warn' "$out/bench-py.log" | tail -40
 t0=$SECONDS
 if [[ ${BENCH_MAIN:-1} == 1 ]]; then  # BENCH_MAIN=0 skips GpuBench
+# SM clock and power every 250 ms while GpuBench runs: a step that is slower back to back than alone is either the
+# host or the GPU clocking down under sustained tensor-core load ($OUT/gpu-clocks.log; min/median/max printed after)
+nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu --format=csv,noheader,nounits -lms 250 \
+  > "$out/gpu-clocks.log" 2>&1 &
+smi=$!
 timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
   io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256,512}" "${BENCH_LONG:-1024,8192,32768}" \
   "${BENCH_SECTIONS:-decode,decode_large,prefill,kernels,engine,engine2k,long}" "${BENCH_BUDGETS:-2048}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
+kill $smi 2>/dev/null
+python3 - "$out/gpu-clocks.log" <<'PY' || true
+import statistics, sys
+rows = [l.split(", ") for l in open(sys.argv[1]) if l.count(",") >= 4]
+for name, col in (("SM clock MHz", 1), ("power W", 3)):
+    v = sorted(float(r[col]) for r in rows if r[col].strip().replace(".", "", 1).isdigit())
+    if v:
+        print(f"gpu {name}: min {v[0]:.0f} median {statistics.median(v):.0f} max {v[-1]:.0f} over {len(v)} samples")
+PY
 fi
 # INT8 weight-only vs FP16 (batch-1 decode, projections at M = 1..64, autotuner choices); BENCH_PROJ=0 skips it
 t0=$SECONDS
