@@ -79,16 +79,7 @@ final class StepInputs {
         tableStride = 1;
         maxDecodeContext = 0;
         for (int t = 0; t < n; t++) {
-            int id = b.tokenId(t);
-            int pos = b.position(t);
-            if (id < 0 || id >= vocab) {
-                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
-            }
-            if (pos < 0 || pos >= maxContext) {
-                throw new IllegalArgumentException("position " + pos + " is beyond the context of " + maxContext + " tokens");
-            }
-            set(ids + t, id);
-            set(positions + t, pos);
+            setToken(t, b.tokenId(t), b.position(t));
             set(seqOfToken + t, b.sequenceOfToken(t));
         }
         numLogits = b.numLogits();
@@ -147,20 +138,23 @@ final class StepInputs {
                 numDecodes++;
                 continue;
             }
-            int id = b.tokenId(t);
-            int pos = b.position(t);
-            if (id < 0 || id >= vocab) {
-                throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
-            }
-            if (pos < 0 || pos >= maxContext) {
-                throw new IllegalArgumentException("position " + pos + " is beyond the context of " + maxContext + " tokens");
-            }
-            set(ids + t, id);
-            set(positions + t, pos);
+            setToken(t, b.tokenId(t), b.position(t));
             packSequence(b, t, t + 1);
         }
         usedInts = blockTables + bucket * stride;
         return true;
+    }
+
+    /** Row {@code t}'s token id and position, each checked against the vocabulary and the context first. */
+    private void setToken(int t, int id, int pos) {
+        if (id < 0 || id >= vocab) {
+            throw new IllegalArgumentException("token id " + id + " is outside the vocabulary [0, " + vocab + ")");
+        }
+        if (pos < 0 || pos >= maxContext) {
+            throw new IllegalArgumentException("position " + pos + " is beyond the context of " + maxContext + " tokens");
+        }
+        set(ids + t, id);
+        set(positions + t, pos);
     }
 
     private static int sequenceEnd(ForwardBatch b, int first) {

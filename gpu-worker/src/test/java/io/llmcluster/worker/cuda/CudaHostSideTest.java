@@ -89,6 +89,11 @@ class CudaHostSideTest {
             b.clear();
             b.addSequence(new int[] {1}, 0, 1, 256, new int[17], ForwardBatch.Logits.LAST); // beyond the context
             assertThrows(IllegalArgumentException.class, () -> in.pack(b));
+            b.clear();
+            b.addSequence(new int[] {7}, 0, 1, 5, new int[] {1}, ForwardBatch.Logits.LAST);
+            b.addSequence(new int[] {-1}, 0, 1, 5, new int[] {2}, ForwardBatch.Logits.LAST); // a decode outside the vocab
+            IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> in.packDecodes(b, 2, 1, 99));
+            assertEquals("token id -1 is outside the vocabulary [0, 512)", e.getMessage());
         }
     }
 
