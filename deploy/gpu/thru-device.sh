@@ -2,7 +2,8 @@
 # One device call for the saturated-throughput work of issue #6 (decode attention at large batch): the GPU tests of
 # the touched parts (THRU_TESTS) while the 8B-shaped model is made, DecodeAttentionTiming (every 16-bit decode
 # attention kernel on the benchmark's shape, no model: us a layer, GB/s, error against the default before), Nsight
-# Compute over the decode attention kernels at batch 256 (THRU_NCU=1; report text in $OUT/ncu-*.txt), then GpuBench
+# Compute over the decode attention kernels at batch 256 (THRU_NCU=1, THRU_NCU_KERNELS regex, THRU_NCU_COUNT; report
+# text in $OUT/ncu-*.txt), then GpuBench
 # /tmp/llama8b ${THRU_CONC:-256,512} with THRU_SECTIONS (default decode_large,step_ops) and THRU_BENCH_FLAGS.
 # Staged like run-gpu.sh (pack, then copy .device/cuda to .device/<name>); logs to $OUT.
 set -uo pipefail
@@ -42,7 +43,7 @@ if [[ ${THRU_TIMING:-1} == 1 ]]; then
 fi
 if [[ ${THRU_NCU:-0} == 1 ]]; then
   ncu=$(command -v ncu || echo /usr/local/cuda/bin/ncu)
-  timeout "${THRU_NCU_TIMEOUT_S:-90}" "$ncu" --target-processes all --kernel-name regex:'decode_attention_(mma_items|warp)' \
+  timeout "${THRU_NCU_TIMEOUT_S:-90}" "$ncu" --target-processes all --kernel-name regex:"${THRU_NCU_KERNELS:-decode_attention_(mma_items|warp)}" \
     --launch-count "${THRU_NCU_COUNT:-4}" --set full --import-source yes -f -o "$out/dattn" \
     "$java" "${flags[@]}" -Xmx8g -cp "$cp_test" io.llmcluster.worker.cuda.DecodeAttentionTiming ncu > "$out/ncu-run.log" 2>&1
   echo "ncu rc=$? at $((SECONDS - t0)) s"

@@ -144,19 +144,38 @@ __device__ __forceinline__ float safe_max(float m) { return m == -INFINITY ? 0.f
 // (m, l for the two row halves this lane holds) and the P V product into o. `ks`, `vs`: the warp's 16 key rows in
 // shared memory (row stride S halves); `kbase`: the first of those keys' positions. Shared by the one-token and the
 // several-tokens-per-CTA decode kernels, so both compute bit-identical results.
-template <typename T, int DC, int S>
+// SHORT (decode_attention_warp.cu, one warp per task, few warps an SM, so latency shows): the scores in two
+// accumulator chains per n-block (even and odd k-steps, added at the end: half the dependent mma latency), and o
+// rescaled only when some row's max moved in this warp (alpha is exactly 1 otherwise, so skipping is bit-exact).
+template <typename T, int DC, int S, bool SHORT = false>
 __device__ __forceinline__ void decode_warp_tile(const T* ks, const T* vs, const uint32_t (&qf)[DC / 16][4], int kbase,
                                                  int end, int lane, float scale_log2, float& m0, float& m1, float& l0,
                                                  float& l1, float (&o)[DC / 8][4]) {
   constexpr int KS = DC / 16, NB = DC / 8;
   const int t4 = lane & 3;
   float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+  if constexpr (SHORT && KS >= 2) {
+    float s2[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
-  for (int kk = 0; kk < KS; ++kk) {
-    uint32_t b[4];
-    ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
-    mma16816<T>(s[0], qf[kk], b[0], b[1]);
-    mma16816<T>(s[1], qf[kk], b[2], b[3]);
+    for (int kk = 0; kk < KS; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816<T>((kk & 1) ? s2[0] : s[0], qf[kk], b[0], b[1]);
+      mma16816<T>((kk & 1) ? s2[1] : s[1], qf[kk], b[2], b[3]);
+    }
+#pragma unroll
+    for (int nb = 0; nb < 2; ++nb) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nb][e] += s2[nb][e];
+    }
+  } else {
+#pragma unroll
+    for (int kk = 0; kk < KS; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816<T>(s[0], qf[kk], b[0], b[1]);
+      mma16816<T>(s[1], qf[kk], b[2], b[3]);
+    }
   }
   float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
@@ -191,12 +210,14 @@ __device__ __forceinline__ void decode_warp_tile(const T* ks, const T* vs, const
   }
   l0 = l0 * alpha0 + sum0;
   l1 = l1 * alpha1 + sum1;
+  if (!SHORT || __any_sync(0xffffffffu, alpha0 != 1.f || alpha1 != 1.f)) {
 #pragma unroll
-  for (int nb = 0; nb < NB; ++nb) {
-    o[nb][0] *= alpha0;
-    o[nb][1] *= alpha0;
-    o[nb][2] *= alpha1;
-    o[nb][3] *= alpha1;
+    for (int nb = 0; nb < NB; ++nb) {
+      o[nb][0] *= alpha0;
+      o[nb][1] *= alpha0;
+      o[nb][2] *= alpha1;
+      o[nb][3] *= alpha1;
+    }
   }
   uint32_t a[4];
   a[0] = pack2<T>(s[0][0], s[0][1]);

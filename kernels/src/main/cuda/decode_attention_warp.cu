@@ -30,7 +30,7 @@ struct Smem {
   static constexpr int kWarp = NST * kStage;
 };
 
-template <typename T, int W, int NST, int DC>
+template <typename T, int W, int NST, int DC, bool SHORT>
 __device__ __forceinline__ void decode_warp(const T* __restrict__ q, const T* __restrict__ k_cache,
                                             const T* __restrict__ v_cache, T* __restrict__ out,
                                             float* __restrict__ part_o, float* __restrict__ part_ml,
@@ -111,7 +111,7 @@ __device__ __forceinline__ void decode_warp(const T* __restrict__ q, const T* __
     cp_async_wait<NST - 1>();
     __syncwarp();  // every lane's copies of sub-tile it are visible to the warp
     const T* ks = ring + (it % NST) * Smem<DC, NST>::kStage;
-    decode_warp_tile<T, DC, S>(ks, ks + Smem<DC, NST>::kRows, qf, start + it * 16, end, lane, scale_log2, m0, m1, l0,
+    decode_warp_tile<T, DC, S, SHORT>(ks, ks + Smem<DC, NST>::kRows, qf, start + it * 16, end, lane, scale_log2, m0, m1, l0,
                                l1, o);
     __syncwarp();
   }
@@ -146,23 +146,26 @@ __device__ __forceinline__ void decode_warp(const T* __restrict__ q, const T* __
 }
 }  // namespace llmc_decode_warp
 
-// Entry points per dtype and head-dim class: decode_attention_warp{,_s2,_w2s4}_{f16,bf16}_d{32,64,128}: 4 warps a CTA
-// with 3 stages each (default), 4 warps with 2 stages, 2 warps with 4 stages.
+// Entry points per dtype and head-dim class: decode_attention_warp{,_s2,_w2s4,_plain}_{f16,bf16}_d{32,64,128}: 4 warps
+// a CTA with 3 stages each (default), 4 warps with 2 stages, 2 warps with 4 stages (all with decode_warp_tile's SHORT
+// form), and the default shape with the plain tile step (the same-run reference for SHORT).
 // MINB: CTAs an SM the registers must allow (what the shared memory allows at head dim 128).
-#define LLMC_DECODE_WARP_ONE(S, T, DC)         \
-  LLMC_DECODE_WARP_V(S, T, DC, , 4, 3, 2)      \
-  LLMC_DECODE_WARP_V(S, T, DC, _s2, 4, 2, 3)   \
-  LLMC_DECODE_WARP_V(S, T, DC, _w2s4, 2, 4, 3)
-#define LLMC_DECODE_WARP_V(S, T, DC, NAME, W, NST, MINB)                                                           \
+#define LLMC_DECODE_WARP_ONE(S, T, DC)                  \
+  LLMC_DECODE_WARP_V(S, T, DC, , 4, 3, 2, true)         \
+  LLMC_DECODE_WARP_V(S, T, DC, _s2, 4, 2, 3, true)      \
+  LLMC_DECODE_WARP_V(S, T, DC, _w2s4, 2, 4, 3, true)    \
+  LLMC_DECODE_WARP_V(S, T, DC, _plain, 4, 3, 2, false)
+#define LLMC_DECODE_WARP_V(S, T, DC, NAME, W, NST, MINB, SHORT)                                                    \
   extern "C" __global__ void __launch_bounds__(32 * W, MINB)                                                       \
       decode_attention_warp##NAME##_##S##_d##DC(const T* q, const T* k_cache, const T* v_cache, T* out,            \
                                                 float* part_o, float* part_ml, const int2* decodes,                \
                                                 const int* positions, const int* block_tables, int table_stride,   \
                                                 int num_heads, int num_kv_heads, int head_dim, int block_size,     \
                                                 int chunk, int num_decodes, float scale_log2) {                    \
-    llmc_decode_warp::decode_warp<T, W, NST, DC>(q, k_cache, v_cache, out, part_o, part_ml, decodes, positions,   \
-                                                 block_tables, table_stride, num_heads, num_kv_heads, head_dim,    \
-                                                 block_size, chunk, num_decodes, scale_log2);                      \
+    llmc_decode_warp::decode_warp<T, W, NST, DC, SHORT>(q, k_cache, v_cache, out, part_o, part_ml, decodes,        \
+                                                        positions, block_tables, table_stride, num_heads,          \
+                                                        num_kv_heads, head_dim, block_size, chunk, num_decodes,    \
+                                                        scale_log2);                                               \
   }
 #define LLMC_DECODE_WARP(S, T)     \
   LLMC_DECODE_WARP_ONE(S, T, 32)   \

@@ -310,9 +310,12 @@ public final class AttentionKernels implements AutoCloseable {
         return stages * (2 * DECODE_KEYS_PER_TILE + group + 1) * stride(headDimClass) * 2;
     }
 
-    /** decode_attention_warp.cu's entries: {warps a CTA, K/V stages a warp}, and their name suffixes. */
-    static final int[][] DECODE_WARP_VARIANTS = {{4, 3}, {4, 2}, {2, 4}};
-    static final String[] DECODE_WARP_NAMES = {"", "_s2", "_w2s4"};
+    /**
+     * decode_attention_warp.cu's entries: {warps a CTA, K/V stages a warp}, and their name suffixes; the last is the
+     * first's shape with the plain tile step (no split score chains, no lazy rescale), a benchmark reference.
+     */
+    static final int[][] DECODE_WARP_VARIANTS = {{4, 3}, {4, 2}, {2, 4}, {4, 3}};
+    static final String[] DECODE_WARP_NAMES = {"", "_s2", "_w2s4", "_plain"};
     /** The warp kernel's variant the automatic choice uses. */
     static final int DEFAULT_DECODE_WARP_VARIANT = 0;
     /** {@link #setDecodeWarpVariant}: the warp kernel where {@link #decodeWarpServes} says so. */
@@ -338,13 +341,20 @@ public final class AttentionKernels implements AutoCloseable {
     }
 
     /**
-     * Whether the automatic choice takes the warp kernel for {@code tasks} (decode token, kv head, split) triples when
-     * {@code warpSlots} warps of it fit on the GPU at once: from one full wave of warps on (below that the CTA-wide
-     * kernels spread a token's keys over 4 warps and keep more SMs busy).
+     * Whether the automatic choice takes the warp kernel: one split of at most {@value #DECODE_WARP_MAX_CHUNK}
+     * positions (short contexts, the large-batch plan) and {@code tasks} (decode token, kv head) pairs filling at least a
+     * quarter of the {@code warpSlots} warps of it the GPU holds at once (below that the CTA-wide kernels spread a
+     * token's keys over 4 warps and keep more SMs busy). H200, 8B shape, 129-152 context, one layer's attention
+     * (DecodeAttentionTiming, docs/benchmarks.md): b64 24.5 -> 20.5 us, b128 40.3 -> 28.6, b256 69.7 -> 52.5, b512
+     * 124.0 -> 94.8 against the items kernel's default pick. Longer contexts and several splits were not measured
+     * with it and keep the CTA-wide kernels.
      */
-    static boolean decodeWarpServes(long tasks, int warpSlots) {
-        return tasks >= warpSlots;
+    static boolean decodeWarpServes(long tasks, int warpSlots, int splits, int chunk) {
+        return splits == 1 && chunk <= DECODE_WARP_MAX_CHUNK && 4 * tasks >= warpSlots;
     }
+
+    /** Longest single split (positions) the automatic choice gives to the warp kernel. */
+    static final int DECODE_WARP_MAX_CHUNK = 512;
 
     /** K/V ring depth of the items kernel unless a benchmark picks another. */
     static final int DEFAULT_DECODE_ITEM_STAGES = 2;
@@ -516,7 +526,8 @@ public final class AttentionKernels implements AutoCloseable {
         int wv = decodeWarpVariant;
         if (wv == DECODE_WARP_AUTO) {
             wv = decodeItemsPerCta == DECODE_ITEMS_AUTO
-                    && decodeWarpServes(tasks, decodeWarpSlots[DEFAULT_DECODE_WARP_VARIANT][c]) ? DEFAULT_DECODE_WARP_VARIANT
+                    && decodeWarpServes(tasks, decodeWarpSlots[DEFAULT_DECODE_WARP_VARIANT][c], splits, chunk)
+                    ? DEFAULT_DECODE_WARP_VARIANT
                     : DECODE_WARP_OFF;
         }
         if (wv >= 0) {

@@ -278,9 +278,9 @@ public final class GpuBench {
         // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce).
         // GpuBench.decodeVariants (comma list of suffixes, "-" for the defaults) picks some of them.
         // _nowarp: the automatic choice without decode_attention_warp.cu (the default before it); _warpN: its variant N
-        // for every decode attention.
+        // (AttentionKernels.DECODE_WARP_VARIANTS; 3 = the plain tile step) for every decode attention.
         String[] variants = {"", "_nowarp", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit", "_warp0",
-            "_warp1", "_warp2"};
+            "_warp1", "_warp2", "_warp3"};
         String pick = System.getProperty("GpuBench.decodeVariants");
         if (pick != null) {
             variants = java.util.Arrays.stream(pick.split(",")).map(x -> x.equals("-") ? "" : x).toArray(String[]::new);

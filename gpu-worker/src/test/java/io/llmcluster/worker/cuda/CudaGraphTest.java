@@ -38,6 +38,7 @@ class CudaGraphTest {
             graphs.setDecodeItemsPerCta(itemsPerCta);
             eager.setDecodeWarpVariant(warpVariant);
             graphs.setDecodeWarpVariant(warpVariant);
+            split.setDecodeWarpVariant(warpVariant); // the split plan on the same attention kernel: another summation order only
             int vocab = model.config().vocabSize();
             Random r = new Random(5);
             int seqs = 5; // bucket 8: three padding rows

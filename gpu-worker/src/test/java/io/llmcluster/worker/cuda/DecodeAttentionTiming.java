@@ -12,9 +12,9 @@ import jcuda.driver.CUevent;
  * Times the 16-bit decode attention kernels on the throughput benchmark's shape without a model: 32 query heads, 8 kv
  * heads, head dim 128, FP16, 16-slot blocks of a shuffled pool, random data, one decode token per sequence at a random
  * context of 129..152 (what 128-token prompts reach in GpuBench's decode_large), batches 64..512, one split (as the
- * backend runs them from one wave on), plus 128 sequences at 1000..1100 keys. Variants: the one-token kernel + reduce
+ * backend runs them at large batch), plus 64 and 256 sequences at 1000..1100 keys. Variants: the one-token kernel + reduce
  * ({@code old}), the items kernel's default pick ({@code items}, the default before decode_attention_warp.cu), 1 and
- * 2 tokens a CTA, and each warp-kernel variant ({@code warpN}). Each output is compared with {@code items}' (max
+ * 2 tokens a CTA, and each warp-kernel variant ({@code warpN}, AttentionKernels.DECODE_WARP_VARIANTS). Each output is compared with {@code items}' (max
  * |difference|, relative L2 error), then timed with events: 20 launches queued behind a spin kernel, median of 5.
  * Prints {@code key=value} lines: {@code dattn_b<N>_c<ctx>_<variant>_us} (per layer), {@code _gbs} (K/V bytes read /
  * time), {@code _relerr}. Usage: {@code DecodeAttentionTiming [time|ncu]}; {@code ncu} launches each variant once at
@@ -25,7 +25,7 @@ public final class DecodeAttentionTiming {
     private static final int NKV = 8;
     private static final int HD = 128;
     private static final int BS = 16;
-    private static final String[] VARIANTS = {"items", "old", "items1", "items2", "warp0", "warp1", "warp2"};
+    private static final String[] VARIANTS = {"items", "old", "items1", "items2", "warp0", "warp1", "warp2", "warp3"};
 
     private DecodeAttentionTiming() {
     }
@@ -41,7 +41,8 @@ public final class DecodeAttentionTiming {
             for (int b : new int[] {64, 128, 256, 512}) {
                 run(ctx, b, 129, 24, false);
             }
-            run(ctx, 128, 1000, 100, false);
+            run(ctx, 64, 1000, 100, false);
+            run(ctx, 256, 1000, 100, false);
         }
     }
 
@@ -61,7 +62,7 @@ public final class DecodeAttentionTiming {
         Layout lay = Layout.of(r, BS, start, ones);
         long slots = (long) lay.numBlocks() * BS;
         long elems = slots * NKV * HD;
-        try (Dev d = new Dev(ctx, dt, 4 * elems + (16L << 20) + 4L * batch * NH * HD * 3)) {
+        try (Dev d = new Dev(ctx, dt, 4 * elems + (64L << 20) + 4L * batch * NH * HD * (4 + 2 * VARIANTS.length))) {
             long kCache = randomHalfs(d, r, elems);
             long vCache = randomHalfs(d, r, elems);
             long q = d.halfs(Dev.random(r, batch * NH * HD, 1f));
