@@ -764,6 +764,14 @@ public final class CudaBackend implements ModelBackend {
         dropGraphs();
     }
 
+    /** Benchmark and test switch: the gate|up GEMM's output in the run dtype (default) or FP32 ({@link Projections#setGateUp16}). Drops the graphs. */
+    void setGateUp16(boolean on) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        proj.setGateUp16(on);
+        dropGraphs();
+    }
+
     /** Hooks a W8A8 calibration probe into the steps (null unhooks it); eager steps only (graphs are off there). */
     void setCalibrationProbe(SmoothQuantCalibration.Probe p) {
         this.probe = p;
