@@ -85,14 +85,15 @@ __device__ __forceinline__ uint32_t pack2<__nv_bfloat16>(float lo, float hi) {
 // Issues the cp.async copies of the K and V rows of keys [base, base + ROWS) of kv head kvh into shared tiles
 // ks / vs (rows of DC + 8 elements): keys >= end are zero-filled (never read), columns in [D, DC) are zeros.
 // Thread layout: chunk column c = tid % (DC / 8), rows tid / (DC / 8) + i * (THREADS / (DC / 8)); the block-table
-// slot walks forward from row to row without a division.
+// slot walks forward from row to row without a division. `tid`: the thread's index among the THREADS that load the
+// tile (threadIdx.x for a CTA's tile, the lane for one warp's own tile).
 template <typename T, int DC, int ROWS, int THREADS>
 __device__ __forceinline__ void load_kv_rows(T* ks, T* vs, const T* __restrict__ k_cache,
                                              const T* __restrict__ v_cache, const int* __restrict__ table, int base,
-                                             int end, int block_size, int num_kv_heads, int kvh, int D) {
+                                             int end, int block_size, int num_kv_heads, int kvh, int D, int tid) {
   constexpr int S = DC + 8, CPR = DC / 8, RPP = THREADS / CPR, PASSES = ROWS / RPP;
   static_assert(THREADS % CPR == 0 && ROWS % RPP == 0, "tile shape");
-  const int c = threadIdx.x % CPR, j0 = threadIdx.x / CPR;
+  const int c = tid % CPR, j0 = tid / CPR;
   if (c * 8 >= D) {
 #pragma unroll
     for (int i = 0; i < PASSES; ++i) {
@@ -143,19 +144,38 @@ __device__ __forceinline__ float safe_max(float m) { return m == -INFINITY ? 0.f
 // (m, l for the two row halves this lane holds) and the P V product into o. `ks`, `vs`: the warp's 16 key rows in
 // shared memory (row stride S halves); `kbase`: the first of those keys' positions. Shared by the one-token and the
 // several-tokens-per-CTA decode kernels, so both compute bit-identical results.
-template <typename T, int DC, int S>
+// SHORT (decode_attention_warp.cu, one warp per task, few warps an SM, so latency shows): the scores in two
+// accumulator chains per n-block (even and odd k-steps, added at the end: half the dependent mma latency), and o
+// rescaled only when some row's max moved in this warp (alpha is exactly 1 otherwise, so skipping is bit-exact).
+template <typename T, int DC, int S, bool SHORT = false>
 __device__ __forceinline__ void decode_warp_tile(const T* ks, const T* vs, const uint32_t (&qf)[DC / 16][4], int kbase,
                                                  int end, int lane, float scale_log2, float& m0, float& m1, float& l0,
                                                  float& l1, float (&o)[DC / 8][4]) {
   constexpr int KS = DC / 16, NB = DC / 8;
   const int t4 = lane & 3;
   float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+  if constexpr (SHORT && KS >= 2) {
+    float s2[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
 #pragma unroll
-  for (int kk = 0; kk < KS; ++kk) {
-    uint32_t b[4];
-    ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
-    mma16816<T>(s[0], qf[kk], b[0], b[1]);
-    mma16816<T>(s[1], qf[kk], b[2], b[3]);
+    for (int kk = 0; kk < KS; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816<T>((kk & 1) ? s2[0] : s[0], qf[kk], b[0], b[1]);
+      mma16816<T>((kk & 1) ? s2[1] : s[1], qf[kk], b[2], b[3]);
+    }
+#pragma unroll
+    for (int nb = 0; nb < 2; ++nb) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nb][e] += s2[nb][e];
+    }
+  } else {
+#pragma unroll
+    for (int kk = 0; kk < KS; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, ks + ((lane & 7) + ((lane >> 4) << 3)) * S + kk * 16 + ((lane >> 3) & 1) * 8);
+      mma16816<T>(s[0], qf[kk], b[0], b[1]);
+      mma16816<T>(s[1], qf[kk], b[2], b[3]);
+    }
   }
   float mx0 = -INFINITY, mx1 = -INFINITY;
 #pragma unroll
@@ -190,12 +210,14 @@ __device__ __forceinline__ void decode_warp_tile(const T* ks, const T* vs, const
   }
   l0 = l0 * alpha0 + sum0;
   l1 = l1 * alpha1 + sum1;
+  if (!SHORT || __any_sync(0xffffffffu, alpha0 != 1.f || alpha1 != 1.f)) {
 #pragma unroll
-  for (int nb = 0; nb < NB; ++nb) {
-    o[nb][0] *= alpha0;
-    o[nb][1] *= alpha0;
-    o[nb][2] *= alpha1;
-    o[nb][3] *= alpha1;
+    for (int nb = 0; nb < NB; ++nb) {
+      o[nb][0] *= alpha0;
+      o[nb][1] *= alpha0;
+      o[nb][2] *= alpha1;
+      o[nb][3] *= alpha1;
+    }
   }
   uint32_t a[4];
   a[0] = pack2<T>(s[0][0], s[0][1]);
@@ -208,6 +230,61 @@ __device__ __forceinline__ void decode_warp_tile(const T* ks, const T* vs, const
     ldmatrix_x4_trans(b, vs + ((lane & 7) + ((lane >> 3) & 1) * 8) * S + np * 16 + (lane >> 4) * 8);
     mma16816<T>(o[2 * np], a, b[0], b[1]);
     mma16816<T>(o[2 * np + 1], a, b[2], b[3]);
+  }
+}
+
+// The CTA-wide merge of the decode kernels' warps, first half: each warp's softmax state for its 16 rows goes to shared
+// memory: wm (row max in log2 units, max * scale; -inf stays -inf), wl (row sum, summed over the quad of lanes that
+// hold the row), wo [W][16][DC] (unnormalized O in FP32); then the barrier. Shared by decode_attention_mma.cu and
+// decode_attention_items.cu.
+template <int DC, int W>
+__device__ __forceinline__ void decode_warps_to_shared(float* wo, float (&wm)[W][16], float (&wl)[W][16], int warp,
+                                                       int lane, float scale_log2, float m0, float m1, float l0,
+                                                       float l1, const float (&o)[DC / 8][4]) {
+  const int g = lane >> 2, t4 = lane & 3;
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
+  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
+  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
+  if (t4 == 0) {
+    wm[warp][g] = m0 * scale_log2;
+    wl[warp][g] = l0;
+    wm[warp][g + 8] = m1 * scale_log2;
+    wl[warp][g + 8] = l1;
+  }
+#pragma unroll
+  for (int nb = 0; nb < DC / 8; ++nb) {
+    const int d = nb * 8 + 2 * t4;
+    float* w0 = wo + ((size_t)warp * 16 + g) * DC + d;
+    float* w1 = wo + ((size_t)warp * 16 + g + 8) * DC + d;
+    w0[0] = o[nb][0];
+    w0[1] = o[nb][1];
+    w1[0] = o[nb][2];
+    w1[1] = o[nb][3];
+  }
+  __syncthreads();
+}
+
+// Second half: row r, column d of the merged state: M (max in log2 units over the warps), L and O (sum and
+// unnormalized output rescaled to M); M = -inf, O = L = 0 when no warp saw a key of the row.
+template <int DC, int W>
+__device__ __forceinline__ void decode_merged(const float* wo, const float (&wm)[W][16], const float (&wl)[W][16],
+                                              int r, int d, float& M, float& O, float& L) {
+  M = -INFINITY;
+#pragma unroll
+  for (int w = 0; w < W; ++w) M = fmaxf(M, wm[w][r]);
+  O = 0.f;
+  L = 0.f;
+  if (M != -INFINITY) {
+#pragma unroll
+    for (int w = 0; w < W; ++w) {
+      const float mw = wm[w][r];
+      if (mw != -INFINITY) {
+        const float f = exp2f(mw - M);
+        O += wo[((size_t)w * 16 + r) * DC + d] * f;
+        L += wl[w][r] * f;
+      }
+    }
   }
 }
 

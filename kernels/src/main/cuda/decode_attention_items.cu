@@ -92,7 +92,7 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
     T* ks = stages + stage * Smem<DC>::kStage;
     load_kv_rows<T, DC, kKeys, kThreads>(ks, ks + Smem<DC>::kKv, k_cache, v_cache,
                                          block_tables + (size_t)it_seq[j] * table_stride, it_start[j] + t * kKeys,
-                                         it_end[j], block_size, num_kv_heads, kvh, D);
+                                         it_end[j], block_size, num_kv_heads, kvh, D, threadIdx.x);
     if (t == 0) {
       T* qd = qbuf + (qslot % NST) * qrows * S;
       for (int idx = threadIdx.x; idx < G * CPR; idx += kThreads) {
@@ -131,7 +131,6 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
   }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2, t4 = lane & 3;
   float o[NB][4];
   float m0 = -INFINITY, m1 = -INFINITY, l0 = 0.f, l1 = 0.f;
   uint32_t qf[KS][4];
@@ -164,46 +163,13 @@ __device__ __forceinline__ void decode_items(const T* __restrict__ q, const T* _
 
     // the item's last tile: merge the 4 warps in this stage (free now; the next tiles stream into the others)
     float* wo = reinterpret_cast<float*>(stages + stage * Smem<DC>::kStage);  // [kWarps][16][DC]
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-    l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-    l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-    if (t4 == 0) {  // maxima in log2 units (scaled), as the reduce expects
-      wm[warp][g] = m0 * scale_log2;
-      wl[warp][g] = l0;
-      wm[warp][g + 8] = m1 * scale_log2;
-      wl[warp][g + 8] = l1;
-    }
-#pragma unroll
-    for (int nb = 0; nb < NB; ++nb) {
-      const int d = nb * 8 + 2 * t4;
-      float* w0 = wo + ((size_t)warp * 16 + g) * DC + d;
-      float* w1 = wo + ((size_t)warp * 16 + g + 8) * DC + d;
-      w0[0] = o[nb][0];
-      w0[1] = o[nb][1];
-      w1[0] = o[nb][2];
-      w1[1] = o[nb][3];
-    }
-    __syncthreads();
+    decode_warps_to_shared<DC, kWarps>(wo, wm, wl, warp, lane, scale_log2, m0, m1, l0, l1, o);
     const size_t part0 = ((size_t)(first + cj) * num_heads + (size_t)kvh * G) * num_splits + split;
     T* orow = out + (size_t)it_tok[cj] * q_dim + (size_t)kvh * G * D;
     for (int idx = threadIdx.x; idx < G * D; idx += kThreads) {
       const int r = idx / D, d = idx % D;
-      float M = -INFINITY;
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][r]);
-      float O = 0.f, L = 0.f;
-      if (M != -INFINITY) {
-#pragma unroll
-        for (int w = 0; w < kWarps; ++w) {
-          const float mw = wm[w][r];
-          if (mw != -INFINITY) {
-            const float f = exp2f(mw - M);
-            O += wo[((size_t)w * 16 + r) * DC + d] * f;
-            L += wl[w][r] * f;
-          }
-        }
-      }
+      float M, O, L;
+      decode_merged<DC, kWarps>(wo, wm, wl, r, d, M, O, L);
       if (num_splits == 1) {
         orow[idx] = from_float<T>(O / L);
       } else {

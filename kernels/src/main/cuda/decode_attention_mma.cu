@@ -94,7 +94,7 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const void* __rest
     llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8, k8, v8, k_scale, v_scale, table, start, end, block_size,
                                                    num_kv_heads, kvh, D);
   } else {
-    load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D);
+    load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, start, end, block_size, num_kv_heads, kvh, D, threadIdx.x);
   }
   cp_async_commit();
   if constexpr (KV8 && NST > 2) {  // tiles 1 .. NST - 2 in flight too (one commit group each, empty past the end)
@@ -108,7 +108,6 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const void* __rest
   }
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
-  const int g = lane >> 2, t4 = lane & 3;
   float o[NB][4];
 #pragma unroll
   for (int nb = 0; nb < NB; ++nb) o[nb][0] = o[nb][1] = o[nb][2] = o[nb][3] = 0.f;
@@ -131,7 +130,7 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const void* __rest
       else
         load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * Smem<DC>::kKv, vst + (stage ^ 1) * Smem<DC>::kKv,
                                              k_cache, v_cache, table, start + (it + 1) * kKeys, end, block_size,
-                                             num_kv_heads, kvh, D);
+                                             num_kv_heads, kvh, D, threadIdx.x);
       cp_async_commit();
       cp_async_wait<1>();
     } else {
@@ -154,44 +153,11 @@ __device__ void decode_attention_mma(const T* __restrict__ q, const void* __rest
   }
 
   // merge the 4 warps: each writes (max, sum, unnormalized O) of its rows; the K/V stages are free now
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 1);
-  l0 += __shfl_xor_sync(0xffffffffu, l0, 2);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 1);
-  l1 += __shfl_xor_sync(0xffffffffu, l1, 2);
-  if (t4 == 0) {  // maxima in log2 units (scaled), as the reduce expects; -inf stays -inf
-    wm[warp][g] = m0 * scale_log2;
-    wl[warp][g] = l0;
-    wm[warp][g + 8] = m1 * scale_log2;
-    wl[warp][g + 8] = l1;
-  }
-#pragma unroll
-  for (int nb = 0; nb < NB; ++nb) {
-    const int d = nb * 8 + 2 * t4;
-    float* w0 = wo + ((size_t)warp * 16 + g) * DC + d;
-    float* w1 = wo + ((size_t)warp * 16 + g + 8) * DC + d;
-    w0[0] = o[nb][0];
-    w0[1] = o[nb][1];
-    w1[0] = o[nb][2];
-    w1[1] = o[nb][3];
-  }
-  __syncthreads();
+  decode_warps_to_shared<DC, kWarps>(wo, wm, wl, warp, lane, scale_log2, m0, m1, l0, l1, o);
   for (int idx = threadIdx.x; idx < G * D; idx += kThreads) {
     const int r = idx / D, d = idx % D;
-    float M = -INFINITY;
-#pragma unroll
-    for (int w = 0; w < kWarps; ++w) M = fmaxf(M, wm[w][r]);
-    float O = 0.f, L = 0.f;
-    if (M != -INFINITY) {
-#pragma unroll
-      for (int w = 0; w < kWarps; ++w) {
-        const float mw = wm[w][r];
-        if (mw != -INFINITY) {
-          const float f = exp2f(mw - M);
-          O += wo[((size_t)w * 16 + r) * DC + d] * f;
-          L += wl[w][r] * f;
-        }
-      }
-    }
+    float M, O, L;
+    decode_merged<DC, kWarps>(wo, wm, wl, r, d, M, O, L);
     const size_t part = part0 + (size_t)r * num_splits;
     part_o[part * D + d] = O;
     if (d == 0) {

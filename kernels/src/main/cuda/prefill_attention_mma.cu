@@ -100,7 +100,7 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const void* __res
     llmc_kv8::load_kv_rows_i8<DC, kKeys, kThreads>(stage8, k8, v8, k_scale, v_scale, table, 0, kv_len, block_size,
                                                    num_kv_heads, kvh, D);
   else
-    load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, 0, kv_len, block_size, num_kv_heads, kvh, D);
+    load_kv_rows<T, DC, kKeys, kThreads>(kst, vst, k_cache, v_cache, table, 0, kv_len, block_size, num_kv_heads, kvh, D, threadIdx.x);
   cp_async_commit();
 
   const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
@@ -129,7 +129,7 @@ __device__ void prefill_attention_mma(const T* __restrict__ q, const void* __res
       else
         load_kv_rows<T, DC, kKeys, kThreads>(kst + (stage ^ 1) * C::kKv, vst + (stage ^ 1) * C::kKv,
                                              k_cache, v_cache, table, (it + 1) * kKeys, kv_len, block_size,
-                                             num_kv_heads, kvh, D);
+                                             num_kv_heads, kvh, D, threadIdx.x);
       cp_async_commit();
       cp_async_wait<1>();
     } else {

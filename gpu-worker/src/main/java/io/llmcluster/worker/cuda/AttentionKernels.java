@@ -78,6 +78,15 @@ public final class AttentionKernels implements AutoCloseable {
      * direct output at one split.
      */
     private final KernelCall[][] decodeItems = new KernelCall[2][CLASSES.length];
+    /**
+     * decode_attention_warp.cu per variant ({@link #DECODE_WARP_VARIANTS}) and head-dim class: one warp per (decode token,
+     * kv head), its own K/V ring, no merge.
+     */
+    private final KernelCall[][] decodeWarp = new KernelCall[DECODE_WARP_VARIANTS.length][CLASSES.length];
+    /** Resident warps of {@link #decodeWarp} on the whole GPU per variant and head-dim class. */
+    private final int[][] decodeWarpSlots = new int[DECODE_WARP_VARIANTS.length][CLASSES.length];
+    /** {@link #DECODE_WARP_AUTO}, {@link #DECODE_WARP_OFF} or a variant index. */
+    private int decodeWarpVariant = DECODE_WARP_AUTO;
     /** Resident CTAs of {@link #decodeItems} on the whole GPU, per ring depth x head-dim class x GQA group (0: not asked yet). */
     private final int[][][] decodeItemsSlots = new int[2][CLASSES.length][MMA_DECODE_MAX_GROUP + 1];
     /** K/V stages of the items kernel (2: one tile in flight while one computes, 3: two). */
@@ -125,6 +134,18 @@ public final class AttentionKernels implements AutoCloseable {
             for (int c = 0; c < CLASSES.length; c++) {
                 decodeItems[st - 2][c] = withSharedMemory(ctx, "decode_attention_mma_items" + (st == 2 ? "" : "3") + s + "_d"
                         + CLASSES[c], "pppppppppiiiiiiiif", decodeItemsSharedBytes(CLASSES[c], MMA_DECODE_MAX_GROUP, st));
+            }
+        }
+        for (int v = 0; v < DECODE_WARP_VARIANTS.length; v++) {
+            for (int c = 0; c < CLASSES.length; c++) {
+                int bytes = decodeWarpSharedBytes(v, CLASSES[c]);
+                int threads = 32 * DECODE_WARP_VARIANTS[v][0];
+                decodeWarp[v][c] = withSharedMemory(ctx, "decode_attention_warp" + DECODE_WARP_NAMES[v] + s + "_d" + CLASSES[c],
+                        "pppppppppiiiiiiif", bytes);
+                int[] perSm = new int[1];
+                Cuda.check(cuOccupancyMaxActiveBlocksPerMultiprocessor(perSm, decodeWarp[v][c].function(), threads, bytes),
+                        "cuOccupancyMaxActiveBlocksPerMultiprocessor(decode_attention_warp)");
+                decodeWarpSlots[v][c] = Math.max(1, perSm[0]) * sms[0] * DECODE_WARP_VARIANTS[v][0];
             }
         }
         reduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
@@ -288,6 +309,52 @@ public final class AttentionKernels implements AutoCloseable {
     static int decodeItemsSharedBytes(int headDimClass, int group, int stages) {
         return stages * (2 * DECODE_KEYS_PER_TILE + group + 1) * stride(headDimClass) * 2;
     }
+
+    /**
+     * decode_attention_warp.cu's entries: {warps a CTA, K/V stages a warp}, and their name suffixes; the last is the
+     * first's shape with the plain tile step (no split score chains, no lazy rescale), a benchmark reference.
+     */
+    static final int[][] DECODE_WARP_VARIANTS = {{4, 3}, {4, 2}, {2, 4}, {4, 3}};
+    static final String[] DECODE_WARP_NAMES = {"", "_s2", "_w2s4", "_plain"};
+    /** The warp kernel's variant the automatic choice uses. */
+    static final int DEFAULT_DECODE_WARP_VARIANT = 0;
+    /** {@link #setDecodeWarpVariant}: the warp kernel where {@link #decodeWarpServes} says so. */
+    static final int DECODE_WARP_AUTO = -1;
+    /** {@link #setDecodeWarpVariant}: never the warp kernel. */
+    static final int DECODE_WARP_OFF = -2;
+
+    /** decode_attention_warp.cu's layout: per warp, {@code stages} x (K and V sub-tiles of 16 rows). */
+    static int decodeWarpSharedBytes(int variant, int headDimClass) {
+        int[] v = DECODE_WARP_VARIANTS[variant];
+        return v[0] * v[1] * 2 * 16 * stride(headDimClass) * 2;
+    }
+
+    /**
+     * Benchmarks and tests: {@link #DECODE_WARP_AUTO}, {@link #DECODE_WARP_OFF} or a variant of
+     * {@link #DECODE_WARP_VARIANTS} used for every 16-bit tensor-core decode. The backend drops its graphs after a change.
+     */
+    void setDecodeWarpVariant(int variant) {
+        if (variant < DECODE_WARP_OFF || variant >= DECODE_WARP_VARIANTS.length) {
+            throw new IllegalArgumentException("decode warp variant " + variant);
+        }
+        decodeWarpVariant = variant;
+    }
+
+    /**
+     * Whether the automatic choice takes the warp kernel: one split of at most {@value #DECODE_WARP_MAX_CHUNK}
+     * positions (short contexts, the large-batch plan) and {@code tasks} (decode token, kv head) pairs filling at least a
+     * quarter of the {@code warpSlots} warps of it the GPU holds at once (below that the CTA-wide kernels spread a
+     * token's keys over 4 warps and keep more SMs busy). H200, 8B shape, 129-152 context, one layer's attention
+     * (DecodeAttentionTiming, docs/benchmarks.md): b64 24.5 -> 20.5 us, b128 40.3 -> 28.6, b256 69.7 -> 52.5, b512
+     * 124.0 -> 94.8 against the items kernel's default pick. Longer contexts and several splits were not measured
+     * with it and keep the CTA-wide kernels.
+     */
+    static boolean decodeWarpServes(long tasks, int warpSlots, int splits, int chunk) {
+        return splits == 1 && chunk <= DECODE_WARP_MAX_CHUNK && 4 * tasks >= warpSlots;
+    }
+
+    /** Longest single split (positions) the automatic choice gives to the warp kernel. */
+    static final int DECODE_WARP_MAX_CHUNK = 512;
 
     /** K/V ring depth of the items kernel unless a benchmark picks another. */
     static final int DEFAULT_DECODE_ITEM_STAGES = 2;
@@ -455,6 +522,27 @@ public final class AttentionKernels implements AutoCloseable {
                     + ", head_dim % 8 == 0 and <= " + MMA_MAX_HEAD_DIM);
         }
         int c = headDimClass(headDim);
+        long tasks = (long) numDecodes * numKvHeads * splits;
+        int wv = decodeWarpVariant;
+        if (wv == DECODE_WARP_AUTO) {
+            wv = decodeItemsPerCta == DECODE_ITEMS_AUTO
+                    && decodeWarpServes(tasks, decodeWarpSlots[DEFAULT_DECODE_WARP_VARIANT][c], splits, chunk)
+                    ? DEFAULT_DECODE_WARP_VARIANT
+                    : DECODE_WARP_OFF;
+        }
+        if (wv >= 0) {
+            int w = DECODE_WARP_VARIANTS[wv][0];
+            decodeWarp[wv][c].p(0, q).p(1, kCache).p(2, vCache).p(3, out).p(4, partO).p(5, partMl).p(6, decodes).p(7, positions)
+                    .p(8, blockTables).i(9, tableStride).i(10, numHeads).i(11, numKvHeads).i(12, headDim).i(13, blockSize)
+                    .i(14, chunk).i(15, numDecodes).f(16, CudaKernels.scaleLog2(headDim))
+                    .launch(ctx, (int) (((long) numDecodes * numKvHeads + w - 1) / w), splits, 1, 32 * w,
+                            decodeWarpSharedBytes(wv, CLASSES[c]));
+            if (splits > 1) { // one split wrote the output itself
+                reduce.p(0, partO).p(1, partMl).p(2, decodes).p(3, out).i(4, numHeads).i(5, headDim).i(6, splits)
+                        .launch(ctx, numDecodes, numHeads, 1, Math.min(256, Math.max(32, (headDim + 31) / 32 * 32)), 0);
+            }
+            return;
+        }
         if (decodeItemsPerCta != DECODE_ITEMS_OLD) {
             int group = numHeads / numKvHeads;
             int items = decodeItemsPerCta != DECODE_ITEMS_AUTO ? decodeItemsPerCta

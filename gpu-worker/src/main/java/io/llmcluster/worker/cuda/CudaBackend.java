@@ -694,6 +694,14 @@ public final class CudaBackend implements ModelBackend {
         dropGraphs();
     }
 
+    /** Benchmark and test switch: the warp-per-task decode kernel ({@link AttentionKernels#setDecodeWarpVariant}). Drops the graphs. */
+    void setDecodeWarpVariant(int variant) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        att.setDecodeWarpVariant(variant);
+        dropGraphs();
+    }
+
     /** Benchmark and test switch: K/V stages of the items decode kernel ({@link AttentionKernels#setDecodeItemStages}). Drops the graphs. */
     void setDecodeItemStages(int stages) {
         ctx.makeCurrent();
@@ -753,6 +761,14 @@ public final class CudaBackend implements ModelBackend {
         ctx.synchronize();
         ctx.dependentLaunch().setEnabled(dependentLaunches);
         proj.setFusedSwiglu(fusedSwiglu);
+        dropGraphs();
+    }
+
+    /** Benchmark and test switch: the gate|up GEMM's output in the run dtype (default) or FP32 ({@link Projections#setGateUp16}). Drops the graphs. */
+    void setGateUp16(boolean on) {
+        ctx.makeCurrent();
+        ctx.synchronize();
+        proj.setGateUp16(on);
         dropGraphs();
     }
 

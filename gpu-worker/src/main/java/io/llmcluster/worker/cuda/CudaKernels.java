@@ -32,6 +32,7 @@ public final class CudaKernels {
     private final KernelCall[] decode = new KernelCall[HEAD_DIM_CLASSES.length];
     private final KernelCall decodeReduce;
     private final KernelCall siluMul;
+    private final KernelCall siluMul16;
     private final KernelCall addBias;
     private final KernelCall argmax;
     /**
@@ -76,6 +77,7 @@ public final class CudaKernels {
         }
         decodeReduce = new KernelCall(ctx, "decode_attention_reduce" + s, "ppppiii");
         siluMul = new KernelCall(ctx, "silu_mul" + s, "ppii");
+        siluMul16 = new KernelCall(ctx, "silu_mul16" + s, "ppii");
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
         for (int one = 0; one < 2; one++) {
@@ -256,6 +258,16 @@ public final class CudaKernels {
         }
         int perBlock = 256 * (inter % 4 == 0 ? 4 : 1); // columns a block covers per pass (four per thread when aligned)
         siluMul.p(0, gateUp).p(1, out).i(2, rows).i(3, inter)
+                .launch(ctx, (inter + perBlock - 1) / perBlock, Math.min(rows, 65535), 1, 256, 0);
+    }
+
+    /** out[r][i] = silu(gateUp[r][i]) * gateUp[r][inter + i], gateUp in the run dtype (a 16-bit GEMM output). */
+    public void siluMul16(long gateUp, long out, int rows, int inter) {
+        if (rows == 0) {
+            return;
+        }
+        int perBlock = 256 * (inter % 4 == 0 ? 4 : 1);
+        siluMul16.p(0, gateUp).p(1, out).i(2, rows).i(3, inter)
                 .launch(ctx, (inter + perBlock - 1) / perBlock, Math.min(rows, 65535), 1, 256, 0);
     }
 

@@ -99,6 +99,18 @@ public final class GpuBench {
                 b.engine(conc, 128, 128, budget);
                 be.setCublasLt(true);
             }
+            for (int budget : sections.contains("engine_nowarp") ? budgets : new int[0]) { // without decode_attention_warp.cu
+                be.setDecodeWarpVariant(AttentionKernels.DECODE_WARP_OFF);
+                b.engine(conc, 128, 128, budget, "_nowarp");
+                be.setDecodeWarpVariant(AttentionKernels.DECODE_WARP_AUTO);
+            }
+            for (int budget : sections.contains("engine_before") ? budgets : new int[0]) { // neither that nor the 16-bit gate|up
+                be.setDecodeWarpVariant(AttentionKernels.DECODE_WARP_OFF);
+                be.setGateUp16(false);
+                b.engine(conc, 128, 128, budget, "_before");
+                be.setDecodeWarpVariant(AttentionKernels.DECODE_WARP_AUTO);
+                be.setGateUp16(Projections.DEFAULT_GATE_UP_16);
+            }
             if (sections.contains("engine2k")) {
                 b.engine(new int[] {1, 32}, 2048, 128, 2048);
             }
@@ -286,7 +298,11 @@ public final class GpuBench {
         // the defaults; the one-token decode attention kernel + reduce (before decode_attention_items.cu); the items
         // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce).
         // GpuBench.decodeVariants (comma list of suffixes, "-" for the defaults) picks some of them.
-        String[] variants = {"", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit"};
+        // _nowarp: the automatic choice without decode_attention_warp.cu (the default before it); _warpN: its variant N
+        // (AttentionKernels.DECODE_WARP_VARIANTS; 3 = the plain tile step) for every decode attention; _gateup32: the
+        // gate|up GEMM writing FP32 for silu_mul (the default before the 16-bit output).
+        String[] variants = {"", "_nowarp", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit", "_warp0",
+            "_warp1", "_warp2", "_warp3", "_gateup32"};
         String pick = System.getProperty("GpuBench.decodeVariants");
         if (pick != null) {
             variants = java.util.Arrays.stream(pick.split(",")).map(x -> x.equals("-") ? "" : x).toArray(String[]::new);
@@ -296,6 +312,9 @@ public final class GpuBench {
             be.setDecodeItemsPerCta(v.equals("_oldattn") ? AttentionKernels.DECODE_ITEMS_OLD
                     : v.startsWith("_items") ? Integer.parseInt(v.substring(6)) : AttentionKernels.DECODE_ITEMS_AUTO);
             be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : defaultMinBatch);
+            be.setDecodeWarpVariant(v.startsWith("_warp") ? Integer.parseInt(v.substring(5))
+                    : v.equals("_nowarp") ? AttentionKernels.DECODE_WARP_OFF : AttentionKernels.DECODE_WARP_AUTO);
+            be.setGateUp16(!v.equals("_gateup32"));
             for (int seqs : new int[] {64, 128, 256, 512}) {
                 if (seqs > maxSeqs) {
                     continue;
@@ -313,34 +332,36 @@ public final class GpuBench {
         }
         be.setDecodeItemsPerCta(AttentionKernels.DECODE_ITEMS_AUTO);
         be.setDecodeItemStages(AttentionKernels.DEFAULT_DECODE_ITEM_STAGES);
+        be.setDecodeWarpVariant(AttentionKernels.DECODE_WARP_AUTO);
+        be.setGateUp16(Projections.DEFAULT_GATE_UP_16);
         be.setSingleSplitMinBatch(defaultMinBatch);
     }
 
     /**
      * Device ms per kind of operation of one eager decode step at batch 64..512 after 128-token prompts (median of three
      * steps by total; queued behind a spin kernel, so launch cost does not count), with the default kernels and with the
-     * one-token decode attention kernel; then one 8192-token prefill step of 64 prompts of 128 tokens (the fill phase)
-     * when the budget allows. Keys {@code step_ops[_oldattn]_b<N>_<op>_ms} (_oldattn: the one-token
-     * decode attention kernel + reduce), {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
+     * decode attention of before decode_attention_warp.cu; then one 8192-token prefill step of 64 prompts of 128 tokens (the fill phase)
+     * when the budget allows. Keys {@code step_ops[_nowarp]_b<N>_<op>_ms} (_nowarp: the automatic choice without the
+     * warp-per-task kernel), {@code step_ops_prefill8192_<op>_ms}; totals in {@code _total_ms}.
      */
     private void stepOps(int maxSeqs, int maxTokens) {
         StepProfile p = new StepProfile(ctx, 12 * c.numLayers() + 8);
         be.setDecodePaths(false, true);
         try {
-            for (boolean multi : new boolean[] {false, true}) { // defaults, then the one-token attention kernel + reduce
-                be.setDecodeItemsPerCta(multi ? AttentionKernels.DECODE_ITEMS_OLD : AttentionKernels.DECODE_ITEMS_AUTO);
+            for (boolean multi : new boolean[] {false, true}) { // defaults, then without decode_attention_warp.cu
+                be.setDecodeWarpVariant(multi ? AttentionKernels.DECODE_WARP_OFF : AttentionKernels.DECODE_WARP_AUTO);
                 for (int seqs : new int[] {64, 128, 256, 512}) {
                     if (seqs <= maxSeqs && seqs <= maxTokens) {
                         int[][] tables = tables(seqs, 128 + 16);
                         prefillSeqs(tables, seqs, 128, new Random(seqs));
                         ForwardBatch fb = new ForwardBatch(Math.max(2048, seqs), Math.max(256, seqs));
                         // context 129..132: the split plan runs 2 splits, one of them 1-4 keys
-                        profileSteps(p, "step_ops" + (multi ? "_oldattn" : "") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs,
+                        profileSteps(p, "step_ops" + (multi ? "_nowarp" : "") + "_b" + seqs, i -> decodeBatch(fb, tables, seqs,
                                 128 + i, new int[] {17}), fb);
                     }
                 }
             }
-            be.setDecodeItemsPerCta(AttentionKernels.DECODE_ITEMS_AUTO);
+            be.setDecodeWarpVariant(AttentionKernels.DECODE_WARP_AUTO);
             if (maxTokens >= 8192) {
                 int seqs = 64;
                 int[][] tables = tables(seqs, 128);
@@ -501,6 +522,11 @@ public final class GpuBench {
      * engine thread's host work between steps.
      */
     private void engine(int[] concurrencies, int in, int out, int budget) throws Exception {
+        engine(concurrencies, in, out, budget, "");
+    }
+
+    /** {@code variant}: a suffix of the keys ("_nowarp" ...) for a run with a switch changed. */
+    private void engine(int[] concurrencies, int in, int out, int budget, String variant) throws Exception {
         SamplingParams params = SamplingParams.builder().temperature(0).maxTokens(out).ignoreEos(true).build();
         for (int n : concurrencies) {
             TimedBackend timed = new TimedBackend(be);
@@ -518,7 +544,7 @@ public final class GpuBench {
                 double ttft = run(engine, prompts, params, gaps);
                 long wallNs = System.nanoTime() - t0;
                 double s = wallNs / 1e9;
-                String tag = "engine_" + in + "_" + out + "_c" + n + (budget == 2048 ? "" : "_t" + budget);
+                String tag = "engine" + variant + "_" + in + "_" + out + "_c" + n + (budget == 2048 ? "" : "_t" + budget);
                 kv(tag + "_tok_s", (double) n * out / s);
                 kv(tag + "_backend_busy", (double) (timed.forwardNanos() - busy0) / wallNs);
                 kv(tag + "_steps", timed.forwardCalls() - steps0);

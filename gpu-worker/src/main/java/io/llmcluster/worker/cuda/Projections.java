@@ -22,6 +22,13 @@ final class Projections {
     private boolean useTuned = true;
     private boolean gemvOn = true;
     private boolean fuseSwiglu = true;
+    /** Whether a gate|up GEMM (cuBLAS, cuBLASLt, own MMA) writes the run dtype (silu_mul16) instead of FP32 (silu_mul). */
+    private boolean gateUp16 = DEFAULT_GATE_UP_16;
+    /**
+     * 16-bit gate|up output by default: as an FP16 model's linear layer in transformers, and half the bytes of the
+     * round trip to silu_mul (at 256 tokens 29 MB a layer written and read back in FP32).
+     */
+    static final boolean DEFAULT_GATE_UP_16 = true;
     private long fusedSwigluLaunches;
     /** The path of W8A8 matrices (all token counts), or null. */
     private W8a8Gemm w8a8;
@@ -59,7 +66,8 @@ final class Projections {
     /**
      * {@code act[t][j]} (run dtype) = silu(gate) * up of {@code x · wᵀ}, w the fused gate|up matrix [2 inter][in]: in one
      * kernel when the chosen kernel is a GEMV or skinny GEMM (same sums and rounding as the two-kernel path), else the
-     * projection into {@code gateUp} (FP32 [tokens][2 inter]) followed by silu_mul.
+     * projection into {@code gateUp} ([tokens][2 inter], in the run dtype, or FP32 with {@link #setGateUp16} off)
+     * followed by silu_mul16 (silu_mul).
      */
     void swiglu(long x, DeviceMatrix w, long gateUp, long act, int tokens) {
         if (tokens == 0) {
@@ -73,8 +81,15 @@ final class Projections {
         int in = w.cols();
         int inter = w.rows() / 2;
         if (!fuseSwiglu || kernel.warpsPerRow == 0) {
-            run(kernel, x, w, gateUp, tokens, true);
-            k.siluMul(gateUp, act, tokens, inter);
+            // the large GEMMs only: a GEMV / skinny kernel run unfused stays the FP32 reference of its fused epilogue
+            // (same sums, same rounding); the cuBLASLt plans are FP32-out, so their shape goes to cublasGemmEx
+            if (gateUp16 && kernel.warpsPerRow == 0) {
+                run(kernel.lt() ? ProjectionKernel.CUBLAS : kernel, x, w, gateUp, tokens, false);
+                k.siluMul16(gateUp, act, tokens, inter);
+            } else {
+                run(kernel, x, w, gateUp, tokens, true);
+                k.siluMul(gateUp, act, tokens, inter);
+            }
             return;
         }
         int r = kernel.warpsPerRow;
@@ -198,6 +213,11 @@ final class Projections {
     /** Benchmark and test switch: the SwiGLU in the gate|up kernel's epilogue (on) or in its own kernel (off). */
     void setFusedSwiglu(boolean on) {
         fuseSwiglu = on;
+    }
+
+    /** Benchmark and test switch: the gate|up GEMM's output in the run dtype (on, default) or FP32 (off). */
+    void setGateUp16(boolean on) {
+        gateUp16 = on;
     }
 
     boolean fusedSwiglu() {

@@ -135,4 +135,24 @@ class AttentionPlanTest {
         assertEquals((256 + 34) * 40 * 2, AttentionKernels.decodeItemsSharedBytes(32, 16, 2));
         assertEquals(3 * (128 + 5) * 136 * 2, AttentionKernels.decodeItemsSharedBytes(128, 4, 3)); // two CTAs an SM
     }
+
+    /**
+     * decode_attention_warp.cu: one split of at most 512 positions and a quarter of a wave of warps (H200: 132 SMs x 2 CTAs
+     * x 4 warps = 1056), and its shared memory (per warp: stages x 16 K and 16 V rows of 136 elements).
+     */
+    @Test
+    void shouldTakeTheWarpKernelForShortSingleSplitsFromAQuarterWaveOfWarpsOn() {
+        int slots = 1056;
+        assertTrue(AttentionKernels.decodeWarpServes(64 * 8, slots, 1, 256)); // b64, 129-256 context
+        assertTrue(AttentionKernels.decodeWarpServes(512 * 8, slots, 1, 512));
+        assertTrue(AttentionKernels.decodeWarpServes(264, slots, 1, 128));
+        assertFalse(AttentionKernels.decodeWarpServes(263, slots, 1, 128)); // b32 x 8 kv heads = 256: CTA-wide kernels
+        assertFalse(AttentionKernels.decodeWarpServes(256 * 8, slots, 1, 1024)); // longer contexts: not measured
+        assertFalse(AttentionKernels.decodeWarpServes(64 * 8 * 2, slots, 2, 128)); // several splits: not measured
+        assertEquals(4 * 3 * 2 * 16 * 136 * 2, AttentionKernels.decodeWarpSharedBytes(0, 128));
+        assertTrue(2 * (AttentionKernels.decodeWarpSharedBytes(0, 128) + 1024) <= 228 * 1024); // two CTAs an SM
+        assertEquals(4 * 2 * 2 * 16 * 136 * 2, AttentionKernels.decodeWarpSharedBytes(1, 128));
+        assertTrue(3 * (AttentionKernels.decodeWarpSharedBytes(1, 128) + 1024) <= 228 * 1024); // three
+        assertEquals(2 * 4 * 2 * 16 * 40 * 2, AttentionKernels.decodeWarpSharedBytes(2, 32));
+    }
 }

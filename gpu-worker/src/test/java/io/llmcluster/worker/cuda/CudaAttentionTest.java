@@ -199,16 +199,23 @@ class CudaAttentionTest extends CudaDeviceTest {
                 // one), its default pick, then 3 tokens a CTA on the 3-stage ring
                 int[] itemVariants = tensorCores ? new int[] {AttentionKernels.DECODE_ITEMS_OLD, 1, 3, AttentionKernels.DECODE_ITEMS_AUTO}
                         : new int[] {AttentionKernels.DECODE_ITEMS_AUTO};
-                for (int v = 0; v < itemVariants.length + (tensorCores ? 1 : 0); v++) {
-                    int items = v < itemVariants.length ? itemVariants[v] : 3;
+                // then each variant of the warp-per-task kernel (decode_attention_warp.cu)
+                int warpVariants = tensorCores ? AttentionKernels.DECODE_WARP_VARIANTS.length : 0;
+                int stages3 = tensorCores ? 1 : 0;
+                for (int v = 0; v < itemVariants.length + stages3 + warpVariants; v++) {
+                    int items = v < itemVariants.length ? itemVariants[v] : v < itemVariants.length + stages3 ? 3
+                            : AttentionKernels.DECODE_ITEMS_AUTO;
+                    int warp = v < itemVariants.length + stages3 ? AttentionKernels.DECODE_WARP_OFF : v - itemVariants.length - stages3;
                     att.setDecodeItemStages(v < itemVariants.length ? AttentionKernels.DEFAULT_DECODE_ITEM_STAGES : 3);
                     att.setDecodeItemsPerCta(items);
+                    att.setDecodeWarpVariant(warp);
                     long partO = d.poisoned(4L * n * nh * splits * hd);
                     long partMl = d.poisoned(4L * n * nh * splits * 2);
                     long out = d.poisoned(2L * n * qDim + 64);
                     att.decode(qA, kCache, vCache, partO, partMl, out, d.ints(decodes), n, d.ints(lay.positions()),
                             d.ints(lay.flatTables()), lay.stride(), nh, nkv, hd, lay.blockSize(), chunk, splits, tensorCores);
-                    String what = (tensorCores ? "mma decode items " + items + (v < itemVariants.length ? " " : " 3 stages ")
+                    String what = (warp >= 0 ? "warp decode v" + warp + " "
+                            : tensorCores ? "mma decode items " + items + (v < itemVariants.length ? " " : " 3 stages ")
                             : "fallback decode ") + Arrays.toString(shape)
                             + " bs " + blockSize + " chunk " + chunk;
                     assertRows(what, d.readHalfs(out, n * qDim), expected, n * nh, hd, 2 * Dev.bound(dt));

@@ -17,13 +17,15 @@ import org.junit.jupiter.params.provider.CsvSource;
  * rows touch only the padding block), across batch buckets and split classes; also with every context run as one
  * split (the large-batch plan, forced here from batch 1), whose logits must then match the split plan's within
  * rounding (same attention, another summation order); and with 3 decode tokens per attention CTA
- * (decode_attention_items.cu; bucket 8: CTAs of 3, 3 and 2 tokens).
+ * (decode_attention_items.cu; bucket 8: CTAs of 3, 3 and 2 tokens); and with the warp-per-task kernel
+ * (decode_attention_warp.cu, variant 0) at one split and with the split plan (its partials + the reduce).
  */
 @RequiresCuda
 class CudaGraphTest {
     @ParameterizedTest
-    @CsvSource({"2147483647, -1", "1, -1", "1, 3", "2147483647, 3"}) // items per CTA -1: the default pick (one here)
-    void shouldGiveTheEagerLogitsWhenDecodeStepsReplayCapturedGraphs(int singleSplitMinBatch, int itemsPerCta) {
+    // items per CTA -1: the default pick (one here); warp variant -1: the automatic choice (not the warp kernel here)
+    @CsvSource({"2147483647, -1, -1", "1, -1, -1", "1, 3, -1", "2147483647, 3, -1", "1, -1, 0", "2147483647, -1, 0"})
+    void shouldGiveTheEagerLogitsWhenDecodeStepsReplayCapturedGraphs(int singleSplitMinBatch, int itemsPerCta, int warpVariant) {
         CudaBackendOptions base = CudaBackendOptions.defaults().withKvCacheBytes(64L << 20).withMaxBatchTokens(256)
                 .withDecodeChunkTokens(32);
         try (ModelDirectory model = ModelDirectory.open(ReferenceRecord.modelDir("tiny-qwen2"));
@@ -34,6 +36,9 @@ class CudaGraphTest {
             graphs.setSingleSplitMinBatch(singleSplitMinBatch);
             eager.setDecodeItemsPerCta(itemsPerCta);
             graphs.setDecodeItemsPerCta(itemsPerCta);
+            eager.setDecodeWarpVariant(warpVariant);
+            graphs.setDecodeWarpVariant(warpVariant);
+            split.setDecodeWarpVariant(warpVariant); // the split plan on the same attention kernel: another summation order only
             int vocab = model.config().vocabSize();
             Random r = new Random(5);
             int seqs = 5; // bucket 8: three padding rows

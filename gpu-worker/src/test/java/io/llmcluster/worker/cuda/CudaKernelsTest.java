@@ -411,6 +411,21 @@ class CudaKernelsTest extends CudaDeviceTest {
                 for (int i = (rows * cols + 1) / 2 + 1; i < words.length; i++) {
                     assertEquals(Dev.NAN_WORDS, words[i], "silu_mul inter=" + cols + " wrote past its output");
                 }
+                // silu_mul16: the same from a 16-bit gate|up (the inputs rounded to the dtype first, on both sides)
+                long gu16 = d.halfs(gu);
+                long out16 = d.poisoned(2L * (rows * cols + slack));
+                k.siluMul16(gu16, out16, rows, cols);
+                MemorySegment g16 = d.segment(gu);
+                MemorySegment e16 = d.zeros((long) rows * cols);
+                for (int i = 0; i < rows; i++) {
+                    ScalarKernels.siluMul(g16, (long) i * 2 * cols, g16, (long) i * 2 * cols + cols, e16, (long) i * cols, cols);
+                }
+                assertRows("silu_mul16 inter=" + cols, d.readHalfs(out16, rows * cols), e16.toArray(ValueLayout.JAVA_FLOAT), rows,
+                        cols, Dev.bound(dt));
+                int[] words16 = d.readInts(out16, (rows * cols + slack) / 2);
+                for (int i = (rows * cols + 1) / 2 + 1; i < words16.length; i++) {
+                    assertEquals(Dev.NAN_WORDS, words16[i], "silu_mul16 inter=" + cols + " wrote past its output");
+                }
             }
             int inter = 333;
             float[] bias = Dev.random(r, inter, 1f);
