@@ -50,30 +50,64 @@ static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 lim
 // Producer: K and V of the item's K/V tiles into the ring, rows of 128 keys x 16 chunks; `g` counts this CTA's
 // tiles over all its items (stage g % STAGES, its (g / STAGES)-th use). This thread copies chunk (tid % 16) of rows
 // tid / 16 + 8 i, so every row it writes has the same swizzle phase (row % 8 = tid / 16).
-template <typename T, int STAGES>
+// BATCH: the block-table entries of 8 of this thread's rows are loaded together first (8 loads in flight), then
+// their copies; without it each row's entry is loaded right before its copies, so every row waits for one load latency
+// (16 in a row per tile: in the SASS the LDG of each row feeds its address math directly).
+template <typename T, int STAGES, bool BATCH>
 __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint64_t* empty, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, const int* __restrict__ table, int kv_len,
                                         int block_size, int num_kv_heads, int kvh, int& g) {
   const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4;
   const uint32_t dst0 = (uint32_t)((c >> 3) * kKeys * 128 + j0 * 128 + (((c & 7) ^ j0) << 4));
   const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+  const int64_t row_stride = (int64_t)num_kv_heads * 128;  // elements from one cache slot to the next
   for (int it = 0; it < n_tiles; ++it, ++g) {
     const int s = g % STAGES;
     if (g >= STAGES) mbar_wait(empty + s, (g / STAGES - 1) & 1);
     unsigned char* ks = kv + s * 2 * kTileBytes + dst0;
     unsigned char* vs = ks + kTileBytes;
     const int p0 = it * kKeys + j0;
-    int blk = p0 / block_size, inb = p0 - blk * block_size;
+    const int blk0 = p0 / block_size, inb0 = p0 - blk0 * block_size;
+    if (BATCH) {
+      const T* kbase = k_cache + (size_t)kvh * 128 + c * 8;
+      const T* vbase = v_cache + (size_t)kvh * 128 + c * 8;
+      int blk = blk0, inb = inb0;
 #pragma unroll
-    for (int i = 0; i < kKeys / 8; ++i) {
-      const bool valid = p0 + 8 * i < kv_len;
-      const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * 128 + c * 8 : 0;
-      cp_async16(ks + i * 1024, k_cache + off, valid);
-      cp_async16(vs + i * 1024, v_cache + off, valid);
-      inb += 8;
-      while (inb >= block_size) {
-        inb -= block_size;
-        ++blk;
+      for (int h = 0; h < 2; ++h) {  // two halves of 8 rows: 16 entries at once would not fit the 56 registers
+        constexpr int R = kKeys / 16;
+        int entry[R], in[R];
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+          entry[i] = p0 + 8 * (h * R + i) < kv_len ? table[blk] : 0;
+          in[i] = inb;
+          inb += 8;
+          while (inb >= block_size) {
+            inb -= block_size;
+            ++blk;
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+          const int row = h * R + i;
+          const bool valid = p0 + 8 * row < kv_len;
+          const int64_t off = valid ? ((int64_t)entry[i] * block_size + in[i]) * row_stride : 0;
+          cp_async16(ks + row * 1024, kbase + off, valid);
+          cp_async16(vs + row * 1024, vbase + off, valid);
+        }
+      }
+    } else {
+      int blk = blk0, inb = inb0;
+#pragma unroll
+      for (int i = 0; i < kKeys / 8; ++i) {
+        const bool valid = p0 + 8 * i < kv_len;
+        const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * 128 + c * 8 : 0;
+        cp_async16(ks + i * 1024, k_cache + off, valid);
+        cp_async16(vs + i * 1024, v_cache + off, valid);
+        inb += 8;
+        while (inb >= block_size) {
+          inb -= block_size;
+          ++blk;
+        }
       }
     }
     mbar_arrive_cp_async(full + s);
@@ -195,7 +229,7 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[N / 4], const float (&s)[N 
   for (int i = 0; i < N / 4; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
 }
 
-template <typename T, int STAGES, bool PINGPONG, int SUB>
+template <typename T, int STAGES, bool PINGPONG, int SUB, bool BATCH, bool FENCE>
 __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, T* __restrict__ out,
                                         const int4* __restrict__ tiles, const int* __restrict__ positions,
@@ -241,7 +275,7 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
       const int w = sched.next(r, threadIdx.x == 0);
       if (w >= items) break;
       const Item it = item(w);
-      produce<T, STAGES>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      produce<T, STAGES, BATCH>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
     }
     if (threadIdx.x == 0) sched.finish();
     cp_async_wait<0>();
@@ -350,6 +384,11 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
         reg_fence(s);
         const int kbase = j * SUB;
         softmax_tile<SUB>(s, kbase + SUB - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
+        // FENCE: a loop between the softmax and the wait for P V (a try-wait on this sub's "full" phase, complete
+        // since wait_full, and it stays so until this warpgroup releases the stage below): ptxas schedules within a
+        // basic block and otherwise puts the wait (WARPGROUP.DEPBAR) at the top of the softmax's block, so P V of
+        // sub j - 1 would not overlap the softmax of sub j.
+        if (FENCE) mbar_wait(full + stage_of(j), ((g + j / SPT) / STAGES) & 1);
         wgmma_wait<0>();
         reg_fence(o);
         reg_fence(p);
@@ -412,25 +451,29 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
 // zeroed). AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches
 // them on compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                        \
-  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB>(q, k_cache, v_cache, out, tiles, positions,          \
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, BATCH, FENCE)                                                          \
+  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB, BATCH, FENCE>(q, k_cache, v_cache, out, tiles, positions,          \
                                                              block_tables, table_stride, num_heads, num_kv_heads,  \
                                                              block_size, heads_per_cta, num_tiles, scale_log2, \
                                                              counter);
 #else
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB) __trap();
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, BATCH, FENCE) __trap();
 #endif
-#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB)                                                               \
+#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB, BATCH, FENCE)                                                               \
   extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
       int heads_per_cta, int num_tiles, float scale_log2, int* counter) {                                          \
-    LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                              \
+    LLMC_WGMMA_BODY(T, STAGES, PP, SUB, BATCH, FENCE)                                                                            \
   }
 // the persistent variants are the same code: only the grid and the counter differ
-#define LLMC_PREFILL_WGMMA(S, T)              \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128)
+#define LLMC_PREFILL_WGMMA(S, T)                            \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64, false, false)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64, false, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128, false, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128, false, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 4, 3, true, 128, true, false)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 5, 3, true, 128, false, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 6, 3, true, 128, true, true)    \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 7, 3, false, 128, true, true)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)
