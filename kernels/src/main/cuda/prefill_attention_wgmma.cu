@@ -50,27 +50,55 @@ static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 lim
 // Producer: K and V of the item's K/V tiles into the ring, rows of 128 keys x 16 chunks; `g` counts this CTA's
 // tiles over all its items (stage g % STAGES, its (g / STAGES)-th use). This thread copies chunk (tid % 16) of rows
 // tid / 16 + 8 i, so every row it writes has the same swizzle phase (row % 8 = tid / 16).
-// BATCH: the block-table entries of 8 of this thread's rows are loaded together first (8 loads in flight), then
-// their copies; without it each row's entry is loaded right before its copies, so every row waits for one load latency
-// (16 in a row per tile: in the SASS the LDG of each row feeds its address math directly).
-template <typename T, int STAGES, bool BATCH>
+// TABLE says how a thread gets the block-table entries of its rows. 0: each row's entry is loaded right before its
+// copies, so every row waits for one load latency (16 in a row per tile: in the SASS each row's LDG feeds its address
+// math directly). 1: the entries of 8 rows are loaded together first (8 loads in flight), then their copies. 2 (block
+// sizes >= 5, where a 128-key tile spans at most 32 blocks; smaller ones take 1): lane l of each producer warp loads
+// the entry of the tile's l-th block one tile ahead, before the wait for the stage to be free (as FlashAttention-3's
+// paged K/V loader does), and each row takes its entry from the right lane with a shuffle: no load latency on the
+// way to the copies, one register for the entries.
+template <typename T, int STAGES, int TABLE>
 __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint64_t* empty, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, const int* __restrict__ table, int kv_len,
                                         int block_size, int num_kv_heads, int kvh, int& g) {
-  const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4;
+  const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4, lane = tid & 31;
   const uint32_t dst0 = (uint32_t)((c >> 3) * kKeys * 128 + j0 * 128 + (((c & 7) ^ j0) << 4));
   const int n_tiles = (kv_len + kKeys - 1) / kKeys;
   const int64_t row_stride = (int64_t)num_kv_heads * 128;  // elements from one cache slot to the next
+  const T* kbase = k_cache + (size_t)kvh * 128 + c * 8;
+  const T* vbase = v_cache + (size_t)kvh * 128 + c * 8;
+  const bool by_lane = TABLE == 2 && block_size >= 5;
+  auto lane_entry = [&](int it) {  // entry of block (first block of tile it) + lane, 0 past the sequence
+    const int first = it * kKeys / block_size, last = (min(it * kKeys + kKeys, kv_len) - 1) / block_size;
+    return first + lane <= last ? table[first + lane] : 0;
+  };
+  int entries = by_lane ? lane_entry(0) : 0;
   for (int it = 0; it < n_tiles; ++it, ++g) {
     const int s = g % STAGES;
+    const int next_entries = by_lane && it + 1 < n_tiles ? lane_entry(it + 1) : 0;
     if (g >= STAGES) mbar_wait(empty + s, (g / STAGES - 1) & 1);
     unsigned char* ks = kv + s * 2 * kTileBytes + dst0;
     unsigned char* vs = ks + kTileBytes;
     const int p0 = it * kKeys + j0;
     const int blk0 = p0 / block_size, inb0 = p0 - blk0 * block_size;
-    if (BATCH) {
-      const T* kbase = k_cache + (size_t)kvh * 128 + c * 8;
-      const T* vbase = v_cache + (size_t)kvh * 128 + c * 8;
+    if (by_lane) {
+      const int first = it * kKeys / block_size;
+      int blk = blk0, inb = inb0;
+#pragma unroll
+      for (int i = 0; i < kKeys / 8; ++i) {
+        const bool valid = p0 + 8 * i < kv_len;
+        const int e = __shfl_sync(0xffffffffu, entries, (blk - first) & 31);
+        const int64_t off = valid ? ((int64_t)e * block_size + inb) * row_stride : 0;
+        cp_async16(ks + i * 1024, kbase + off, valid);
+        cp_async16(vs + i * 1024, vbase + off, valid);
+        inb += 8;
+        while (inb >= block_size) {
+          inb -= block_size;
+          ++blk;
+        }
+      }
+      entries = next_entries;
+    } else if (TABLE >= 1) {
       int blk = blk0, inb = inb0;
 #pragma unroll
       for (int h = 0; h < 2; ++h) {  // two halves of 8 rows: 16 entries at once would not fit the 56 registers
@@ -229,7 +257,7 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[N / 4], const float (&s)[N 
   for (int i = 0; i < N / 4; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
 }
 
-template <typename T, int STAGES, bool PINGPONG, int SUB, bool BATCH, bool FENCE>
+template <typename T, int STAGES, bool PINGPONG, int SUB, int TABLE, bool FENCE>
 __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, T* __restrict__ out,
                                         const int4* __restrict__ tiles, const int* __restrict__ positions,
@@ -275,7 +303,7 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
       const int w = sched.next(r, threadIdx.x == 0);
       if (w >= items) break;
       const Item it = item(w);
-      produce<T, STAGES, BATCH>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      produce<T, STAGES, TABLE>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
     }
     if (threadIdx.x == 0) sched.finish();
     cp_async_wait<0>();
@@ -451,29 +479,31 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
 // zeroed). AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches
 // them on compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, BATCH, FENCE)                                                          \
-  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB, BATCH, FENCE>(q, k_cache, v_cache, out, tiles, positions,          \
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, TABLE, FENCE)                                                          \
+  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB, TABLE, FENCE>(q, k_cache, v_cache, out, tiles, positions,          \
                                                              block_tables, table_stride, num_heads, num_kv_heads,  \
                                                              block_size, heads_per_cta, num_tiles, scale_log2, \
                                                              counter);
 #else
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, BATCH, FENCE) __trap();
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, TABLE, FENCE) __trap();
 #endif
-#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB, BATCH, FENCE)                                                               \
+#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB, TABLE, FENCE)                                                               \
   extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
       int heads_per_cta, int num_tiles, float scale_log2, int* counter) {                                          \
-    LLMC_WGMMA_BODY(T, STAGES, PP, SUB, BATCH, FENCE)                                                                            \
+    LLMC_WGMMA_BODY(T, STAGES, PP, SUB, TABLE, FENCE)                                                                            \
   }
 // the persistent variants are the same code: only the grid and the counter differ
-#define LLMC_PREFILL_WGMMA(S, T)                            \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64, false, false)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64, false, false)  \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128, false, false)  \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128, false, false) \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 4, 3, true, 128, true, false)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 5, 3, true, 128, false, true)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 6, 3, true, 128, true, true)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 7, 3, false, 128, true, true)
+#define LLMC_PREFILL_WGMMA(S, T)                        \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64, 0, false)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64, 0, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128, 0, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128, 0, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 4, 3, true, 128, 1, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 5, 3, true, 128, 0, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 6, 3, true, 128, 1, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 7, 3, false, 128, 1, true)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 8, 3, true, 128, 2, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 9, 3, false, 128, 2, true)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)

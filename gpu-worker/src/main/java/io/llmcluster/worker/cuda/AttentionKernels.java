@@ -45,17 +45,18 @@ public final class AttentionKernels implements AutoCloseable {
      * The Hopper kernel's variants (prefill_attention_wgmma.cu; variant number {@code PREFILL_VARIANTS.length + w}):
      * {entry point _wN, persistent (1: one CTA per SM, each taking the next item from a global counter until none
      * is left) or one CTA per item (0)}. Entries: w0 64-key score tiles with ping-pong of the two consumer
-     * warpgroups, w1 64-key without, w2 128-key with ping-pong, w3 128-key without; w4-w7 are w2 with the
+     * warpgroups, w1 64-key without, w2 128-key with ping-pong, w3 128-key without; w4-w9 are w2 with the
      * producer's block-table entries loaded 8 at a time (w4), with the scheduling fence that keeps the wait for P V
-     * after the softmax (w5), both (w6), and w6 without ping-pong (w7), persistent only (v12-v15). All have a 3-stage
-     * ring of 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and
+     * after the softmax (w5), both (w6), w6 without ping-pong (w7), the fence with the entries loaded one tile ahead
+     * by the producer warp's lanes and shuffled (w8), w8 without ping-pong (w9); persistent only (v12-v17). All have
+     * a 3-stage ring of 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and
      * GPUs use {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage ring measured 13% slower than 3 stages
      * (docs/benchmarks.md) and was dropped.
      */
     static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 0}, {3, 0}, {2, 1}, {3, 1},
-        {4, 1}, {5, 1}, {6, 1}, {7, 1}};
-    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w7). */
-    private static final int WGMMA_ENTRIES = 8;
+        {4, 1}, {5, 1}, {6, 1}, {7, 1}, {8, 1}, {9, 1}};
+    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w9). */
+    private static final int WGMMA_ENTRIES = 10;
     /** Item slots of the kernel's dynamic schedule (prefill_attention_wgmma.cu kItemSlots). */
     private static final int WGMMA_ITEM_SLOTS = 4;
     /** K/V pipeline stages of every entry point (prefill_attention_wgmma.cu). */

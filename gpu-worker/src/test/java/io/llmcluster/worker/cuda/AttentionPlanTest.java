@@ -24,16 +24,17 @@ class AttentionPlanTest {
 
     /**
      * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent};
-     * v12-v15: 128-key, persistent (batched table loads, scheduling fence, both, both without ping-pong); the
+     * v12-v17: 128-key, persistent (batched table loads, scheduling fence, both, both without ping-pong, the fence
+     * with table entries shuffled from the producer warp's lanes, that without ping-pong); the
      * default is v10.
      */
     @Test
     void shouldLaunchOneCtaPerItemOrAtMostOnePerSmForThePersistentHopperVariants() {
         int first = AttentionKernels.PREFILL_VARIANTS.length;
-        assertEquals(12, AttentionKernels.WGMMA_VARIANTS.length);
-        boolean[] persistent = {false, false, true, true, false, false, true, true, true, true, true, true};
-        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128};
-        for (int w = 0; w < 12; w++) {
+        assertEquals(14, AttentionKernels.WGMMA_VARIANTS.length);
+        boolean[] persistent = {false, false, true, true, false, false, true, true, true, true, true, true, true, true};
+        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128};
+        for (int w = 0; w < 14; w++) {
             assertEquals(persistent[w], AttentionKernels.wgmmaPersistent(first + w), "v" + (first + w));
             assertEquals(keys[w], AttentionKernels.wgmmaScoreKeys(first + w), "v" + (first + w));
         }
