@@ -142,6 +142,56 @@ __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint6
   }
 }
 
+// Producer with a row per thread pair (the producer of TABLE 3): thread t copies row t / 2 + 64 q (q = 0, 1) of a
+// tile, the 16-byte chunks 2 i + t % 2 (i = 0..7) of its K and V rows, so a warp's copy i reads 16 whole 32-byte
+// sectors and writes 4 shared-memory wavefronts (the rows' chunk pairs fall on disjoint banks four rows at a time).
+// Per tile a thread computes 2 row addresses and loads 2 block-table entries (for the next tile, before waiting for
+// its stage to be free: they are in registers by then) instead of 16 of each as produce() does: ptxas made the
+// producer the bottleneck there (Nsight Compute, 8 x 2048: the producer warps busy on their per-row table loads and
+// 64-bit address math, the consumers 15% of their samples waiting for the stage's "full" barrier).
+template <typename T, int STAGES>
+__device__ __forceinline__ void produce_rows(unsigned char* kv, uint64_t* full, uint64_t* empty,
+                                             const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                                             const int* __restrict__ table, int kv_len, int block_size,
+                                             int num_kv_heads, int kvh, int& g) {
+  const int tid = threadIdx.x, h1 = tid & 1, k = tid >> 1;  // k < 64: the row within each half of the tile
+  const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+  const int64_t row_stride = (int64_t)num_kv_heads * 128;
+  const T* kbase = k_cache + (size_t)kvh * 128 + h1 * 8;
+  const T* vbase = v_cache + (size_t)kvh * 128 + h1 * 8;
+  // shared offsets of this thread's chunks within a stage's tile (row r = k + 64 q, so r % 8 = k % 8)
+  uint32_t dst[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) dst[i] = (uint32_t)((i >> 2) * kKeys * 128 + k * 128 + ((((2 * i + h1) & 7) ^ (k & 7)) << 4));
+  auto entry = [&](int pos) { return pos < kv_len ? table[pos / block_size] : 0; };
+  int e0 = entry(k), e1 = entry(64 + k);
+  for (int it = 0; it < n_tiles; ++it, ++g) {
+    const int s = g % STAGES;
+    int n0 = 0, n1 = 0;
+    if (it + 1 < n_tiles) {  // the next tile's entries, in flight while this thread waits for the stage
+      n0 = entry((it + 1) * kKeys + k);
+      n1 = entry((it + 1) * kKeys + 64 + k);
+    }
+    if (g >= STAGES) mbar_wait(empty + s, (g / STAGES - 1) & 1);
+    unsigned char* ks = kv + s * 2 * kTileBytes;
+    unsigned char* vs = ks + kTileBytes;
+#pragma unroll
+    for (int q = 0; q < 2; ++q) {
+      const int pos = it * kKeys + 64 * q + k;
+      const bool valid = pos < kv_len;
+      const int64_t off = valid ? ((int64_t)(q ? e1 : e0) * block_size + pos % block_size) * row_stride : 0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        cp_async16(ks + q * 64 * 128 + dst[i], kbase + off + 16 * i, valid);
+        cp_async16(vs + q * 64 * 128 + dst[i], vbase + off + 16 * i, valid);
+      }
+    }
+    mbar_arrive_cp_async(full + s);
+    e0 = n0;
+    e1 = n1;
+  }
+}
+
 // One unit of work: 128 (token, head) rows of one tile and one kv head's group (or a chunk of it).
 struct Item {
   int first, tokens, h0, nh, rows, kvh, kv_len, min_pos;
@@ -303,7 +353,10 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
       const int w = sched.next(r, threadIdx.x == 0);
       if (w >= items) break;
       const Item it = item(w);
-      produce<T, STAGES, TABLE>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      if (TABLE == 3)
+        produce_rows<T, STAGES>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      else
+        produce<T, STAGES, TABLE>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
     }
     if (threadIdx.x == 0) sched.finish();
     cp_async_wait<0>();
@@ -505,5 +558,7 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
   LLMC_PREFILL_WGMMA_ONE(S, T, 6, 3, true, 128, 1, true)   \
   LLMC_PREFILL_WGMMA_ONE(S, T, 7, 3, false, 128, 1, true)  \
   LLMC_PREFILL_WGMMA_ONE(S, T, 8, 3, true, 128, 2, true)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 9, 3, false, 128, 2, true)
+  LLMC_PREFILL_WGMMA_ONE(S, T, 9, 3, false, 128, 2, true)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 10, 3, true, 128, 3, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 11, 3, false, 128, 3, false)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)
