@@ -144,11 +144,13 @@ __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint6
 
 // Producer with a row per thread pair (the producer of TABLE 3): thread t copies row t / 2 + 64 q (q = 0, 1) of a
 // tile, the 16-byte chunks 2 i + t % 2 (i = 0..7) of its K and V rows, so a warp's copy i reads 16 whole 32-byte
-// sectors and writes 4 shared-memory wavefronts (the rows' chunk pairs fall on disjoint banks four rows at a time).
-// Per tile a thread computes 2 row addresses and loads 2 block-table entries (for the next tile, before waiting for
-// its stage to be free: they are in registers by then) instead of 16 of each as produce() does: ptxas made the
-// producer the bottleneck there (Nsight Compute, 8 x 2048: the producer warps busy on their per-row table loads and
-// 64-bit address math, the consumers 15% of their samples waiting for the stage's "full" barrier).
+// sectors. Per tile a thread computes 2 row addresses and loads 2 block-table entries (for the next tile, before
+// waiting for its stage to be free: they are in registers by then) instead of 16 of each as produce() does, whose
+// per-row loads made the producer the bottleneck (Nsight Compute, 8 x 2048, v10: the producer warps always busy, the
+// consumers waiting for the stage's "full" barrier in 15% of the samples; with this one 0.9%). Its weak point,
+// measured: the shared-memory writes conflict 2-way (45% excess wavefronts), since the 8 copies of a quarter-warp
+// (4 rows x 2 chunks 2 i, 2 i + 1) land on 4 swizzle slots; lane pairs taking chunks i % 4 and 4 + i % 4 of a
+// 64-column half would hit 8 (docs/gpu.md).
 template <typename T, int STAGES>
 __device__ __forceinline__ void produce_rows(unsigned char* kv, uint64_t* full, uint64_t* empty,
                                              const T* __restrict__ k_cache, const T* __restrict__ v_cache,
