@@ -56,7 +56,7 @@ static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 lim
 // sizes >= 5, where a 128-key tile spans at most 32 blocks; smaller ones take 1): lane l of each producer warp loads
 // the entry of the tile's l-th block one tile ahead, before the wait for the stage to be free (as FlashAttention-3's
 // paged K/V loader does), and each row takes its entry from the right lane with a shuffle: no load latency on the
-// way to the copies, one register for the entries.
+// way to the copies, one register for the entries. 3 and 4: produce_rows below (4 with its conflict-free order).
 template <typename T, int STAGES, int TABLE>
 __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint64_t* empty, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, const int* __restrict__ table, int kv_len,
@@ -150,8 +150,10 @@ __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint6
 // consumers waiting for the stage's "full" barrier in 15% of the samples; with this one 0.9%). Its weak point,
 // measured: the shared-memory writes conflict 2-way (45% excess wavefronts), since the 8 copies of a quarter-warp
 // (4 rows x 2 chunks 2 i, 2 i + 1) land on 4 swizzle slots; lane pairs taking chunks i % 4 and 4 + i % 4 of a
-// 64-column half would hit 8 (docs/gpu.md).
-template <typename T, int STAGES>
+// 64-column half would hit 8 (docs/gpu.md). SPREAD takes that order: copy i of lane pair member h is chunk
+// 8 (i / 4) + 4 h + i % 4, so a quarter-warp's 8 copies land on 8 different slots (no conflicts; checked by
+// enumerating the offsets), at the price of 16-byte instead of 32-byte pieces per lane pair in global memory.
+template <typename T, int STAGES, bool SPREAD>
 __device__ __forceinline__ void produce_rows(unsigned char* kv, uint64_t* full, uint64_t* empty,
                                              const T* __restrict__ k_cache, const T* __restrict__ v_cache,
                                              const int* __restrict__ table, int kv_len, int block_size,
@@ -159,12 +161,13 @@ __device__ __forceinline__ void produce_rows(unsigned char* kv, uint64_t* full, 
   const int tid = threadIdx.x, h1 = tid & 1, k = tid >> 1;  // k < 64: the row within each half of the tile
   const int n_tiles = (kv_len + kKeys - 1) / kKeys;
   const int64_t row_stride = (int64_t)num_kv_heads * 128;
-  const T* kbase = k_cache + (size_t)kvh * 128 + h1 * 8;
-  const T* vbase = v_cache + (size_t)kvh * 128 + h1 * 8;
+  const T* kbase = k_cache + (size_t)kvh * 128 + (SPREAD ? 32 : 8) * h1;
+  const T* vbase = v_cache + (size_t)kvh * 128 + (SPREAD ? 32 : 8) * h1;
+  auto chunk = [&](int i) { return SPREAD ? 8 * (i >> 2) + 4 * h1 + (i & 3) : 2 * i + h1; };
   // shared offsets of this thread's chunks within a stage's tile (row r = k + 64 q, so r % 8 = k % 8)
   uint32_t dst[8];
 #pragma unroll
-  for (int i = 0; i < 8; ++i) dst[i] = (uint32_t)((i >> 2) * kKeys * 128 + k * 128 + ((((2 * i + h1) & 7) ^ (k & 7)) << 4));
+  for (int i = 0; i < 8; ++i) dst[i] = (uint32_t)((i >> 2) * kKeys * 128 + k * 128 + (((chunk(i) & 7) ^ (k & 7)) << 4));
   auto entry = [&](int pos) { return pos < kv_len ? table[pos / block_size] : 0; };
   int e0 = entry(k), e1 = entry(64 + k);
   for (int it = 0; it < n_tiles; ++it, ++g) {
@@ -184,8 +187,9 @@ __device__ __forceinline__ void produce_rows(unsigned char* kv, uint64_t* full, 
       const int64_t off = valid ? ((int64_t)(q ? e1 : e0) * block_size + pos % block_size) * row_stride : 0;
 #pragma unroll
       for (int i = 0; i < 8; ++i) {
-        cp_async16(ks + q * 64 * 128 + dst[i], kbase + off + 16 * i, valid);
-        cp_async16(vs + q * 64 * 128 + dst[i], vbase + off + 16 * i, valid);
+        const int col = SPREAD ? 64 * (i >> 2) + 8 * (i & 3) : 16 * i;  // chunk(i) * 8 minus the lane's own part
+        cp_async16(ks + q * 64 * 128 + dst[i], kbase + off + col, valid);
+        cp_async16(vs + q * 64 * 128 + dst[i], vbase + off + col, valid);
       }
     }
     mbar_arrive_cp_async(full + s);
@@ -355,8 +359,8 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
       const int w = sched.next(r, threadIdx.x == 0);
       if (w >= items) break;
       const Item it = item(w);
-      if (TABLE == 3)
-        produce_rows<T, STAGES>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      if (TABLE >= 3)
+        produce_rows<T, STAGES, TABLE == 4>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
       else
         produce<T, STAGES, TABLE>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
     }
@@ -562,5 +566,7 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
   LLMC_PREFILL_WGMMA_ONE(S, T, 8, 3, true, 128, 2, true)   \
   LLMC_PREFILL_WGMMA_ONE(S, T, 9, 3, false, 128, 2, true)  \
   LLMC_PREFILL_WGMMA_ONE(S, T, 10, 3, true, 128, 3, false) \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 11, 3, false, 128, 3, false)
+  LLMC_PREFILL_WGMMA_ONE(S, T, 11, 3, false, 128, 3, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 12, 3, true, 128, 4, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 13, 3, true, 128, 4, false)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)

@@ -50,14 +50,17 @@ public final class AttentionKernels implements AutoCloseable {
      * after the softmax (w5), both (w6), w6 without ping-pong (w7), the fence with the entries loaded one tile ahead
      * by the producer warp's lanes and shuffled (w8), w8 without ping-pong (w9), the producer with a row per thread
      * pair (2 table entries and row addresses per thread and tile instead of 16, the entries one tile ahead) with
-     * ping-pong (w10) and without (w11); persistent only (v12-v19). All have a 3-stage ring of 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and
+     * ping-pong (w10) and without (w11), that producer with a conflict-free chunk order plus the fence (w12) and
+     * without the fence (w13; w12/w13 not yet timed on the device); persistent only (v12-v21). All have a 3-stage
+     * ring of 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and
      * GPUs use {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage ring measured 13% slower than 3 stages
      * (docs/benchmarks.md) and was dropped.
      */
     static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 0}, {3, 0}, {2, 1}, {3, 1},
-        {4, 1}, {5, 1}, {6, 1}, {7, 1}, {8, 1}, {9, 1}, {10, 1}, {11, 1}};
-    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w11). */
-    private static final int WGMMA_ENTRIES = 12;
+        {4, 1}, {5, 1}, {6, 1}, {7, 1}, {8, 1}, {9, 1}, {10, 1}, {11, 1},
+        {12, 1}, {13, 1}};
+    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w13). */
+    private static final int WGMMA_ENTRIES = 14;
     /** Item slots of the kernel's dynamic schedule (prefill_attention_wgmma.cu kItemSlots). */
     private static final int WGMMA_ITEM_SLOTS = 4;
     /** K/V pipeline stages of every entry point (prefill_attention_wgmma.cu). */

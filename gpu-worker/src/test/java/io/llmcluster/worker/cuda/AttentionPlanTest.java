@@ -24,19 +24,19 @@ class AttentionPlanTest {
 
     /**
      * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent};
-     * v12-v19: 128-key, persistent (batched table loads, scheduling fence, both, both without ping-pong, the fence
+     * v12-v21: 128-key, persistent (batched table loads, scheduling fence, both, both without ping-pong, the fence
      * with table entries shuffled from the producer warp's lanes, that without ping-pong, a row per producer thread
-     * pair with and without ping-pong); the
+     * pair with and without ping-pong, that with a conflict-free chunk order with and without the fence); the
      * default is v12.
      */
     @Test
     void shouldLaunchOneCtaPerItemOrAtMostOnePerSmForThePersistentHopperVariants() {
         int first = AttentionKernels.PREFILL_VARIANTS.length;
-        assertEquals(16, AttentionKernels.WGMMA_VARIANTS.length);
+        assertEquals(18, AttentionKernels.WGMMA_VARIANTS.length);
         boolean[] persistent = {false, false, true, true, false, false, true, true, true, true, true, true, true, true,
-            true, true};
-        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128};
-        for (int w = 0; w < 16; w++) {
+            true, true, true, true};
+        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128};
+        for (int w = 0; w < 18; w++) {
             assertEquals(persistent[w], AttentionKernels.wgmmaPersistent(first + w), "v" + (first + w));
             assertEquals(keys[w], AttentionKernels.wgmmaScoreKeys(first + w), "v" + (first + w));
         }
