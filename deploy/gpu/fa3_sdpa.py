@@ -2,7 +2,7 @@
 sequences of 2048 tokens, 32 query heads, 8 kv heads, head dim 128), FP16 and BF16, timed like bench_gpu.py (events
 around 20 calls after a warm-up), median of 5; then reads PrefillAttentionTiming's key=value log and prints each
 variant against SDPA (shapes 2048 and b8) and, for the mixed-length batches that SDPA has no single call for
-(varlen, mixed), against the previous default v4 (one CTA per item). Usage: python3 fa3_sdpa.py [TIMING_LOG]."""
+(varlen, mixed), against v10 (the default before feat/fa3c; v4 when v10 did not run). Usage: python3 fa3_sdpa.py [TIMING_LOG]."""
 import sys
 
 HEADS, KV, HD, T = 32, 8, 128, 2048
@@ -47,11 +47,13 @@ def main():
             key0 = f"attn_{label}_{name}"
             if (label, name) in sdpa:
                 ref_name, ref = "SDPA", sdpa[(label, name)]
+            elif key0 + "_v10_ms" in ours:  # v10: the default before feat/fa3c
+                ref_name, ref = "v10", float(ours[key0 + "_v10_ms"])
             elif key0 + "_v4_ms" in ours:
                 ref_name, ref = "v4", float(ours[key0 + "_v4_ms"])
             else:
                 continue
-            for v in range(16):
+            for v in range(24):
                 key = f"{key0}_v{v}"
                 if key + "_ms" not in ours:
                     continue

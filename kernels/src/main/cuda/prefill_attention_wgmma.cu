@@ -50,33 +50,151 @@ static_assert(shared_bytes(3) <= 227 * 1024, "three stages fit the H100/H200 lim
 // Producer: K and V of the item's K/V tiles into the ring, rows of 128 keys x 16 chunks; `g` counts this CTA's
 // tiles over all its items (stage g % STAGES, its (g / STAGES)-th use). This thread copies chunk (tid % 16) of rows
 // tid / 16 + 8 i, so every row it writes has the same swizzle phase (row % 8 = tid / 16).
-template <typename T, int STAGES>
+// TABLE says how a thread gets the block-table entries of its rows. 0: each row's entry is loaded right before its
+// copies, so every row waits for one load latency (16 in a row per tile: in the SASS each row's LDG feeds its address
+// math directly). 1: the entries of 8 rows are loaded together first (8 loads in flight), then their copies. 2 (block
+// sizes >= 5, where a 128-key tile spans at most 32 blocks; smaller ones take 1): lane l of each producer warp loads
+// the entry of the tile's l-th block one tile ahead, before the wait for the stage to be free (as FlashAttention-3's
+// paged K/V loader does), and each row takes its entry from the right lane with a shuffle: no load latency on the
+// way to the copies, one register for the entries. 3 and 4: produce_rows below (4 with its conflict-free order).
+template <typename T, int STAGES, int TABLE>
 __device__ __forceinline__ void produce(unsigned char* kv, uint64_t* full, uint64_t* empty, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, const int* __restrict__ table, int kv_len,
                                         int block_size, int num_kv_heads, int kvh, int& g) {
-  const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4;
+  const int tid = threadIdx.x, c = tid & 15, j0 = tid >> 4, lane = tid & 31;
   const uint32_t dst0 = (uint32_t)((c >> 3) * kKeys * 128 + j0 * 128 + (((c & 7) ^ j0) << 4));
   const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+  const int64_t row_stride = (int64_t)num_kv_heads * 128;  // elements from one cache slot to the next
+  const T* kbase = k_cache + (size_t)kvh * 128 + c * 8;
+  const T* vbase = v_cache + (size_t)kvh * 128 + c * 8;
+  const bool by_lane = TABLE == 2 && block_size >= 5;
+  auto lane_entry = [&](int it) {  // entry of block (first block of tile it) + lane, 0 past the sequence
+    const int first = it * kKeys / block_size, last = (min(it * kKeys + kKeys, kv_len) - 1) / block_size;
+    return first + lane <= last ? table[first + lane] : 0;
+  };
+  int entries = by_lane ? lane_entry(0) : 0;
   for (int it = 0; it < n_tiles; ++it, ++g) {
     const int s = g % STAGES;
+    const int next_entries = by_lane && it + 1 < n_tiles ? lane_entry(it + 1) : 0;
     if (g >= STAGES) mbar_wait(empty + s, (g / STAGES - 1) & 1);
     unsigned char* ks = kv + s * 2 * kTileBytes + dst0;
     unsigned char* vs = ks + kTileBytes;
     const int p0 = it * kKeys + j0;
-    int blk = p0 / block_size, inb = p0 - blk * block_size;
+    const int blk0 = p0 / block_size, inb0 = p0 - blk0 * block_size;
+    if (by_lane) {
+      const int first = it * kKeys / block_size;
+      int blk = blk0, inb = inb0;
 #pragma unroll
-    for (int i = 0; i < kKeys / 8; ++i) {
-      const bool valid = p0 + 8 * i < kv_len;
-      const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * 128 + c * 8 : 0;
-      cp_async16(ks + i * 1024, k_cache + off, valid);
-      cp_async16(vs + i * 1024, v_cache + off, valid);
-      inb += 8;
-      while (inb >= block_size) {
-        inb -= block_size;
-        ++blk;
+      for (int i = 0; i < kKeys / 8; ++i) {
+        const bool valid = p0 + 8 * i < kv_len;
+        const int e = __shfl_sync(0xffffffffu, entries, (blk - first) & 31);
+        const int64_t off = valid ? ((int64_t)e * block_size + inb) * row_stride : 0;
+        cp_async16(ks + i * 1024, kbase + off, valid);
+        cp_async16(vs + i * 1024, vbase + off, valid);
+        inb += 8;
+        while (inb >= block_size) {
+          inb -= block_size;
+          ++blk;
+        }
+      }
+      entries = next_entries;
+    } else if (TABLE >= 1) {
+      int blk = blk0, inb = inb0;
+#pragma unroll
+      for (int h = 0; h < 2; ++h) {  // two halves of 8 rows: 16 entries at once would not fit the 56 registers
+        constexpr int R = kKeys / 16;
+        int entry[R], in[R];
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+          entry[i] = p0 + 8 * (h * R + i) < kv_len ? table[blk] : 0;
+          in[i] = inb;
+          inb += 8;
+          while (inb >= block_size) {
+            inb -= block_size;
+            ++blk;
+          }
+        }
+#pragma unroll
+        for (int i = 0; i < R; ++i) {
+          const int row = h * R + i;
+          const bool valid = p0 + 8 * row < kv_len;
+          const int64_t off = valid ? ((int64_t)entry[i] * block_size + in[i]) * row_stride : 0;
+          cp_async16(ks + row * 1024, kbase + off, valid);
+          cp_async16(vs + row * 1024, vbase + off, valid);
+        }
+      }
+    } else {
+      int blk = blk0, inb = inb0;
+#pragma unroll
+      for (int i = 0; i < kKeys / 8; ++i) {
+        const bool valid = p0 + 8 * i < kv_len;
+        const int64_t off = valid ? (((int64_t)table[blk] * block_size + inb) * num_kv_heads + kvh) * 128 + c * 8 : 0;
+        cp_async16(ks + i * 1024, k_cache + off, valid);
+        cp_async16(vs + i * 1024, v_cache + off, valid);
+        inb += 8;
+        while (inb >= block_size) {
+          inb -= block_size;
+          ++blk;
+        }
       }
     }
     mbar_arrive_cp_async(full + s);
+  }
+}
+
+// Producer with a row per thread pair (the producer of TABLE 3): thread t copies row t / 2 + 64 q (q = 0, 1) of a
+// tile, the 16-byte chunks 2 i + t % 2 (i = 0..7) of its K and V rows, so a warp's copy i reads 16 whole 32-byte
+// sectors. Per tile a thread computes 2 row addresses and loads 2 block-table entries (for the next tile, before
+// waiting for its stage to be free: they are in registers by then) instead of 16 of each as produce() does, whose
+// per-row loads made the producer the bottleneck (Nsight Compute, 8 x 2048, v10: the producer warps always busy, the
+// consumers waiting for the stage's "full" barrier in 15% of the samples; with this one 0.9%). Its weak point,
+// measured: the shared-memory writes conflict 2-way (45% excess wavefronts), since the 8 copies of a quarter-warp
+// (4 rows x 2 chunks 2 i, 2 i + 1) land on 4 swizzle slots; lane pairs taking chunks i % 4 and 4 + i % 4 of a
+// 64-column half would hit 8 (docs/gpu.md). SPREAD takes that order: copy i of lane pair member h is chunk
+// 8 (i / 4) + 4 h + i % 4, so a quarter-warp's 8 copies land on 8 different slots (no conflicts; checked by
+// enumerating the offsets), at the price of 16-byte instead of 32-byte pieces per lane pair in global memory.
+template <typename T, int STAGES, bool SPREAD>
+__device__ __forceinline__ void produce_rows(unsigned char* kv, uint64_t* full, uint64_t* empty,
+                                             const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                                             const int* __restrict__ table, int kv_len, int block_size,
+                                             int num_kv_heads, int kvh, int& g) {
+  const int tid = threadIdx.x, h1 = tid & 1, k = tid >> 1;  // k < 64: the row within each half of the tile
+  const int n_tiles = (kv_len + kKeys - 1) / kKeys;
+  const int64_t row_stride = (int64_t)num_kv_heads * 128;
+  const T* kbase = k_cache + (size_t)kvh * 128 + (SPREAD ? 32 : 8) * h1;
+  const T* vbase = v_cache + (size_t)kvh * 128 + (SPREAD ? 32 : 8) * h1;
+  auto chunk = [&](int i) { return SPREAD ? 8 * (i >> 2) + 4 * h1 + (i & 3) : 2 * i + h1; };
+  // shared offsets of this thread's chunks within a stage's tile (row r = k + 64 q, so r % 8 = k % 8)
+  uint32_t dst[8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i) dst[i] = (uint32_t)((i >> 2) * kKeys * 128 + k * 128 + (((chunk(i) & 7) ^ (k & 7)) << 4));
+  auto entry = [&](int pos) { return pos < kv_len ? table[pos / block_size] : 0; };
+  int e0 = entry(k), e1 = entry(64 + k);
+  for (int it = 0; it < n_tiles; ++it, ++g) {
+    const int s = g % STAGES;
+    int n0 = 0, n1 = 0;
+    if (it + 1 < n_tiles) {  // the next tile's entries, in flight while this thread waits for the stage
+      n0 = entry((it + 1) * kKeys + k);
+      n1 = entry((it + 1) * kKeys + 64 + k);
+    }
+    if (g >= STAGES) mbar_wait(empty + s, (g / STAGES - 1) & 1);
+    unsigned char* ks = kv + s * 2 * kTileBytes;
+    unsigned char* vs = ks + kTileBytes;
+#pragma unroll
+    for (int q = 0; q < 2; ++q) {
+      const int pos = it * kKeys + 64 * q + k;
+      const bool valid = pos < kv_len;
+      const int64_t off = valid ? ((int64_t)(q ? e1 : e0) * block_size + pos % block_size) * row_stride : 0;
+#pragma unroll
+      for (int i = 0; i < 8; ++i) {
+        const int col = SPREAD ? 64 * (i >> 2) + 8 * (i & 3) : 16 * i;  // chunk(i) * 8 minus the lane's own part
+        cp_async16(ks + q * 64 * 128 + dst[i], kbase + off + col, valid);
+        cp_async16(vs + q * 64 * 128 + dst[i], vbase + off + col, valid);
+      }
+    }
+    mbar_arrive_cp_async(full + s);
+    e0 = n0;
+    e1 = n1;
   }
 }
 
@@ -195,7 +313,7 @@ __device__ __forceinline__ void pack_p(uint32_t (&p)[N / 4], const float (&s)[N 
   for (int i = 0; i < N / 4; ++i) p[i] = pack2<T>(s[2 * i], s[2 * i + 1]);
 }
 
-template <typename T, int STAGES, bool PINGPONG, int SUB>
+template <typename T, int STAGES, bool PINGPONG, int SUB, int TABLE, bool FENCE>
 __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q, const T* __restrict__ k_cache,
                                         const T* __restrict__ v_cache, T* __restrict__ out,
                                         const int4* __restrict__ tiles, const int* __restrict__ positions,
@@ -241,7 +359,10 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
       const int w = sched.next(r, threadIdx.x == 0);
       if (w >= items) break;
       const Item it = item(w);
-      produce<T, STAGES>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      if (TABLE >= 3)
+        produce_rows<T, STAGES, TABLE == 4>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
+      else
+        produce<T, STAGES, TABLE>(kv, full, empty, k_cache, v_cache, it.table, it.kv_len, block_size, num_kv_heads, it.kvh, g);
     }
     if (threadIdx.x == 0) sched.finish();
     cp_async_wait<0>();
@@ -350,6 +471,11 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
         reg_fence(s);
         const int kbase = j * SUB;
         softmax_tile<SUB>(s, kbase + SUB - 1 > cur.min_pos, kbase, t4, pos, m, l, alpha, scale_log2);
+        // FENCE: a loop between the softmax and the wait for P V (a try-wait on this sub's "full" phase, complete
+        // since wait_full, and it stays so until this warpgroup releases the stage below): ptxas schedules within a
+        // basic block and otherwise puts the wait (WARPGROUP.DEPBAR) at the top of the softmax's block, so P V of
+        // sub j - 1 would not overlap the softmax of sub j.
+        if (FENCE) mbar_wait(full + stage_of(j), ((g + j / SPT) / STAGES) & 1);
         wgmma_wait<0>();
         reg_fence(o);
         reg_fence(p);
@@ -412,25 +538,35 @@ __device__ __forceinline__ void prefill_attention_wgmma(const T* __restrict__ q,
 // zeroed). AttentionKernels.WGMMA_VARIANTS mirrors them. Only the sm_90a SASS has a body; AttentionKernels launches
 // them on compute capability 9.0 only, and anything else that reached them would trap instead of writing nothing.
 #if !defined(__CUDA_ARCH__) || defined(__CUDA_ARCH_FEAT_SM90_ALL)
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                        \
-  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB>(q, k_cache, v_cache, out, tiles, positions,          \
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, TABLE, FENCE)                                                          \
+  llmc_prefill_wgmma::prefill_attention_wgmma<T, STAGES, PP, SUB, TABLE, FENCE>(q, k_cache, v_cache, out, tiles, positions,          \
                                                              block_tables, table_stride, num_heads, num_kv_heads,  \
                                                              block_size, heads_per_cta, num_tiles, scale_log2, \
                                                              counter);
 #else
-#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB) __trap();
+#define LLMC_WGMMA_BODY(T, STAGES, PP, SUB, TABLE, FENCE) __trap();
 #endif
-#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB)                                                               \
+#define LLMC_PREFILL_WGMMA_ONE(S, T, V, STAGES, PP, SUB, TABLE, FENCE)                                                               \
   extern "C" __global__ void __launch_bounds__(384, 1) prefill_attention_wgmma_##S##_d128_w##V(                   \
       const T* q, const T* k_cache, const T* v_cache, T* out, const int4* tiles, const int* positions,            \
       const int* block_tables, int table_stride, int num_heads, int num_kv_heads, int block_size,                 \
       int heads_per_cta, int num_tiles, float scale_log2, int* counter) {                                          \
-    LLMC_WGMMA_BODY(T, STAGES, PP, SUB)                                                                              \
+    LLMC_WGMMA_BODY(T, STAGES, PP, SUB, TABLE, FENCE)                                                                            \
   }
 // the persistent variants are the same code: only the grid and the counter differ
-#define LLMC_PREFILL_WGMMA(S, T)              \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64)    \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128)   \
-  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128)
+#define LLMC_PREFILL_WGMMA(S, T)                        \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 0, 3, true, 64, 0, false)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 1, 3, false, 64, 0, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 2, 3, true, 128, 0, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 3, 3, false, 128, 0, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 4, 3, true, 128, 1, false)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 5, 3, true, 128, 0, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 6, 3, true, 128, 1, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 7, 3, false, 128, 1, true)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 8, 3, true, 128, 2, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 9, 3, false, 128, 2, true)  \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 10, 3, true, 128, 3, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 11, 3, false, 128, 3, false) \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 12, 3, true, 128, 4, true)   \
+  LLMC_PREFILL_WGMMA_ONE(S, T, 13, 3, true, 128, 4, false)
 LLMC_FOR_DTYPES(LLMC_PREFILL_WGMMA)

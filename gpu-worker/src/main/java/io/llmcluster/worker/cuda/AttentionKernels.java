@@ -45,25 +45,33 @@ public final class AttentionKernels implements AutoCloseable {
      * The Hopper kernel's variants (prefill_attention_wgmma.cu; variant number {@code PREFILL_VARIANTS.length + w}):
      * {entry point _wN, persistent (1: one CTA per SM, each taking the next item from a global counter until none
      * is left) or one CTA per item (0)}. Entries: w0 64-key score tiles with ping-pong of the two consumer
-     * warpgroups, w1 64-key without, w2 128-key with ping-pong, w3 128-key without; all have a 3-stage ring of
-     * 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and GPUs use
-     * {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage ring measured 13% slower than 3 stages (docs/benchmarks.md) and
-     * was dropped.
+     * warpgroups, w1 64-key without, w2 128-key with ping-pong, w3 128-key without; w4-w9 are w2 with the
+     * producer's block-table entries loaded 8 at a time (w4), with the scheduling fence that keeps the wait for P V
+     * after the softmax (w5), both (w6), w6 without ping-pong (w7), the fence with the entries loaded one tile ahead
+     * by the producer warp's lanes and shuffled (w8), w8 without ping-pong (w9), the producer with a row per thread
+     * pair (2 table entries and row addresses per thread and tile instead of 16, the entries one tile ahead) with
+     * ping-pong (w10) and without (w11), that producer with a conflict-free chunk order plus the fence (w12) and
+     * without the fence (w13; w12/w13 not yet timed on the device); persistent only (v12-v21). All have a 3-stage
+     * ring of 128-key K/V tiles. Head dim 128 only, compute capability 9.0 only (wgmma is sm_90a); other shapes and
+     * GPUs use {@link #DEFAULT_PREFILL_VARIANT}. A 2-stage ring measured 13% slower than 3 stages
+     * (docs/benchmarks.md) and was dropped.
      */
-    static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 0}, {3, 0}, {2, 1}, {3, 1}};
-    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w3). */
-    private static final int WGMMA_ENTRIES = 4;
+    static final int[][] WGMMA_VARIANTS = {{0, 0}, {1, 0}, {0, 1}, {1, 1}, {2, 0}, {3, 0}, {2, 1}, {3, 1},
+        {4, 1}, {5, 1}, {6, 1}, {7, 1}, {8, 1}, {9, 1}, {10, 1}, {11, 1},
+        {12, 1}, {13, 1}};
+    /** Entry points of prefill_attention_wgmma.cu (_w0 .. _w13). */
+    private static final int WGMMA_ENTRIES = 14;
     /** Item slots of the kernel's dynamic schedule (prefill_attention_wgmma.cu kItemSlots). */
     private static final int WGMMA_ITEM_SLOTS = 4;
     /** K/V pipeline stages of every entry point (prefill_attention_wgmma.cu). */
     private static final int WGMMA_STAGES = 3;
     /**
-     * The variant used on compute capability 9.0 for head dim 128: v10 = entry w2 (128-key score tiles, ping-pong),
-     * persistent with the item counter. Measured on the H200 (docs/benchmarks.md, two calls): the fastest or within
-     * 0.5% of it on every shape timed, 1 x 2048 tokens 0.1103 ms (v4, the previous default, 0.1177), 8 x 2048
-     * 0.819 ms (0.896), mixed-length and varlen batches 6-10% faster than v4.
+     * The variant used on compute capability 9.0 for head dim 128: v12 = entry w4 (128-key score tiles, ping-pong,
+     * block-table entries loaded 8 at a time), persistent with the item counter. Measured on the H200 against v10
+     * (entry w2, the default before) in one call (docs/benchmarks.md, feat/fa3c): 1 x 2048 tokens 0.0987 ms (0.1090),
+     * 8 x 2048 0.729 ms (0.818), mixed-length and varlen batches 11-12% faster.
      */
-    static final int HOPPER_PREFILL_VARIANT = PREFILL_VARIANTS.length + 6;
+    static final int HOPPER_PREFILL_VARIANT = PREFILL_VARIANTS.length + 8;
     /** Threads of the Hopper kernel: a producer warpgroup and two consumer warpgroups. */
     private static final int WGMMA_THREADS = 384;
     private static final int[] CLASSES = {32, 64, 128};

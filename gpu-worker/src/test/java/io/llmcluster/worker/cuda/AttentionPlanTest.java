@@ -23,16 +23,20 @@ class AttentionPlanTest {
     }
 
     /**
-     * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent}; the
-     * default is v10.
+     * Hopper variants v4-v11: {64, 128}-key score tiles x {ping-pong, none} x {one CTA per item, persistent};
+     * v12-v21: 128-key, persistent (batched table loads, scheduling fence, both, both without ping-pong, the fence
+     * with table entries shuffled from the producer warp's lanes, that without ping-pong, a row per producer thread
+     * pair with and without ping-pong, that with a conflict-free chunk order with and without the fence); the
+     * default is v12.
      */
     @Test
     void shouldLaunchOneCtaPerItemOrAtMostOnePerSmForThePersistentHopperVariants() {
         int first = AttentionKernels.PREFILL_VARIANTS.length;
-        assertEquals(8, AttentionKernels.WGMMA_VARIANTS.length);
-        boolean[] persistent = {false, false, true, true, false, false, true, true};
-        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128};
-        for (int w = 0; w < 8; w++) {
+        assertEquals(18, AttentionKernels.WGMMA_VARIANTS.length);
+        boolean[] persistent = {false, false, true, true, false, false, true, true, true, true, true, true, true, true,
+            true, true, true, true};
+        int[] keys = {64, 64, 64, 64, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128, 128};
+        for (int w = 0; w < 18; w++) {
             assertEquals(persistent[w], AttentionKernels.wgmmaPersistent(first + w), "v" + (first + w));
             assertEquals(keys[w], AttentionKernels.wgmmaScoreKeys(first + w), "v" + (first + w));
         }
@@ -41,9 +45,9 @@ class AttentionPlanTest {
         assertEquals(40, AttentionKernels.wgmmaGrid(first + 6, 40, 132));     // fewer items than SMs
         assertEquals(5, AttentionKernels.wgmmaGrid(first + 7, 4096, 5));      // the tests' 5 CTAs
         assertEquals(4096, AttentionKernels.wgmmaGrid(first + 5, 4096, 5));
-        // the default: 128-key score tiles with ping-pong (entry w2), persistent
-        assertEquals(10, AttentionKernels.HOPPER_PREFILL_VARIANT);
-        assertEquals(2, AttentionKernels.WGMMA_VARIANTS[AttentionKernels.HOPPER_PREFILL_VARIANT - first][0]);
+        // the default: 128-key score tiles with ping-pong and the batched table loads (entry w4), persistent
+        assertEquals(12, AttentionKernels.HOPPER_PREFILL_VARIANT);
+        assertEquals(4, AttentionKernels.WGMMA_VARIANTS[AttentionKernels.HOPPER_PREFILL_VARIANT - first][0]);
         assertTrue(AttentionKernels.wgmmaPersistent(AttentionKernels.HOPPER_PREFILL_VARIANT));
         assertEquals(128, AttentionKernels.wgmmaScoreKeys(AttentionKernels.HOPPER_PREFILL_VARIANT));
     }

@@ -13,7 +13,9 @@ import jcuda.driver.CUevent;
  * (b8), a varlen batch with cached prefixes and a batch of 8 prompts of mixed lengths (32 to 2048 tokens). Each
  * variant's output is first compared with variant 2's (max |difference|, relative L2 error) on the same inputs, then
  * timed with events, 20 launches queued behind a spin kernel, median of 5 such runs. Prints {@code key=value} lines
- * that deploy/gpu/fa3-bench.sh sets beside torch SDPA. Usage: {@code PrefillAttentionTiming [f16|bf16 ...]}.
+ * that deploy/gpu/fa3-bench.sh sets beside torch SDPA. Usage: {@code PrefillAttentionTiming [f16|bf16 ...]}; the
+ * system properties {@code prefill.variants} and {@code prefill.shapes} (comma lists, e.g. {@code 10,14} and
+ * {@code b8}) restrict the run, for example to one kernel under Nsight Compute (v2, the reference, always runs first).
  */
 public final class PrefillAttentionTiming {
     private PrefillAttentionTiming() {
@@ -24,11 +26,19 @@ public final class PrefillAttentionTiming {
             System.out.println("device=" + ctx.deviceName() + " cc " + ctx.computeCapability());
             for (String name : args.length > 0 ? args : new String[] {"f16", "bf16"}) {
                 CudaDtype dt = name.equals("bf16") ? CudaDtype.BF16 : CudaDtype.F16;
-                run(ctx, dt, "2048", new int[] {0}, new int[] {2048});
+                if (shape("2048")) {
+                    run(ctx, dt, "2048", new int[] {0}, new int[] {2048});
+                }
                 if (dt == CudaDtype.F16) { // the other shapes in FP16 only: the dtype changes little, the call's time is scarce
-                    run(ctx, dt, "b8", new int[8], new int[] {2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048});
-                    run(ctx, dt, "varlen", new int[] {0, 1000, 3000, 0}, new int[] {512, 512, 512, 512});
-                    run(ctx, dt, "mixed", new int[8], new int[] {2048, 64, 1024, 200, 2048, 512, 32, 1500});
+                    if (shape("b8")) {
+                        run(ctx, dt, "b8", new int[8], new int[] {2048, 2048, 2048, 2048, 2048, 2048, 2048, 2048});
+                    }
+                    if (shape("varlen")) {
+                        run(ctx, dt, "varlen", new int[] {0, 1000, 3000, 0}, new int[] {512, 512, 512, 512});
+                    }
+                    if (shape("mixed")) {
+                        run(ctx, dt, "mixed", new int[8], new int[] {2048, 64, 1024, 200, 2048, 512, 32, 1500});
+                    }
                 }
             }
         }
@@ -93,11 +103,19 @@ public final class PrefillAttentionTiming {
         }
     }
 
-    /** Variant 2 (the mma.sync default, the reference) first, then the others. */
+    /** Whether shape {@code label} runs (property {@code prefill.shapes}, default all). */
+    private static boolean shape(String label) {
+        String only = System.getProperty("prefill.shapes", "");
+        return only.isEmpty() || List.of(only.split(",")).contains(label);
+    }
+
+    /** Variant 2 (the mma.sync default, the reference) first, then the others (property {@code prefill.variants}). */
     private static List<Integer> order(int count) {
+        String only = System.getProperty("prefill.variants", "");
         List<Integer> o = new ArrayList<>(List.of(AttentionKernels.DEFAULT_PREFILL_VARIANT));
         for (int v = 0; v < count; v++) {
-            if (v != AttentionKernels.DEFAULT_PREFILL_VARIANT) {
+            if (v != AttentionKernels.DEFAULT_PREFILL_VARIANT
+                    && (only.isEmpty() || List.of(only.split(",")).contains(Integer.toString(v)))) {
                 o.add(v);
             }
         }
