@@ -36,19 +36,11 @@ final class AutotunePolicy {
         return !kernel.lt() || tokens == bucket;
     }
 
-    /** {@link #candidates(boolean, int, int, int, boolean)} on a GPU without bulk copies (before sm_90). */
+    /** The kernels that compete for a bucket: those serving every token count in it, in enum order. */
     static List<ProjectionKernel> candidates(boolean int8, int group, int bucket, int cols) {
-        return candidates(int8, group, bucket, cols, false);
-    }
-
-    /**
-     * The kernels that compete for a bucket: those serving every token count in it, in enum order; the staged skinny
-     * GEMMs only where {@code bulkCopies} (sm_90 and newer).
-     */
-    static List<ProjectionKernel> candidates(boolean int8, int group, int bucket, int cols, boolean bulkCopies) {
         List<ProjectionKernel> out = new ArrayList<>();
         for (ProjectionKernel k : ProjectionKernel.values()) {
-            if (k.serves(int8, group, bucket, cols) && (bulkCopies || !k.staged())) {
+            if (k.serves(int8, group, bucket, cols)) {
                 out.add(k);
             }
         }

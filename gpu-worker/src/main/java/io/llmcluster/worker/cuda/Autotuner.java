@@ -84,7 +84,7 @@ final class Autotuner {
     }
 
     private AutotunePolicy.Choice measure(DeviceMatrix[] w, long x, long y, long act, int tokens, int bucketIndex) {
-        List<ProjectionKernel> candidates = proj.candidates(w[0], tokens);
+        List<ProjectionKernel> candidates = AutotunePolicy.candidates(w[0].int8(), w[0].group(), tokens, w[0].cols());
         Map<ProjectionKernel, Double> us = new EnumMap<>(ProjectionKernel.class);
         int ltOffered = candidates.stream().anyMatch(ProjectionKernel::lt) ? proj.ltAlgorithms(w[0], bucketIndex) : 0;
         for (ProjectionKernel k : candidates) {

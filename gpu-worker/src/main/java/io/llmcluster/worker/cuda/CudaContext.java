@@ -213,11 +213,6 @@ public final class CudaContext implements AutoCloseable {
         return ccMajor + "." + ccMinor;
     }
 
-    /** Whether the GPU has the bulk copy engine (cp.async.bulk, mbarrier transaction counts): sm_90 and newer. */
-    boolean bulkCopies() {
-        return ccMajor >= 9;
-    }
-
     /** {free, total} device memory in bytes, as the driver sees it now. */
     public long[] memoryInfo() {
         long[] free = new long[1];

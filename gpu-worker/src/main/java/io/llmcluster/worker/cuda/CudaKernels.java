@@ -47,9 +47,6 @@ public final class CudaKernels {
     /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
     private final KernelCall[][] skinny = new KernelCall[4][4];
     private final KernelCall[][] skinnyW8 = new KernelCall[4][4];
-    /** The staged skinny GEMMs (skinny_staged.cu, sm_90), [0] chunks of 2 KB, [1] of 1 KB: 16-bit, per-channel INT8. */
-    private final KernelCall[] staged = new KernelCall[2];
-    private final KernelCall[] stagedW8 = new KernelCall[2];
     private final KernelCall dequantW8;
     private final KernelCall quantizeW8;
     private final KernelCall spin;
@@ -96,19 +93,6 @@ public final class CudaKernels {
                 String tail = s + "_r" + (1 << r) + "_n" + (1 << n);
                 skinny[r][n] = new KernelCall(ctx, "skinny" + tail, "pppiiiii");
                 skinnyW8[r][n] = new KernelCall(ctx, "skinny_w8" + tail, "ppppiiiiii");
-            }
-        }
-        for (int c = 0; c < 2; c++) {
-            String name = "skinny_s" + (c == 0 ? "2k" : "1k");
-            staged[c] = new KernelCall(ctx, name + s, "pppiiiii");
-            stagedW8[c] = new KernelCall(ctx, name + "_w8" + s, "ppppiiiii");
-            int smem = stagedSharedBytes(c == 0 ? 2048 : 1024);
-            if (ctx.bulkCopies()) {
-                for (KernelCall call : new KernelCall[] {staged[c], stagedW8[c]}) {
-                    Cuda.check(cuFuncSetAttribute(call.function(),
-                            CUfunction_attribute.CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES, smem),
-                            "cuFuncSetAttribute(" + name + ", dynamic shared memory " + smem + ")");
-                }
             }
         }
         dequantW8 = new KernelCall(ctx, "dequant_w8" + s, "pppiii");
@@ -442,53 +426,6 @@ public final class CudaKernels {
         skinnyW8[warpsLog2(warpsPerTile)][nTilesLog2(tokens)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
                 .i(6, out).i(7, groupLog2).i(8, fp32Out).i(9, swiglu)
                 .launch(ctx, skinnyGrid(out, warpsPerTile, swiglu), 1, 1, 256, 0);
-    }
-
-    /** Dynamic shared memory of a staged skinny GEMM: two stages of 16 rows x (chunk + 16) bytes and two mbarriers. */
-    static int stagedSharedBytes(int chunk) {
-        return 2 * 16 * (chunk + 16) + 2 * 8;
-    }
-
-    /** Whether this GPU runs the staged skinny GEMMs (bulk copies: sm_90 and newer). */
-    public boolean stagedSupported() {
-        return ctx.bulkCopies();
-    }
-
-    /**
-     * y[t][o] = x[t][:] · w[o][:] for t < tokens (1..8) on the tensor cores with the weights staged in shared memory
-     * by bulk copies (skinny_staged.cu) in stages of up to {@code chunk} (2048 or 1024) bytes of each row; sm_90,
-     * in * 2 % 512 == 0. {@code swiglu}: w [2 out][in] (gate, up) and y[t][j] (T) = silu(gate) * up.
-     */
-    public void skinnyStaged(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, boolean swiglu, int chunk) {
-        checkStaged(tokens, in * dtype.bytes(), in, in, chunk);
-        staged[chunk == 2048 ? 0 : 1].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out).i(6, fp32Out ? 1 : 0)
-                .i(7, swiglu ? 1 : 0).launch(ctx, stagedGrid(out, swiglu), 1, 1, 256, stagedSharedBytes(chunk));
-    }
-
-    /** {@link #skinnyStaged} on INT8 weights with one scale per row (group == in), in % 512 == 0. */
-    public void skinnyStagedW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
-            boolean swiglu, int chunk) {
-        checkStaged(tokens, in, in, group, chunk);
-        stagedW8[chunk == 2048 ? 0 : 1].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in).i(6, out)
-                .i(7, fp32Out ? 1 : 0).i(8, swiglu ? 1 : 0)
-                .launch(ctx, stagedGrid(out, swiglu), 1, 1, 256, stagedSharedBytes(chunk));
-    }
-
-    private void checkStaged(int tokens, int rowBytes, int in, int group, int chunk) {
-        if (chunk != 2048 && chunk != 1024) {
-            throw new IllegalArgumentException("staged chunks are 2048 or 1024 bytes, got " + chunk);
-        }
-        if (!stagedSupported() || tokens < 1 || tokens > GEMV_MAX_TOKENS || rowBytes % 512 != 0 || group != in) {
-            throw new IllegalArgumentException("the staged skinny GEMM serves sm_90 and newer (this GPU: "
-                    + ctx.computeCapability() + "), 1.." + GEMV_MAX_TOKENS + " tokens, rows of whole 512 bytes and one "
-                    + "scale per row, got " + tokens + " x " + in + " (" + rowBytes + " bytes a row), group " + group);
-        }
-    }
-
-    /** CTAs: one 16-row tile each (a SwiGLU tile: 8 gate and 8 up rows). */
-    private static int stagedGrid(int out, boolean swiglu) {
-        int rows = swiglu ? 8 : 16;
-        return (out + rows - 1) / rows;
     }
 
     private static int nTilesLog2(int tokens) {

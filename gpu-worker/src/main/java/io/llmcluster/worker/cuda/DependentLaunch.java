@@ -37,7 +37,7 @@ final class DependentLaunch {
      * names only: a new kernel is launched the ordinary way until it is added here.
      */
     private static final Pattern AWARE = Pattern.compile("(gemv|gemv1)(_w8)?(_swiglu)?_(f16|bf16)_r[1248]"
-            + "|(skinny|skinny_w8)_(f16|bf16)_r[1248]_n[1248]|skinny_s[12]k(_w8)?_(f16|bf16)"
+            + "|(skinny|skinny_w8)_(f16|bf16)_r[1248]_n[1248]"
             + "|(rmsnorm|residual_rmsnorm|gather_residual_rmsnorm|rope_kv_write|silu_mul|embedding_gather)_(f16|bf16)");
     // decode_attention_mma and decode_attention_reduce wait too, but launched as dependents they cost 0.39 ms a step
     // at 32k context (6.52 vs 6.13 ms batch-1 ITL, H200, docs/benchmarks.md) against 0.09 ms gained at 1k: they stay

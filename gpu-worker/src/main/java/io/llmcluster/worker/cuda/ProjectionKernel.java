@@ -22,8 +22,6 @@ enum ProjectionKernel {
     SKINNY_R2(false, 2, CudaKernels.SKINNY_MAX_TOKENS),
     SKINNY_R4(false, 4, CudaKernels.SKINNY_MAX_TOKENS),
     SKINNY_R8(false, 8, CudaKernels.SKINNY_MAX_TOKENS),
-    STAGED_2K(false, 8, CudaKernels.GEMV_MAX_TOKENS),
-    STAGED_1K(false, 8, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R1(true, 1, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R2(true, 2, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R4(true, 4, CudaKernels.GEMV_MAX_TOKENS),
@@ -32,8 +30,6 @@ enum ProjectionKernel {
     W8_SKINNY_R2(true, 2, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R4(true, 4, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R8(true, 8, CudaKernels.SKINNY_MAX_TOKENS),
-    W8_STAGED_2K(true, 8, CudaKernels.GEMV_MAX_TOKENS),
-    W8_STAGED_1K(true, 8, CudaKernels.GEMV_MAX_TOKENS),
     W8_DEQUANT_CUBLAS(true, 0, Integer.MAX_VALUE),
     LT_0(false, 0, Integer.MAX_VALUE),
     LT_1(false, 0, Integer.MAX_VALUE),
@@ -67,27 +63,16 @@ enum ProjectionKernel {
         return lt() ? name().charAt(3) - '0' : -1;
     }
 
-    /** Whether it is one of the tensor-core skinny GEMMs that load the weights into registers. */
+    /** Whether it is one of the tensor-core skinny GEMMs. */
     boolean skinny() {
         return name().contains("SKINNY");
-    }
-
-    /** Whether it is one of the staged skinny GEMMs (bulk copies into shared memory: sm_90 only). */
-    boolean staged() {
-        return name().contains("STAGED");
-    }
-
-    /** The largest row chunk a stage of a staged skinny GEMM holds (2048 or 1024 bytes); 0 for the others. */
-    int stagedChunk() {
-        return !staged() ? 0 : name().endsWith("2K") ? 2048 : 1024;
     }
 
     /**
      * Whether it computes a projection of {@code tokens} tokens on weights of this format with {@code cols} inputs
      * ({@code group}: INT8 columns per scale, 0 for 16-bit weights): the GEMV kernels need rows of whole 16-byte
      * vectors, the skinny GEMMs whole 32 (16-bit) or 64 (INT8) column steps and INT8 groups that are the whole row
-     * or a power of two of at least 64 columns, the staged GEMMs rows of whole 512-byte steps and (INT8) one scale per
-     * row. Whether the GPU runs the staged ones is {@link AutotunePolicy#candidates}' business.
+     * or a power of two of at least 64 columns.
      */
     boolean serves(boolean int8Weights, int group, int tokens, int cols) {
         if (int8Weights != int8 || tokens < 1 || tokens > maxTokens) {
@@ -98,9 +83,6 @@ enum ProjectionKernel {
         }
         if (warpsPerRow == 0) {
             return true;
-        }
-        if (staged()) {
-            return cols % (int8 ? 512 : 256) == 0 && (!int8 || group == cols);
         }
         if (!skinny()) {
             return cols % (int8 ? 16 : 8) == 0;

@@ -86,9 +86,6 @@ final class Projections {
             case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinnySwiglu(x, w.data(), act, tokens, in, inter, r);
             case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8 ->
                     k.skinnyW8Swiglu(x, w.data(), w.scales(), act, tokens, in, inter, w.group(), r);
-            case STAGED_2K, STAGED_1K -> k.skinnyStaged(x, w.data(), act, tokens, in, inter, false, true, kernel.stagedChunk());
-            case W8_STAGED_2K, W8_STAGED_1K ->
-                    k.skinnyStagedW8(x, w.data(), w.scales(), act, tokens, in, inter, w.group(), false, true, kernel.stagedChunk());
             default -> throw new IllegalStateException("no fused SwiGLU for " + kernel);
         }
     }
@@ -97,16 +94,11 @@ final class Projections {
     ProjectionKernel kernelFor(DeviceMatrix w, int tokens) {
         int bi = AutotunePolicy.bucketIndex(tokens);
         ProjectionKernel t = bi < 0 || !useTuned ? null : tuned[w.shape()][bi];
-        if (t != null && t.serves(w.int8(), w.group(), tokens, w.cols()) && (!t.staged() || k.stagedSupported())
+        if (t != null && t.serves(w.int8(), w.group(), tokens, w.cols())
                 && AutotunePolicy.tunedApplies(t, tokens, AutotunePolicy.BUCKETS[bi]) && (!t.lt() || ltOn)) {
             return t;
         }
         return AutotunePolicy.fallback(w.int8(), w.group(), tokens, w.cols(), decodeGemv && gemvOn, gemm);
-    }
-
-    /** The kernels that compete for {@code w} at {@code bucket} tokens on this GPU ({@link AutotunePolicy#candidates}). */
-    java.util.List<ProjectionKernel> candidates(DeviceMatrix w, int bucket) {
-        return AutotunePolicy.candidates(w.int8(), w.group(), bucket, w.cols(), k.stagedSupported());
     }
 
     /** Runs one projection on {@code kernel} (which must serve it). */
@@ -125,9 +117,6 @@ final class Projections {
             case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
             case W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8 ->
                     k.skinnyW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
-            case STAGED_2K, STAGED_1K -> k.skinnyStaged(x, w.data(), y, tokens, in, out, fp32Out, false, kernel.stagedChunk());
-            case W8_STAGED_2K, W8_STAGED_1K ->
-                    k.skinnyStagedW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, false, kernel.stagedChunk());
             case W8_DEQUANT_CUBLAS -> {
                 dequantThenCublas(x, w, y, tokens, fp32Out);
                 k.dependentLaunch().foreignWorkQueued();

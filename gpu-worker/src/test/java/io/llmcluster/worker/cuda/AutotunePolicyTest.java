@@ -16,14 +16,10 @@ import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.SKINNY_R8;
-import static io.llmcluster.worker.cuda.ProjectionKernel.STAGED_1K;
-import static io.llmcluster.worker.cuda.ProjectionKernel.STAGED_2K;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_SKINNY_R8;
-import static io.llmcluster.worker.cuda.ProjectionKernel.W8_STAGED_1K;
-import static io.llmcluster.worker.cuda.ProjectionKernel.W8_STAGED_2K;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_DEQUANT_CUBLAS;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_GEMV_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.W8_GEMV_R2;
@@ -91,21 +87,6 @@ class AutotunePolicyTest {
         assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_DEQUANT_CUBLAS),
                 AutotunePolicy.candidates(true, 32, 1, 4096)); // groups under 64 columns: no skinny GEMM
         assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 96, 16, 4032)); // not a power of two
-        // the staged skinny GEMMs: sm_90 only, 1..8 tokens, rows of whole 512-byte steps, INT8 with one scale per row
-        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8,
-                W8_STAGED_2K, W8_STAGED_1K, W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 4096, 1, 4096, true));
-        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8,
-                W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 4096, 1, 4096, false));
-        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8,
-                W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 8, 4096, true)); // per group
-        assertEquals(List.of(W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8, W8_DEQUANT_CUBLAS),
-                AutotunePolicy.candidates(true, 4096, 16, 4096, true)); // more than 8 tokens
-        assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8,
-                W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 4160, 1, 4160, true)); // 4160 bytes a row
-        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8, STAGED_2K, STAGED_1K),
-                AutotunePolicy.candidates(false, 0, 8, 4352, true)); // 16-bit: 8704 bytes = 17 steps of 512
-        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8),
-                AutotunePolicy.candidates(false, 0, 8, 4160, true));
         assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 65, 4096));
     }
 

@@ -133,9 +133,9 @@ class CudaFusedSwigluTest {
     }
 
     /** The INT8 weights as the kernels see them (the twin's rule, {@link Int8Rows#dequantize}). */
-    static float[] dequantized(Dev d, long q, long scales, int rows, int cols, int group) {
+    private static float[] dequantized(Dev d, long q, long scales, int rows, int cols, int group) {
         java.lang.foreign.MemorySegment bytes = java.lang.foreign.Arena.ofAuto().allocate((long) rows * cols, 64);
-        d.ctx.copyToHost(d.arena, q, bytes);
+        ctx.copyToHost(d.arena, q, bytes);
         int groups = Int8Rows.groups(cols, group);
         float[] s = d.readFloats(scales, rows * groups);
         float[] w = new float[rows * cols];
