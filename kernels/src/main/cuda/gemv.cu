@@ -267,28 +267,34 @@ __device__ void gemv(const T* x, const W* w, const float* scales, void* y, int t
 // gemv_<S>_r<R>(x, w, y, tokens, in, out, fp32_out) and gemv_w8_<S>_r<R>(x, wq, scales, y, tokens, in, out, group,
 // fp32_out) for R = 1, 2, 4, 8 warps per output row; gemv_swiglu_<S>_r<R>(x, w, act, tokens, in, inter) and
 // gemv_w8_swiglu_<S>_r<R>(x, wq, scales, act, tokens, in, inter, group): w has 2 inter rows (gate then up), act [tokens]
-// [inter] in T = silu(gate) * up. Each also as gemv1_*: the same for one token, with one token's registers, and as
-// gemv1p_*: one token with the next batch of weights loaded before the current one is multiplied.
-#define LLMC_GEMV_RP(S, T, R, P, ONE, PIPE)                                                                   \
+// [inter] in T = silu(gate) * up. Each also as gemv1_*: the same for one token, with one token's registers, and the
+// 16-bit ones as gemv1p_*: one token with the next batch of weights loaded before the current one is multiplied.
+// 16-bit weights (plain, SwiGLU) and INT8 weights (plain, SwiGLU) of one family P.
+#define LLMC_GEMV16_RP(S, T, R, P, ONE, PIPE)                                                                 \
   extern "C" __global__ void __launch_bounds__(256) P##_##S##_r##R(const T* x, const T* w, void* y,           \
       int tokens, int in, int out, int fp32_out) {                                                            \
     llmc_gemv::gemv<T, T, R, false, ONE, PIPE>(x, w, nullptr, y, tokens, in, out, in, fp32_out);             \
   }                                                                                                         \
-  extern "C" __global__ void __launch_bounds__(256) P##_w8_##S##_r##R(                                        \
-      const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group,     \
-      int fp32_out) {                                                                                         \
-    llmc_gemv::gemv<T, uint8_t, R, false, ONE, PIPE>(x, w, scales, y, tokens, in, out, group, fp32_out);      \
-  }                                                                                                         \
   extern "C" __global__ void __launch_bounds__(256) P##_swiglu_##S##_r##R(const T* x, const T* w, T* act,     \
       int tokens, int in, int inter) {                                                                        \
     llmc_gemv::gemv<T, T, R, true, ONE, PIPE>(x, w, nullptr, act, tokens, in, inter, in, 0);                 \
+  }
+#define LLMC_GEMV8_RP(S, T, R, P, ONE)                                                                        \
+  extern "C" __global__ void __launch_bounds__(256) P##_w8_##S##_r##R(                                        \
+      const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group,     \
+      int fp32_out) {                                                                                         \
+    llmc_gemv::gemv<T, uint8_t, R, false, ONE>(x, w, scales, y, tokens, in, out, group, fp32_out);            \
   }                                                                                                         \
   extern "C" __global__ void __launch_bounds__(256) P##_w8_swiglu_##S##_r##R(                                 \
       const T* x, const uint8_t* w, const float* scales, T* act, int tokens, int in, int inter, int group) {  \
-    llmc_gemv::gemv<T, uint8_t, R, true, ONE, PIPE>(x, w, scales, act, tokens, in, inter, group, 0);          \
+    llmc_gemv::gemv<T, uint8_t, R, true, ONE>(x, w, scales, act, tokens, in, inter, group, 0);                \
   }
-#define LLMC_GEMV_R(S, T, R) LLMC_GEMV_RP(S, T, R, gemv, false, false) LLMC_GEMV_RP(S, T, R, gemv1, true, false) \
-  LLMC_GEMV_RP(S, T, R, gemv1p, true, true)
+// gemv1p_* for 16-bit weights only: the INT8 one-token kernels lost 4-15% with it on the H200 (64-80 instead of 48-62
+// registers, and their dequantization already keeps the lane busy between batches; docs/benchmarks.md).
+#define LLMC_GEMV_R(S, T, R)                                                                                  \
+  LLMC_GEMV16_RP(S, T, R, gemv, false, false) LLMC_GEMV8_RP(S, T, R, gemv, false)                            \
+  LLMC_GEMV16_RP(S, T, R, gemv1, true, false) LLMC_GEMV8_RP(S, T, R, gemv1, true)                            \
+  LLMC_GEMV16_RP(S, T, R, gemv1p, true, true)
 #define LLMC_GEMV(S, T) LLMC_GEMV_R(S, T, 1) LLMC_GEMV_R(S, T, 2) LLMC_GEMV_R(S, T, 4) LLMC_GEMV_R(S, T, 8)
 LLMC_FOR_DTYPES(LLMC_GEMV)
 

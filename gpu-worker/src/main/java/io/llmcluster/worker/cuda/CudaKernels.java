@@ -37,13 +37,14 @@ public final class CudaKernels {
     /**
      * [family][log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row, for 1..8
      * tokens ([0]), for one token with one token's registers ([1], gemv1_*: in the 1..8 kernels one token ran with
-     * eight tokens' registers, fewer CTAs per SM), and for one token with double-buffered weight loads ([2], gemv1p_*).
+     * eight tokens' registers, fewer CTAs per SM), and, 16-bit only, for one token with double-buffered weight loads
+     * ([2], gemv1p_*).
      */
     private final KernelCall[][] gemv = new KernelCall[3][4];
-    private final KernelCall[][] gemvW8 = new KernelCall[3][4];
+    private final KernelCall[][] gemvW8 = new KernelCall[2][4];
     /** The same with the SwiGLU epilogue (gate|up weights, activation out). */
     private final KernelCall[][] gemvSwiglu = new KernelCall[3][4];
-    private final KernelCall[][] gemvW8Swiglu = new KernelCall[3][4];
+    private final KernelCall[][] gemvW8Swiglu = new KernelCall[2][4];
     /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
     private final KernelCall[][] skinny = new KernelCall[4][4];
     private final KernelCall[][] skinnyW8 = new KernelCall[4][4];
@@ -83,9 +84,11 @@ public final class CudaKernels {
             for (int i = 0; i < 4; i++) {
                 String r = s + "_r" + (1 << i);
                 gemv[one][i] = new KernelCall(ctx, p + r, "pppiiii");
-                gemvW8[one][i] = new KernelCall(ctx, p + "_w8" + r, "ppppiiiii");
                 gemvSwiglu[one][i] = new KernelCall(ctx, p + "_swiglu" + r, "pppiii");
-                gemvW8Swiglu[one][i] = new KernelCall(ctx, p + "_w8_swiglu" + r, "ppppiiii");
+                if (one < 2) {
+                    gemvW8[one][i] = new KernelCall(ctx, p + "_w8" + r, "ppppiiiii");
+                    gemvW8Swiglu[one][i] = new KernelCall(ctx, p + "_w8_swiglu" + r, "ppppiiii");
+                }
             }
         }
         for (int r = 0; r < 4; r++) {
@@ -316,7 +319,8 @@ public final class CudaKernels {
 
     /**
      * {@link #gemv}; {@code pipelined}: the one-token kernel that loads the next batch of weights before it multiplies
-     * the current one (gemv1p_*; same sums in the same order, so the same result bit for bit), one token only.
+     * the current one (gemv1p_*; same sums in the same order, so the same result bit for bit), one token only. 16-bit
+     * weights only: with INT8 weights it measured 4-15% slower on the H200 (more registers, fewer CTAs an SM).
      */
     public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow, boolean pipelined) {
         checkGemv(tokens, in);
@@ -364,14 +368,8 @@ public final class CudaKernels {
      */
     public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
             int warpsPerRow) {
-        gemvW8(x, w, scales, y, tokens, in, out, group, fp32Out, warpsPerRow, false);
-    }
-
-    /** {@link #gemvW8}, {@code pipelined} as in {@link #gemv(long, long, long, int, int, int, boolean, int, boolean)}. */
-    public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
-            int warpsPerRow, boolean pipelined) {
         checkGemvW8(tokens, in, group);
-        gemvW8[family(tokens, pipelined)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
+        gemvW8[family(tokens, false)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
                 .i(6, out).i(7, group)
                 .i(8, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
@@ -379,14 +377,8 @@ public final class CudaKernels {
     /** {@link #gemvSwiglu} on INT8 weights ([2 inter][in], scales per row as {@link #gemvW8}). */
     public void gemvW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
             int warpsPerRow) {
-        gemvW8Swiglu(x, w, scales, act, tokens, in, inter, group, warpsPerRow, false);
-    }
-
-    /** {@link #gemvW8Swiglu}, {@code pipelined} as in {@link #gemv(long, long, long, int, int, int, boolean, int, boolean)}. */
-    public void gemvW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
-            int warpsPerRow, boolean pipelined) {
         checkGemvW8(tokens, in, group);
-        gemvW8Swiglu[family(tokens, pipelined)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens)
+        gemvW8Swiglu[family(tokens, false)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens)
                 .i(5, in).i(6, inter)
                 .i(7, group).launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
     }

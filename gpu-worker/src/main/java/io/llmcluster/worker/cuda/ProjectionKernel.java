@@ -6,7 +6,7 @@ import java.util.Locale;
  * The ways one projection {@code y = x · wᵀ} can run, the autotuner's candidates: cuBLAS GemmEx, the project's
  * tensor-core GEMM, the GEMV kernel with 1, 2, 4 or 8 warps per output row (1..8 tokens; more warps per row
  * split K inside a CTA, for narrow matrices) and its one-token variant with double-buffered weight loads
- * ({@code GEMV1P_*}, 1, 2 or 4 warps per row), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
+ * ({@code GEMV1P_*}, 1, 2 or 4 warps per row; 16-bit weights), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
  * read once for all of them; 1, 2, 4 or 8 warps per 16-row tile), and for INT8 weights the INT8 GEMV and skinny GEMM
  * (same configs) or a dequantization of row chunks to the run dtype followed by cuBLAS (any token count), and from
  * {@link #LT_MIN_TOKENS} tokens on cuBLASLt with each of the heuristic's first {@link CublasLt#MAX_ALGOS} algorithms
@@ -30,9 +30,6 @@ enum ProjectionKernel {
     W8_GEMV_R2(true, 2, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R4(true, 4, CudaKernels.GEMV_MAX_TOKENS),
     W8_GEMV_R8(true, 8, CudaKernels.GEMV_MAX_TOKENS),
-    W8_GEMV1P_R1(true, 1, 1),
-    W8_GEMV1P_R2(true, 2, 1),
-    W8_GEMV1P_R4(true, 4, 1),
     W8_SKINNY_R1(true, 1, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R2(true, 2, CudaKernels.SKINNY_MAX_TOKENS),
     W8_SKINNY_R4(true, 4, CudaKernels.SKINNY_MAX_TOKENS),

@@ -121,12 +121,6 @@ class CudaFusedSwigluTest {
                             long actP = d.poisoned(2L * inter + 64);
                             k.gemvSwiglu(xA, w16, actP, 1, in, inter, warps, true);
                             check(d, "pipelined gemv swiglu" + tag, actP, want, twin16, 1, inter);
-                            float[] wantP8 = unfused(d, k, () -> k.gemvW8(xA, q, sc, gateUp, 1, in, 2 * inter, group, true,
-                                    warps, true), gateUp, 1, inter);
-                            CudaKernelsTest.assertRows("pipelined w8 gemv" + tag, wantP8, want8, 1, inter, SAME);
-                            long actP8 = d.poisoned(2L * inter + 64);
-                            k.gemvW8Swiglu(xA, q, sc, actP8, 1, in, inter, group, warps, true);
-                            check(d, "pipelined w8 gemv swiglu" + tag, actP8, want8, twin8, 1, inter);
                         }
                     }
                     float[] want = unfused(d, k, () -> k.skinny(xA, w16, gateUp, tokens, in, 2 * inter, true, warps),

@@ -102,9 +102,8 @@ class CudaInt8Test {
     @EnumSource(CudaDtype.class)
     void shouldQuantizeExactlyLikeTheTwinAndMultiplyLikeAPlainMatmulOnTheDequantizedWeights(CudaDtype dt) {
         // {tokens, in, out, group}: per channel (group = in), groups of 16/128, a short last group (96 % 64)
-        // one token over long rows: the pipelined gemv1p_* kernels (checked bit for bit against gemv1_*)
         int[][] shapes = {{1, 64, 200, 64}, {3, 96, 130, 64}, {8, 4096, 300, 128}, {5, 14336, 40, 14336},
-            {2, 1040, 9, 16}, {7, 512, 77, 128}, {1, 4096, 300, 128}, {1, 14336, 40, 14336}, {1, 1040, 9, 16}};
+            {2, 1040, 9, 16}, {7, 512, 77, 128}};
         try (Dev d = new Dev(ctx, dt, 512L << 20)) {
             CudaKernels k = new CudaKernels(ctx, dt);
             for (int[] s : shapes) {
@@ -129,11 +128,6 @@ class CudaInt8Test {
                     CudaKernelsTest.assertRows(what, d.readHalfs(yT, tokens * out), want, tokens, out, Dev.bound(dt));
                     for (float v : d.readFloats(y32 + 4L * tokens * out, 16)) {
                         assertTrue(Float.isNaN(v), "w8 gemv wrote past its output" + seed());
-                    }
-                    if (tokens == 1 && warps <= 4) { // same vectors in the same order: the same sums
-                        long yP = d.poisoned(4L * out + 64);
-                        k.gemvW8(xA, m.data(), m.scaleAddr(), yP, 1, in, out, group, true, warps, true);
-                        assertArrayEquals(d.readFloats(y32, out + 16), d.readFloats(yP, out + 16), "pipelined " + what + seed());
                     }
                 }
             }
