@@ -108,8 +108,9 @@ __device__ __forceinline__ bool first_batch(const W* __restrict__ w, int row, in
 // Adds one weight row (this warp's part of row `row`: vectors part*32 + lane, + 32 R, ...) times M token rows of x
 // into acc; `wv` holds the row's first batch when `full` (first_batch). W = T (16-bit weights, scales unused) or
 // uint8_t (INT8 offset-binary, scales [out][ceil(in / group)]). Batches of kUnroll vectors: all loaded, then all
-// multiplied; the vectors are consumed in the same order whatever the batching, so every path sums alike.
-template <typename T, typename W, int M, int R>
+// multiplied; the vectors are consumed in the same order whatever the batching, so every path sums alike. PIPE: the
+// next batch is loaded before this one is multiplied (two batches in flight while the lane computes; 16 more registers).
+template <typename T, typename W, int M, int R, bool PIPE>
 __device__ __forceinline__ void row_dot(const T* __restrict__ x, const W* __restrict__ w,
                                         const float* __restrict__ scales, int row, int in, int group, int part,
                                         int lane, uint4 (&wv)[kUnroll], bool full, float* acc) {
@@ -125,16 +126,23 @@ __device__ __forceinline__ void row_dot(const T* __restrict__ x, const W* __rest
   const bool perRow = !kInt8 || group >= in;
   int v = part * 32 + lane;
   while (full) {
+    const int vn = v + 32 * R * kUnroll;
+    const bool nfull = vn + 32 * R * (kUnroll - 1) < vecs;
+    uint4 next[kUnroll];
+    if (PIPE && nfull) {  // the next batch's loads go out before this batch's math
+#pragma unroll
+      for (int u = 0; u < kUnroll; ++u) next[u] = __ldcs(wr + vn + 32 * R * u);
+    }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int vu = v + 32 * R * u;
       dot_vec<T, M>(wv[u], xr, xvecs, vu, acc, perRow ? 1.f : __ldg(sr + vu / vecsPerGroup), (const W*)nullptr);
     }
-    v += 32 * R * kUnroll;
-    full = v + 32 * R * (kUnroll - 1) < vecs;
+    v = vn;
+    full = nfull;
     if (full) {
 #pragma unroll
-      for (int u = 0; u < kUnroll; ++u) wv[u] = __ldcs(wr + v + 32 * R * u);
+      for (int u = 0; u < kUnroll; ++u) wv[u] = PIPE ? next[u] : __ldcs(wr + v + 32 * R * u);
     }
   }
   for (; v < vecs; v += 32 * R) {
@@ -161,7 +169,7 @@ __device__ __forceinline__ float pick(const float* acc, int lane) {
 // streams gate row `row` and up row `out + row` and writes y[t][row] (T) = silu(gate) * up, the down projection's
 // input, which the separate silu_mul kernel would compute from the FP32 outputs: same sums, same rounding. A compile-time
 // choice, so the plain kernels carry none of the SwiGLU's registers or loop.
-template <typename T, typename W, int M, int R, bool SWIGLU>
+template <typename T, typename W, int M, int R, bool SWIGLU, bool PIPE = false>
 __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, const float* __restrict__ scales,
                           void* __restrict__ y, int in, int out, int group, int fp32_out) {
   constexpr int kRows = SWIGLU ? 2 : 1;
@@ -185,7 +193,7 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
     float sum[M];
 #pragma unroll
     for (int m = 0; m < M; ++m) sum[m] = 0.f;
-    row_dot<T, W, M, R>(x, w, scales, row + pass * out, in, group, part, lane, wv, full, sum);
+    row_dot<T, W, M, R, PIPE>(x, w, scales, row + pass * out, in, group, part, lane, wv, full, sum);
 #pragma unroll
     for (int r = 0; r < kRows; ++r)
       if (r == pass) {
@@ -233,11 +241,12 @@ __device__ void gemv_rows(const T* __restrict__ x, const W* __restrict__ w, cons
 // ONE: the kernel serves one token only (gemv1_* entry points). The registers of a kernel are those of its largest
 // case, so in the 1..8-token kernels M = 1 ran with M = 8's (72 instead of ~40 for 16-bit weights): fewer CTAs per SM,
 // an extra partial wave on the narrow matrices.
-template <typename T, typename W, int R, bool SWIGLU, bool ONE>
+// PIPE (one token only, gemv1p_* entry points): row_dot's double-buffered loads.
+template <typename T, typename W, int R, bool SWIGLU, bool ONE, bool PIPE = false>
 __device__ void gemv(const T* x, const W* w, const float* scales, void* y, int tokens, int in, int out, int group,
                      int fp32_out) {
-  if (ONE) {
-    if (tokens == 1) gemv_rows<T, W, 1, R, SWIGLU>(x, w, scales, y, in, out, group, fp32_out);
+  if (ONE || PIPE) {
+    if (tokens == 1) gemv_rows<T, W, 1, R, SWIGLU, PIPE>(x, w, scales, y, in, out, group, fp32_out);
     else pdl_wait();
     return;
   }
@@ -258,26 +267,34 @@ __device__ void gemv(const T* x, const W* w, const float* scales, void* y, int t
 // gemv_<S>_r<R>(x, w, y, tokens, in, out, fp32_out) and gemv_w8_<S>_r<R>(x, wq, scales, y, tokens, in, out, group,
 // fp32_out) for R = 1, 2, 4, 8 warps per output row; gemv_swiglu_<S>_r<R>(x, w, act, tokens, in, inter) and
 // gemv_w8_swiglu_<S>_r<R>(x, wq, scales, act, tokens, in, inter, group): w has 2 inter rows (gate then up), act [tokens]
-// [inter] in T = silu(gate) * up. Each also as gemv1_*: the same for one token, with one token's registers.
-#define LLMC_GEMV_RP(S, T, R, P, ONE)                                                                         \
+// [inter] in T = silu(gate) * up. Each also as gemv1_*: the same for one token, with one token's registers, and the
+// 16-bit ones as gemv1p_*: one token with the next batch of weights loaded before the current one is multiplied.
+// 16-bit weights (plain, SwiGLU) and INT8 weights (plain, SwiGLU) of one family P.
+#define LLMC_GEMV16_RP(S, T, R, P, ONE, PIPE)                                                                 \
   extern "C" __global__ void __launch_bounds__(256) P##_##S##_r##R(const T* x, const T* w, void* y,           \
       int tokens, int in, int out, int fp32_out) {                                                            \
-    llmc_gemv::gemv<T, T, R, false, ONE>(x, w, nullptr, y, tokens, in, out, in, fp32_out);                   \
+    llmc_gemv::gemv<T, T, R, false, ONE, PIPE>(x, w, nullptr, y, tokens, in, out, in, fp32_out);             \
   }                                                                                                         \
+  extern "C" __global__ void __launch_bounds__(256) P##_swiglu_##S##_r##R(const T* x, const T* w, T* act,     \
+      int tokens, int in, int inter) {                                                                        \
+    llmc_gemv::gemv<T, T, R, true, ONE, PIPE>(x, w, nullptr, act, tokens, in, inter, in, 0);                 \
+  }
+#define LLMC_GEMV8_RP(S, T, R, P, ONE)                                                                        \
   extern "C" __global__ void __launch_bounds__(256) P##_w8_##S##_r##R(                                        \
       const T* x, const uint8_t* w, const float* scales, void* y, int tokens, int in, int out, int group,     \
       int fp32_out) {                                                                                         \
     llmc_gemv::gemv<T, uint8_t, R, false, ONE>(x, w, scales, y, tokens, in, out, group, fp32_out);            \
   }                                                                                                         \
-  extern "C" __global__ void __launch_bounds__(256) P##_swiglu_##S##_r##R(const T* x, const T* w, T* act,     \
-      int tokens, int in, int inter) {                                                                        \
-    llmc_gemv::gemv<T, T, R, true, ONE>(x, w, nullptr, act, tokens, in, inter, in, 0);                       \
-  }                                                                                                         \
   extern "C" __global__ void __launch_bounds__(256) P##_w8_swiglu_##S##_r##R(                                 \
       const T* x, const uint8_t* w, const float* scales, T* act, int tokens, int in, int inter, int group) {  \
     llmc_gemv::gemv<T, uint8_t, R, true, ONE>(x, w, scales, act, tokens, in, inter, group, 0);                \
   }
-#define LLMC_GEMV_R(S, T, R) LLMC_GEMV_RP(S, T, R, gemv, false) LLMC_GEMV_RP(S, T, R, gemv1, true)
+// gemv1p_* for 16-bit weights only: the INT8 one-token kernels lost 4-15% with it on the H200 (64-80 instead of 48-62
+// registers, and their dequantization already keeps the lane busy between batches; docs/benchmarks.md).
+#define LLMC_GEMV_R(S, T, R)                                                                                  \
+  LLMC_GEMV16_RP(S, T, R, gemv, false, false) LLMC_GEMV8_RP(S, T, R, gemv, false)                            \
+  LLMC_GEMV16_RP(S, T, R, gemv1, true, false) LLMC_GEMV8_RP(S, T, R, gemv1, true)                            \
+  LLMC_GEMV16_RP(S, T, R, gemv1p, true, true)
 #define LLMC_GEMV(S, T) LLMC_GEMV_R(S, T, 1) LLMC_GEMV_R(S, T, 2) LLMC_GEMV_R(S, T, 4) LLMC_GEMV_R(S, T, 8)
 LLMC_FOR_DTYPES(LLMC_GEMV)
 

@@ -36,14 +36,15 @@ public final class CudaKernels {
     private final KernelCall addBias;
     private final KernelCall argmax;
     /**
-     * [1 token only][log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row, for 1..8
-     * tokens ([0]) and for one token with one token's registers ([1], gemv1_*: in the 1..8 kernels one token ran with
-     * eight tokens' registers, fewer CTAs per SM).
+     * [family][log2 warps per row]: 16-bit and INT8 GEMV kernels with 1, 2, 4, 8 warps per output row, for 1..8
+     * tokens ([0]), for one token with one token's registers ([1], gemv1_*: in the 1..8 kernels one token ran with
+     * eight tokens' registers, fewer CTAs per SM), and, 16-bit only, for one token with double-buffered weight loads
+     * ([2], gemv1p_*).
      */
-    private final KernelCall[][] gemv = new KernelCall[2][4];
+    private final KernelCall[][] gemv = new KernelCall[3][4];
     private final KernelCall[][] gemvW8 = new KernelCall[2][4];
     /** The same with the SwiGLU epilogue (gate|up weights, activation out). */
-    private final KernelCall[][] gemvSwiglu = new KernelCall[2][4];
+    private final KernelCall[][] gemvSwiglu = new KernelCall[3][4];
     private final KernelCall[][] gemvW8Swiglu = new KernelCall[2][4];
     /** [log2 warps per tile (1, 2, 4, 8)][log2 n-tiles (1, 2, 4, 8)]: the tensor-core skinny GEMMs. */
     private final KernelCall[][] skinny = new KernelCall[4][4];
@@ -80,14 +81,16 @@ public final class CudaKernels {
         siluMul16 = new KernelCall(ctx, "silu_mul16" + s, "ppii");
         addBias = new KernelCall(ctx, "add_bias_f32", "ppii");
         argmax = new KernelCall(ctx, "argmax_f32", "pip");
-        for (int one = 0; one < 2; one++) {
-            String p = one == 1 ? "gemv1" : "gemv";
+        for (int one = 0; one < 3; one++) {
+            String p = one == 2 ? "gemv1p" : one == 1 ? "gemv1" : "gemv";
             for (int i = 0; i < 4; i++) {
                 String r = s + "_r" + (1 << i);
                 gemv[one][i] = new KernelCall(ctx, p + r, "pppiiii");
-                gemvW8[one][i] = new KernelCall(ctx, p + "_w8" + r, "ppppiiiii");
                 gemvSwiglu[one][i] = new KernelCall(ctx, p + "_swiglu" + r, "pppiii");
-                gemvW8Swiglu[one][i] = new KernelCall(ctx, p + "_w8_swiglu" + r, "ppppiiii");
+                if (one < 2) {
+                    gemvW8[one][i] = new KernelCall(ctx, p + "_w8" + r, "ppppiiiii");
+                    gemvW8Swiglu[one][i] = new KernelCall(ctx, p + "_w8_swiglu" + r, "ppppiiii");
+                }
             }
         }
         for (int r = 0; r < 4; r++) {
@@ -323,8 +326,17 @@ public final class CudaKernels {
 
     /** {@link #gemv} with {@code warpsPerRow} (1, 2, 4, 8) warps splitting each row's K inside a CTA. */
     public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow) {
+        gemv(x, w, y, tokens, in, out, fp32Out, warpsPerRow, false);
+    }
+
+    /**
+     * {@link #gemv}; {@code pipelined}: the one-token kernel that loads the next batch of weights before it multiplies
+     * the current one (gemv1p_*; same sums in the same order, so the same result bit for bit), one token only. 16-bit
+     * weights only: with INT8 weights it measured 4-15% slower on the H200 (more registers, fewer CTAs an SM).
+     */
+    public void gemv(long x, long w, long y, int tokens, int in, int out, boolean fp32Out, int warpsPerRow, boolean pipelined) {
         checkGemv(tokens, in);
-        gemv[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out)
+        gemv[family(tokens, pipelined)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, y).i(3, tokens).i(4, in).i(5, out)
                 .i(6, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
 
@@ -334,14 +346,25 @@ public final class CudaKernels {
      * followed by {@link #siluMul}.
      */
     public void gemvSwiglu(long x, long w, long act, int tokens, int in, int inter, int warpsPerRow) {
+        gemvSwiglu(x, w, act, tokens, in, inter, warpsPerRow, false);
+    }
+
+    /** {@link #gemvSwiglu}, {@code pipelined} as in {@link #gemv(long, long, long, int, int, int, boolean, int, boolean)}. */
+    public void gemvSwiglu(long x, long w, long act, int tokens, int in, int inter, int warpsPerRow, boolean pipelined) {
         checkGemv(tokens, in);
-        gemvSwiglu[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, act).i(3, tokens).i(4, in).i(5, inter)
+        gemvSwiglu[family(tokens, pipelined)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, act).i(3, tokens).i(4, in).i(5, inter)
                 .launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
     }
 
-    /** Index of the GEMV kernel family: 1 for one token (gemv1_*, one token's registers), else 0. */
-    private static int one(int tokens) {
-        return tokens == 1 ? 1 : 0;
+    /**
+     * Index of the GEMV kernel family: 2 for the pipelined one-token kernels (gemv1p_*), 1 for one token (gemv1_*, one
+     * token's registers), else 0.
+     */
+    private static int family(int tokens, boolean pipelined) {
+        if (pipelined && tokens != 1) {
+            throw new IllegalArgumentException("the pipelined GEMV serves one token, got " + tokens);
+        }
+        return pipelined ? 2 : tokens == 1 ? 1 : 0;
     }
 
     private static void checkGemv(int tokens, int in) {
@@ -358,7 +381,7 @@ public final class CudaKernels {
     public void gemvW8(long x, long w, long scales, long y, int tokens, int in, int out, int group, boolean fp32Out,
             int warpsPerRow) {
         checkGemvW8(tokens, in, group);
-        gemvW8[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
+        gemvW8[family(tokens, false)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, y).i(4, tokens).i(5, in)
                 .i(6, out).i(7, group)
                 .i(8, fp32Out ? 1 : 0).launch(ctx, gemvGrid(out, warpsPerRow), 1, 1, 256, 0);
     }
@@ -367,7 +390,7 @@ public final class CudaKernels {
     public void gemvW8Swiglu(long x, long w, long scales, long act, int tokens, int in, int inter, int group,
             int warpsPerRow) {
         checkGemvW8(tokens, in, group);
-        gemvW8Swiglu[one(tokens)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens)
+        gemvW8Swiglu[family(tokens, false)][warpsLog2(warpsPerRow)].p(0, x).p(1, w).p(2, scales).p(3, act).i(4, tokens)
                 .i(5, in).i(6, inter)
                 .i(7, group).launch(ctx, gemvGrid(inter, warpsPerRow), 1, 1, 256, 0);
     }

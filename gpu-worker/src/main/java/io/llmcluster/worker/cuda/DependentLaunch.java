@@ -36,7 +36,7 @@ final class DependentLaunch {
      * The kernels whose every thread calls pdl_wait() before it reads or writes anything another kernel touches. Exact
      * names only: a new kernel is launched the ordinary way until it is added here.
      */
-    private static final Pattern AWARE = Pattern.compile("(gemv|gemv1)(_w8)?(_swiglu)?_(f16|bf16)_r[1248]"
+    private static final Pattern AWARE = Pattern.compile("(gemv|gemv1)(_w8)?(_swiglu)?_(f16|bf16)_r[1248]|gemv1p(_swiglu)?_(f16|bf16)_r[1248]"
             + "|(skinny|skinny_w8)_(f16|bf16)_r[1248]_n[1248]"
             + "|(rmsnorm|residual_rmsnorm|gather_residual_rmsnorm|rope_kv_write|silu_mul|embedding_gather)_(f16|bf16)");
     // decode_attention_mma and decode_attention_reduce wait too, but launched as dependents they cost 0.39 ms a step

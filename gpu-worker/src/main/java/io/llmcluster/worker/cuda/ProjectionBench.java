@@ -127,6 +127,9 @@ public final class ProjectionBench {
                 for (ProjectionKernel k : AutotunePolicy.candidates(w.int8(), w.group(), m, w.cols())) {
                     if (k.warpsPerRow > 0) {
                         double t = time(be, i -> p.run(k, scratch[0], copies[i % copies.length], scratch[1], m, true));
+                        if (m == 1) {
+                            GpuBench.kv(tag + "_" + k.label() + "_gbs", bytes / t / 1e6); // every own kernel at M = 1
+                        }
                         if (t < best) {
                             best = t;
                             bestGemv = k;

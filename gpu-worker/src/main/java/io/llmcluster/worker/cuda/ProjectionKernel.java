@@ -5,7 +5,8 @@ import java.util.Locale;
 /**
  * The ways one projection {@code y = x · wᵀ} can run, the autotuner's candidates: cuBLAS GemmEx, the project's
  * tensor-core GEMM, the GEMV kernel with 1, 2, 4 or 8 warps per output row (1..8 tokens; more warps per row
- * split K inside a CTA, for narrow matrices), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
+ * split K inside a CTA, for narrow matrices) and its one-token variant with double-buffered weight loads
+ * ({@code GEMV1P_*}, 1, 2 or 4 warps per row; 16-bit weights), the tensor-core skinny GEMM (skinny_mma.cu: 1..64 tokens, each weight
  * read once for all of them; 1, 2, 4 or 8 warps per 16-row tile), and for INT8 weights the INT8 GEMV and skinny GEMM
  * (same configs) or a dequantization of row chunks to the run dtype followed by cuBLAS (any token count), and from
  * {@link #LT_MIN_TOKENS} tokens on cuBLASLt with each of the heuristic's first {@link CublasLt#MAX_ALGOS} algorithms
@@ -18,6 +19,9 @@ enum ProjectionKernel {
     GEMV_R2(false, 2, CudaKernels.GEMV_MAX_TOKENS),
     GEMV_R4(false, 4, CudaKernels.GEMV_MAX_TOKENS),
     GEMV_R8(false, 8, CudaKernels.GEMV_MAX_TOKENS),
+    GEMV1P_R1(false, 1, 1),
+    GEMV1P_R2(false, 2, 1),
+    GEMV1P_R4(false, 4, 1),
     SKINNY_R1(false, 1, CudaKernels.SKINNY_MAX_TOKENS),
     SKINNY_R2(false, 2, CudaKernels.SKINNY_MAX_TOKENS),
     SKINNY_R4(false, 4, CudaKernels.SKINNY_MAX_TOKENS),
@@ -61,6 +65,11 @@ enum ProjectionKernel {
     /** The heuristic's rank of a cuBLASLt candidate (0 = cuBLAS's own first pick). */
     int ltRank() {
         return lt() ? name().charAt(3) - '0' : -1;
+    }
+
+    /** Whether it is one of the one-token GEMVs with double-buffered weight loads (gemv1p_*). */
+    boolean pipelined() {
+        return name().contains("GEMV1P");
     }
 
     /** Whether it is one of the tensor-core skinny GEMMs. */

@@ -95,7 +95,8 @@ final class Projections {
         int r = kernel.warpsPerRow;
         fusedSwigluLaunches++;
         switch (kernel) {
-            case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemvSwiglu(x, w.data(), act, tokens, in, inter, r);
+            case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, GEMV1P_R1, GEMV1P_R2, GEMV1P_R4 ->
+                    k.gemvSwiglu(x, w.data(), act, tokens, in, inter, r, kernel.pipelined());
             case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
                     k.gemvW8Swiglu(x, w.data(), w.scales(), act, tokens, in, inter, w.group(), r);
             case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinnySwiglu(x, w.data(), act, tokens, in, inter, r);
@@ -126,7 +127,8 @@ final class Projections {
                 k.dependentLaunch().foreignWorkQueued();
             }
             case MMA -> mma.linear(x, w.data(), y, tokens, in, out, fp32Out);
-            case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8 -> k.gemv(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);
+            case GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, GEMV1P_R1, GEMV1P_R2, GEMV1P_R4 ->
+                    k.gemv(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow, kernel.pipelined());
             case W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8 ->
                     k.gemvW8(x, w.data(), w.scales(), y, tokens, in, out, w.group(), fp32Out, kernel.warpsPerRow);
             case SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8 -> k.skinny(x, w.data(), y, tokens, in, out, fp32Out, kernel.warpsPerRow);

@@ -5,6 +5,9 @@ import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R2;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV_R8;
+import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV1P_R1;
+import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV1P_R2;
+import static io.llmcluster.worker.cuda.ProjectionKernel.GEMV1P_R4;
 import static io.llmcluster.worker.cuda.ProjectionKernel.LT_0;
 import static io.llmcluster.worker.cuda.ProjectionKernel.LT_1;
 import static io.llmcluster.worker.cuda.ProjectionKernel.LT_2;
@@ -78,14 +81,17 @@ class AutotunePolicyTest {
         assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8),
                 AutotunePolicy.candidates(false, 0, 8, 4096));
         assertEquals(List.of(CUBLAS, MMA, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8), AutotunePolicy.candidates(false, 0, 64, 4096));
-        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8), AutotunePolicy.candidates(false, 0, 1, 4104));
+        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, GEMV1P_R1, GEMV1P_R2, GEMV1P_R4),
+                AutotunePolicy.candidates(false, 0, 1, 4104)); // one token: also the pipelined GEMVs
+        assertEquals(List.of(CUBLAS, MMA, GEMV_R1, GEMV_R2, GEMV_R4, GEMV_R8, SKINNY_R1, SKINNY_R2, SKINNY_R4, SKINNY_R8),
+                AutotunePolicy.candidates(false, 0, 2, 4096)); // two tokens: not them
         assertEquals(List.of(CUBLAS, MMA), AutotunePolicy.candidates(false, 0, 1, 4100)); // rows of whole 16-byte vectors only
         assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8,
                 W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 4, 4096));
         assertEquals(List.of(W8_SKINNY_R1, W8_SKINNY_R2, W8_SKINNY_R4, W8_SKINNY_R8, W8_DEQUANT_CUBLAS),
                 AutotunePolicy.candidates(true, 14336, 32, 14336)); // per channel
         assertEquals(List.of(W8_GEMV_R1, W8_GEMV_R2, W8_GEMV_R4, W8_GEMV_R8, W8_DEQUANT_CUBLAS),
-                AutotunePolicy.candidates(true, 32, 1, 4096)); // groups under 64 columns: no skinny GEMM
+                AutotunePolicy.candidates(true, 32, 1, 4096)); // groups under 64 columns (and no pipelined INT8 GEMV): no skinny GEMM
         assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 96, 16, 4032)); // not a power of two
         assertEquals(List.of(W8_DEQUANT_CUBLAS), AutotunePolicy.candidates(true, 128, 65, 4096));
     }

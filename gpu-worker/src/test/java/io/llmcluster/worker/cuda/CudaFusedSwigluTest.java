@@ -61,7 +61,7 @@ class CudaFusedSwigluTest extends CudaDeviceTest {
         // {tokens, in, inter, int8 group}: GEMV token counts 1..8 and skinny up to 64, a partial last tile (inter % 8 != 0),
         // per channel and groups of 64 / 128
         int[][] shapes = {{1, 256, 40, 256}, {2, 4096, 77, 128}, {5, 512, 16, 64}, {8, 1024, 33, 1024}, {13, 512, 24, 64},
-            {64, 256, 19, 256}};
+            {64, 256, 19, 256}, {1, 4096, 77, 4096}, {1, 14336, 24, 128}};
         try (Dev d = new Dev(ctx, dt, 256L << 20)) {
             CudaKernels k = new CudaKernels(ctx, dt);
             for (int[] s : shapes) {
@@ -94,6 +94,14 @@ class CudaFusedSwigluTest extends CudaDeviceTest {
                         long act8 = d.poisoned(2L * tokens * inter + 64);
                         k.gemvW8Swiglu(xA, q, sc, act8, tokens, in, inter, group, warps);
                         check(d, "w8 gemv swiglu" + tag, act8, want8, twin8, tokens, inter);
+                        if (tokens == 1 && warps <= 4) { // the pipelined one-token kernels (gemv1p_*), plain and fused
+                            float[] wantP = unfused(d, k, () -> k.gemv(xA, w16, gateUp, 1, in, 2 * inter, true, warps, true),
+                                    gateUp, 1, inter);
+                            CudaKernelsTest.assertRows("pipelined gemv" + tag, wantP, want, 1, inter, SAME);
+                            long actP = d.poisoned(2L * inter + 64);
+                            k.gemvSwiglu(xA, w16, actP, 1, in, inter, warps, true);
+                            check(d, "pipelined gemv swiglu" + tag, actP, want, twin16, 1, inter);
+                        }
                     }
                     float[] want = unfused(d, k, () -> k.skinny(xA, w16, gateUp, tokens, in, 2 * inter, true, warps),
                             gateUp, tokens, inter);
