@@ -29,5 +29,6 @@ trap 'rm -f "$unit"' EXIT
 for f in "${sources[@]}"; do echo "#include \"$f\"" >> "$unit"; done
 gencode=(-gencode arch=compute_80,code=sm_80 -gencode arch=compute_90a,code=sm_90a -gencode arch=compute_90,code=compute_90)
 [[ -n ${FATBIN_GENCODE:-} ]] && read -r -a gencode <<< "$FATBIN_GENCODE"
-"$nvcc" -std=c++17 -O3 -lineinfo -I"$src" --fatbin "${gencode[@]}" -o "$fatbin" "$unit"
+# --threads 0: the architectures compile in parallel, one thread per core (the one unit is otherwise serial)
+"$nvcc" -std=c++17 -O3 -lineinfo --threads 0 -I"$src" --fatbin "${gencode[@]}" -o "$fatbin" "$unit"
 echo "[kernels] built $fatbin ($(stat -c %s "$fatbin") bytes) with $($nvcc --version | tail -1)"
