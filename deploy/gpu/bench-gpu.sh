@@ -14,7 +14,8 @@
 # Logs: $OUT/bench-py.log, $OUT/bench-java.log. Environment: BENCH_CONC (default 1,8,32,64,128,256,512),
 # BENCH_LONG (default 1024,8192,32768), BENCH_JAVA_TIMEOUT_S (default 170), BENCH_SECTIONS (GpuBench's parts, default
 # decode,decode_large,prefill,kernels,engine,engine2k,long), BENCH_BUDGETS (engine step token budgets, default 2048;
-# e.g. 2048,4096), BENCH_SKIP_HF=1 (no Hugging Face generate reference), BENCH_MAIN=0 (no GpuBench), BENCH_PROJ=0.
+# e.g. 2048,4096), BENCH_SKIP_HF=1 (no Hugging Face generate reference), BENCH_MAIN=0 (no GpuBench), BENCH_PROJ=0,
+# BENCH_JAVA_FLAGS (JVM flags of GpuBench, e.g. -DGpuBench.decodeVariants=-,_nowarp).
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
 out=${OUT:-/tmp/gpu-out}
@@ -33,7 +34,7 @@ nvidia-smi --query-gpu=timestamp,clocks.sm,clocks.mem,power.draw,temperature.gpu
   > "$out/gpu-clocks.log" 2>&1 &
 smi=$!
 timeout "${BENCH_JAVA_TIMEOUT_S:-170}" /tmp/j/jre/bin/java --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
-  -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn -cp "$b/lib/*" \
+  -Xss4m -XX:+UseParallelGC -Xmx16g -Dorg.slf4j.simpleLogger.defaultLogLevel=warn ${BENCH_JAVA_FLAGS:-} -cp "$b/lib/*" \
   io.llmcluster.worker.cuda.GpuBench /tmp/llama8b "${BENCH_CONC:-1,8,32,64,128,256,512}" "${BENCH_LONG:-1024,8192,32768}" \
   "${BENCH_SECTIONS:-decode,decode_large,prefill,kernels,engine,engine2k,long}" "${BENCH_BUDGETS:-2048}" > "$out/bench-java.log" 2>&1
 echo "java GpuBench rc=$? in $((SECONDS - t0)) s"; grep -v '^WARNING' "$out/bench-java.log" | cut -c1-300 | tail -80
