@@ -299,10 +299,10 @@ public final class GpuBench {
         // kernel with 1, 2, 4 tokens per CTA; its 3-stage K/V ring; the split plan at every batch (partials + reduce).
         // GpuBench.decodeVariants (comma list of suffixes, "-" for the defaults) picks some of them.
         // _nowarp: the automatic choice without decode_attention_warp.cu (the default before it); _warpN: its variant N
-        // (AttentionKernels.DECODE_WARP_VARIANTS; 3 = the plain tile step) for every decode attention; _gateup32: the
-        // gate|up GEMM writing FP32 for silu_mul (the default before the 16-bit output).
+        // (AttentionKernels.DECODE_WARP_VARIANTS; 3 = the plain tile step) for every decode attention; _gateup16: the
+        // gate|up GEMM writing the run dtype for silu_mul16 (Projections.DEFAULT_GATE_UP_16, off by default).
         String[] variants = {"", "_nowarp", "_oldattn", "_items1", "_items2", "_items4", "_stages3", "_multisplit", "_warp0",
-            "_warp1", "_warp2", "_warp3", "_gateup32"};
+            "_warp1", "_warp2", "_warp3", "_gateup16"};
         String pick = System.getProperty("GpuBench.decodeVariants");
         if (pick != null) {
             variants = java.util.Arrays.stream(pick.split(",")).map(x -> x.equals("-") ? "" : x).toArray(String[]::new);
@@ -314,7 +314,7 @@ public final class GpuBench {
             be.setSingleSplitMinBatch(v.equals("_multisplit") ? Integer.MAX_VALUE : defaultMinBatch);
             be.setDecodeWarpVariant(v.startsWith("_warp") ? Integer.parseInt(v.substring(5))
                     : v.equals("_nowarp") ? AttentionKernels.DECODE_WARP_OFF : AttentionKernels.DECODE_WARP_AUTO);
-            be.setGateUp16(!v.equals("_gateup32"));
+            be.setGateUp16(v.equals("_gateup16"));
             for (int seqs : new int[] {64, 128, 256, 512}) {
                 if (seqs > maxSeqs) {
                     continue;

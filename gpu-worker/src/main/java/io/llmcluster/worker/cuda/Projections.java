@@ -25,10 +25,14 @@ final class Projections {
     /** Whether a gate|up GEMM (cuBLAS, cuBLASLt, own MMA) writes the run dtype (silu_mul16) instead of FP32 (silu_mul). */
     private boolean gateUp16 = DEFAULT_GATE_UP_16;
     /**
-     * 16-bit gate|up output by default: as an FP16 model's linear layer in transformers, and half the bytes of the
-     * round trip to silu_mul (at 256 tokens 29 MB a layer written and read back in FP32).
+     * 16-bit gate|up output (as an FP16 model's linear layer in transformers, half the bytes of the round trip to
+     * silu_mul: at 256 tokens 29 MB a layer written and read back in FP32) is off by default: a GEMV / skinny kernel
+     * keeps the FP32 sums, so with it on a prompt recomputed after preemption (a large GEMM) no longer rounds like the
+     * decode steps that first computed it, and greedy outputs stopped being the same alone, batched and after
+     * preemption (CudaEngineTest, H200, fifth session: one token of 16 prompts). {@code CudaBackend.setGateUp16} turns
+     * it on; GpuBench's {@code _gateup16} times it.
      */
-    static final boolean DEFAULT_GATE_UP_16 = true;
+    static final boolean DEFAULT_GATE_UP_16 = false;
     private long fusedSwigluLaunches;
     /** The path of W8A8 matrices (all token counts), or null. */
     private W8a8Gemm w8a8;
