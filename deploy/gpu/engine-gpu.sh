@@ -5,20 +5,10 @@
 #   ENGINE_CONC (default 64,128,256,512)  ENGINE_BUDGETS (default 2048,8192)  ENGINE_STEADY_S (default 5; 0 skips; warm-up 2 s)
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
-out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/j
 t0=$SECONDS
-tar xJf "$b/jre.tar.xz" -C /tmp/j
-java=/tmp/j/jre/bin/java
-flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
-echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
+source "$b/device-env.sh"
 # the 8B-shaped random model, without the PyTorch kernel references (not needed for the engine numbers)
-( cd "$b/bench" && PYTHONUNBUFFERED=1 timeout 120 python3 -c "
-import argparse, bench_gpu as g
-g.kernels = lambda *a: None
-g.make(argparse.Namespace(model='/tmp/llama8b', tokenizer='tokenizer-32k', skip_hf=True))
-" ) > "$out/model.log" 2>&1 &
+make_bench_model > "$out/model.log" 2>&1 &
 mpid=$!
 timeout 70 "$java" "${flags[@]}" -cp "$b/test-classes:$b/lib/*" org.junit.platform.console.ConsoleLauncher execute \
   --disable-banner --disable-ansi-colors --details=tree --select-class io.llmcluster.worker.cuda.CudaEngineSamplingTest \

@@ -44,7 +44,7 @@ pack() {
   # java.desktop for java.beans, which jinjava (ChatTemplate, opened with every model directory) needs
   JRE_MODULES=${JRE_MODULES:-java.base,java.desktop,java.logging,java.management,java.naming,java.net.http,java.sql,java.xml,jdk.crypto.ec,jdk.incubator.vector,jdk.management,jdk.unsupported,jdk.zipfs} \
     bash /work/shared/gpu/make-jre.sh "$out"
-  cp "$here/run-gpu.sh" "$here/bench-gpu.sh" "$here/bench-steady.sh" "$here/decode-check.sh" "$here/engine-gpu.sh" "$here/w8a8-device.sh" "$here/fa3-bench.sh" "$here/bench-kv8.sh" "$here/kv8-device.sh" "$here/step-device.sh" "$here/b1-check.sh" "$here/thru-device.sh" "$out/"
+  cp "$here/run-gpu.sh" "$here/bench-gpu.sh" "$here/bench-steady.sh" "$here/decode-check.sh" "$here/engine-gpu.sh" "$here/w8a8-device.sh" "$here/fa3-bench.sh" "$here/bench-kv8.sh" "$here/kv8-device.sh" "$here/step-device.sh" "$here/b1-check.sh" "$here/thru-device.sh" "$here/device-env.sh" "$out/"
   rm -rf "$out/bench"; mkdir -p "$out/bench"; cp "$here/bench_gpu.py" "$here/bench_report.py" "$here/fa3_sdpa.py" "$here/linear_ref.py" "$out/bench/"; cp -r "$root/deploy/bench/tokenizer-32k" "$out/bench/"
   du -sh "$out"; du -b -s "$out" | awk '{ if ($1 > 60*1024*1024) { print "over 60 MiB: too big to carry"; exit 1 } }'
 }

@@ -9,19 +9,9 @@
 #   STEP_TORCH (0; 1 runs linear_ref.py)  STEP_MEMCHECK (1: memcheck over the norm, rope and silu_mul kernel tests)
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
-out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/j
 t0=$SECONDS
-tar xJf "$b/jre.tar.xz" -C /tmp/j
-java=/tmp/j/jre/bin/java
-flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
-echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
-( cd "$b/bench" && PYTHONUNBUFFERED=1 timeout 120 python3 -c "
-import argparse, bench_gpu as g
-g.kernels = lambda *a: None
-g.make(argparse.Namespace(model='/tmp/llama8b', tokenizer='tokenizer-32k', skip_hf=True))
-" ) > "$out/model.log" 2>&1 &
+source "$b/device-env.sh"
+make_bench_model > "$out/model.log" 2>&1 &
 mpid=$!
 tests=${STEP_TESTS:-CudaKernelsTest,CudaFusedSwigluTest,CudaGraphTest,CudaCublasLtTest,CudaEngineTest,CudaBackendReferenceTest,CudaKvInt8Test,CudaDependentLaunchTest,AttentionPlanTest,AutotunePolicyTest}
 if [[ $tests != none ]]; then

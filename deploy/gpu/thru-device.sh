@@ -8,22 +8,12 @@
 # Staged like run-gpu.sh (pack, then copy .device/cuda to .device/<name>); logs to $OUT.
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
-out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/j
 t0=$SECONDS
-tar xJf "$b/jre.tar.xz" -C /tmp/j
-java=/tmp/j/jre/bin/java
-flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+source "$b/device-env.sh"
 cp_test="$b/test-classes:$b/lib/*"
-echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
 mpid=
 if [[ ${THRU_SECTIONS:-decode_large,step_ops} != none ]]; then
-  ( cd "$b/bench" && PYTHONUNBUFFERED=1 timeout 120 python3 -c "
-import argparse, bench_gpu as g
-g.kernels = lambda *a: None
-g.make(argparse.Namespace(model='/tmp/llama8b', tokenizer='tokenizer-32k', skip_hf=True))
-" ) > "$out/model.log" 2>&1 &
+  make_bench_model > "$out/model.log" 2>&1 &
   mpid=$!
 fi
 tests=${THRU_TESTS:-none}

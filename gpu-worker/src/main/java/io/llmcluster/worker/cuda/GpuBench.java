@@ -426,17 +426,7 @@ public final class GpuBench {
 
     private double time(Runnable work, int reps) {
         work.run();
-        CUevent a = ctx.newEvent();
-        CUevent z = ctx.newEvent();
-        ctx.record(a);
-        for (int i = 0; i < reps; i++) {
-            work.run();
-        }
-        ctx.record(z);
-        double ms = ctx.elapsedMs(a, z) / reps;
-        ctx.destroy(a);
-        ctx.destroy(z);
-        return ms;
+        return QueuedTimer.msPerCall(ctx, be.kernels(), 0, work, reps);
     }
 
     /**
@@ -445,18 +435,7 @@ public final class GpuBench {
      */
     private double timeQueued(Runnable work, int reps) {
         work.run();
-        CUevent a = ctx.newEvent();
-        CUevent z = ctx.newEvent();
-        be.kernels().spin(20_000_000L);
-        ctx.record(a);
-        for (int i = 0; i < reps; i++) {
-            work.run();
-        }
-        ctx.record(z);
-        double ms = ctx.elapsedMs(a, z) / reps;
-        ctx.destroy(a);
-        ctx.destroy(z);
-        return ms;
+        return QueuedTimer.msPerCall(ctx, be.kernels(), 20_000_000L, work, reps);
     }
 
     private void kernels() {

@@ -6,7 +6,6 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.Arrays;
 import java.util.Random;
-import jcuda.driver.CUevent;
 
 /**
  * Times the 16-bit decode attention kernels on the throughput benchmark's shape without a model: 32 query heads, 8 kv
@@ -95,23 +94,15 @@ public final class DecodeAttentionTiming {
                     if (ref == null) {
                         ref = o;
                     }
-                    double maxDiff = 0;
-                    int nan = 0;
-                    for (int i = 0; i < o.length; i++) {
-                        if (Float.isNaN(o[i])) {
-                            nan++;
-                        } else {
-                            maxDiff = Math.max(maxDiff, Math.abs(o[i] - ref[i]));
-                        }
-                    }
+                    OutputDiff diff = OutputDiff.of(o, ref);
                     double[] ms = new double[5];
                     for (int i = 0; i < ms.length; i++) {
-                        ms[i] = timeQueued(ctx, k, launch, 20);
+                        ms[i] = QueuedTimer.msPerCall(ctx, k, 5_000_000L, launch, 20);
                     }
                     Arrays.sort(ms);
                     String vk = key + "_" + v;
                     System.out.printf("%s_us=%.2f %s_gbs=%.0f %s_maxdiff=%.3g %s_relerr=%.3g %s_nan=%d%n", vk, ms[2] * 1e3, vk,
-                            kvBytes / ms[2] / 1e6, vk, maxDiff, vk, Dev.relErr(o, 0, ref, 0, o.length), vk, nan);
+                            kvBytes / ms[2] / 1e6, vk, diff.maxAbs(), vk, Dev.relErr(o, 0, ref, 0, o.length), vk, diff.nans());
                 }
             }
         }
@@ -131,20 +122,5 @@ public final class DecodeAttentionTiming {
             d.ctx.copyToDevice(s.asSlice(0, 2 * n), d.arena, a + 2 * off);
         }
         return a;
-    }
-
-    private static double timeQueued(CudaContext ctx, CudaKernels k, Runnable work, int reps) {
-        CUevent a = ctx.newEvent();
-        CUevent z = ctx.newEvent();
-        k.spin(5_000_000L);
-        ctx.record(a);
-        for (int i = 0; i < reps; i++) {
-            work.run();
-        }
-        ctx.record(z);
-        double ms = ctx.elapsedMs(a, z) / reps;
-        ctx.destroy(a);
-        ctx.destroy(z);
-        return ms;
     }
 }

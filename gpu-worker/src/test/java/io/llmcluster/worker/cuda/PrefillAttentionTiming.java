@@ -4,7 +4,6 @@ import io.llmcluster.worker.cuda.CudaKernelsTest.Layout;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
-import jcuda.driver.CUevent;
 
 /**
  * Times every prefill attention variant ({@link AttentionKernels#prefillVariantCount}: mma.sync v0-v3, on Hopper the
@@ -79,23 +78,15 @@ public final class PrefillAttentionTiming {
                     if (ref == null) {
                         ref = o;
                     }
-                    double maxDiff = 0;
-                    int nan = 0;
-                    for (int i = 0; i < o.length; i++) {
-                        if (Float.isNaN(o[i])) {
-                            nan++;
-                        } else {
-                            maxDiff = Math.max(maxDiff, Math.abs(o[i] - ref[i]));
-                        }
-                    }
+                    OutputDiff diff = OutputDiff.of(o, ref);
                     double[] ms = new double[5];
                     for (int i = 0; i < ms.length; i++) {
-                        ms[i] = timeQueued(ctx, k, launch, 20);
+                        ms[i] = QueuedTimer.msPerCall(ctx, k, 5_000_000L, launch, 20);
                     }
                     java.util.Arrays.sort(ms);
                     String vk = key + "_v" + v;
                     System.out.printf("%s_ms=%.4f%n%s_tflops=%.1f%n%s_maxdiff_vs_v2=%.3g%n%s_relerr_vs_v2=%.3g%n%s_nan=%d%n", vk,
-                            ms[2], vk, flops / ms[2] / 1e9, vk, maxDiff, vk, Dev.relErr(o, 0, ref, 0, o.length), vk, nan);
+                            ms[2], vk, flops / ms[2] / 1e9, vk, diff.maxAbs(), vk, Dev.relErr(o, 0, ref, 0, o.length), vk, diff.nans());
                     System.out.printf("%s_ctas_per_sm=%d%n", vk, att.prefillCtasPerSm(v, hd));
                 }
                 System.out.println(key + "_default_variant=" + chosen);
@@ -132,20 +123,5 @@ public final class PrefillAttentionTiming {
             first += lay.count()[s];
         }
         return t.stream().mapToInt(Integer::intValue).toArray();
-    }
-
-    private static double timeQueued(CudaContext ctx, CudaKernels k, Runnable work, int reps) {
-        CUevent a = ctx.newEvent();
-        CUevent z = ctx.newEvent();
-        k.spin(5_000_000L);
-        ctx.record(a);
-        for (int i = 0; i < reps; i++) {
-            work.run();
-        }
-        ctx.record(z);
-        double ms = ctx.elapsedMs(a, z) / reps;
-        ctx.destroy(a);
-        ctx.destroy(z);
-        return ms;
     }
 }
