@@ -12,13 +12,8 @@
 # Logs in $OUT: py.log, tests.log, proj-main.log, proj.log, memcheck.log.
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
-out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/j
-[[ -x /tmp/j/jre/bin/java ]] || tar xJf "$b/jre.tar.xz" -C /tmp/j
-java=/tmp/j/jre/bin/java
-flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC -Xmx16g
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
-echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
+source "$b/device-env.sh"
+flags+=(-Xmx16g)
 t0=$SECONDS
 BENCH_PY_KERNELS=0 PYTHONUNBUFFERED=1 timeout "${PY_TIMEOUT_S:-90}" python3 "$b/bench/bench_gpu.py" make \
   --model /tmp/llama8b --tokenizer "$b/bench/tokenizer-32k" > "$out/py.log" 2>&1 &

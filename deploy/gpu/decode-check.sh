@@ -8,14 +8,8 @@
 # Logs in $OUT (tests.log, memcheck.log, bench-*.log).
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
-out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/j
-[[ -x /tmp/j/jre/bin/java ]] || tar xJf "$b/jre.tar.xz" -C /tmp/j
-java=/tmp/j/jre/bin/java
-flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
+source "$b/device-env.sh"
 cp="$b/test-classes:$b/lib/*"
-echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
 select=(--select-package io.llmcluster.worker.cuda)
 if [[ -n ${TEST_CLASSES:-} ]]; then
   select=(); for c in ${TEST_CLASSES//,/ }; do select+=(--select-class "io.llmcluster.worker.cuda.$c"); done

@@ -13,13 +13,7 @@
 # Logs in $OUT: w8a8-tests.log, w8a8-cli.log, w8a8-memcheck.log, bench-py.log, w8a8-bench.log.
 set -uo pipefail
 b=$(cd "$(dirname "$0")" && pwd)
-out=${OUT:-/tmp/gpu-out}
-mkdir -p "$out" /tmp/j
-[[ -x /tmp/j/jre/bin/java ]] || tar xJf "$b/jre.tar.xz" -C /tmp/j
-java=/tmp/j/jre/bin/java
-flags=(--add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Xss4m -XX:+UseParallelGC
-  -Dorg.slf4j.simpleLogger.defaultLogLevel=warn)
-echo "== $(nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader) | $(date -u +%FT%TZ)"
+source "$b/device-env.sh"
 t0=$SECONDS
 sel=()
 for c in ${TEST_CLASSES:-CudaW8a8Test CudaGraphTest CudaInt8Test}; do sel+=(--select-class "io.llmcluster.worker.cuda.$c"); done
