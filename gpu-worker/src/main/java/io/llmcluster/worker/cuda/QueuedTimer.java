@@ -30,4 +30,14 @@ final class QueuedTimer {
         ctx.destroy(z);
         return ms;
     }
+
+    /** The median of five {@link #msPerCall} samples: one sample can catch a clock change or another process. */
+    static double medianMsPerCall(CudaContext ctx, CudaKernels k, long spinNs, Runnable work, int reps) {
+        double[] ms = new double[5];
+        for (int i = 0; i < ms.length; i++) {
+            ms[i] = msPerCall(ctx, k, spinNs, work, reps);
+        }
+        java.util.Arrays.sort(ms);
+        return ms[2];
+    }
 }
